@@ -1,0 +1,128 @@
+"""Order parameters of THEORY.md section 3, computed from the weights.
+
+i.i.d. inputs: Q = w w^T / N, R = w theta^T / N, T = theta theta^T / N.
+
+Hidden manifold (teacher on c), zeta = <f^2> - mu1^2:
+
+    S = w F^T / sqrt(N),  W = w w^T / N,  Sigma = S S^T / D,  Q = zeta W + mu1^2 Sigma,
+    R = mu1 S theta^T / D,  T = theta theta^T / D.
+
+With the teacher on x (``hmm_x``) the teacher's fields have the same structure as the
+student's: R = zeta w theta^T / N + mu1^2 S_w S_theta^T / D, and T likewise.
+
+Spectral densities: Omega = F F^T / N = Psi^T diag(rho) Psi / D (rows psi_tau of Psi with
+|psi_tau|^2 = D), Gamma = S Psi^T / sqrt(D), beta = theta Psi^T / sqrt(D), and
+
+    sigma_kl(tau) = Gamma_k,tau Gamma_l,tau,   r_km(tau) = Gamma_k,tau beta_m,tau,
+    Ttilde = beta diag(rho) beta^T / D.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from hmmjax.activations import gaussian_constants
+from hmmjax.data import DataModel, HiddenManifold, IIDGaussian
+
+__all__ = [
+    "Overlaps",
+    "SpectralBasis",
+    "SpectralDensities",
+    "overlaps",
+    "spectral_basis",
+    "spectral_densities",
+]
+
+# Largest Omega (D x D, float64) whose eigen-decomposition we attempt: eigh needs a few
+# copies of it. 16 GiB of work space by default.
+MAX_EIGH_BYTES = 16 * 2**30
+
+
+class Overlaps(NamedTuple):
+    """Covariance blocks of the local fields (Q, R, T) and, for manifold data, W, Sigma."""
+
+    Q: Float[Array, "K K"]
+    R: Float[Array, "K M"]
+    T: Float[Array, "M M"]
+    W: Float[Array, "K K"]
+    Sigma: Float[Array, "K K"]
+
+
+def overlaps(w: Float[Array, "K N"], model: DataModel) -> Overlaps:
+    """Q, R, T (and W, Sigma) for student weights ``w`` on the data model ``model``."""
+    N = w.shape[-1]
+    theta = model.teacher.w
+    W = w @ w.T / N
+    if isinstance(model, IIDGaussian):
+        return Overlaps(Q=W, R=w @ theta.T / N, T=theta @ theta.T / N, W=W, Sigma=W)
+    if not isinstance(model, HiddenManifold):
+        raise TypeError(f"no order parameters for data model {type(model).__name__}")
+    consts = gaussian_constants(model.f)
+    zeta, mu1 = consts.zeta, consts.mu1
+    D = model.latent_dim
+    S = w @ model.F.T / math.sqrt(N)
+    Sigma = S @ S.T / D
+    Q = zeta * W + mu1**2 * Sigma
+    if model.teacher_on == "c":
+        R = mu1 * S @ theta.T / D
+        T = theta @ theta.T / D
+    else:
+        S_t = theta @ model.F.T / math.sqrt(N)
+        R = zeta * w @ theta.T / N + mu1**2 * S @ S_t.T / D
+        T = zeta * theta @ theta.T / N + mu1**2 * S_t @ S_t.T / D
+    return Overlaps(Q=Q, R=R, T=T, W=W, Sigma=Sigma)
+
+
+class SpectralBasis(NamedTuple):
+    """Eigenvalues rho (D,) of Omega = F F^T / N and eigenvectors Psi (D, D) as rows,
+    normalised to |psi_tau|^2 = D."""
+
+    rho: Float[Array, " D"]
+    Psi: Float[Array, "D D"]
+
+
+def spectral_basis(F: Float[Array, "D N"]) -> SpectralBasis:
+    """Eigen-decomposition of Omega = F F^T / N, done once per F (jnp.linalg.eigh)."""
+    D, N = F.shape
+    need = 4 * D * D * 8
+    if need > MAX_EIGH_BYTES:
+        raise MemoryError(
+            f"D={D}: the eigen-decomposition of Omega needs about {need / 2**30:.1f} GiB, "
+            f"more than the {MAX_EIGH_BYTES / 2**30:.0f} GiB allowed "
+            "(hmmjax.order_params.MAX_EIGH_BYTES); use a smaller D"
+        )
+    omega = F @ F.T / N
+    rho, vecs = jnp.linalg.eigh(omega)
+    return SpectralBasis(rho=rho, Psi=vecs.T * math.sqrt(D))
+
+
+class SpectralDensities(NamedTuple):
+    """Per-eigenvalue order parameters of THEORY.md section 3."""
+
+    sigma: Float[Array, "K K D"]
+    r: Float[Array, "K M D"]
+    beta: Float[Array, "M D"]
+    Ttilde: Float[Array, "M M"]
+
+
+def spectral_densities(
+    w: Float[Array, "K N"],
+    F: Float[Array, "D N"],
+    theta: Float[Array, "M D"],
+    basis: SpectralBasis,
+) -> SpectralDensities:
+    """sigma(tau), r(tau), beta and Ttilde from student weights, features and teacher."""
+    D, N = F.shape
+    S = w @ F.T / math.sqrt(N)
+    gamma = S @ basis.Psi.T / math.sqrt(D)
+    beta = theta @ basis.Psi.T / math.sqrt(D)
+    return SpectralDensities(
+        sigma=jnp.einsum("kt,lt->klt", gamma, gamma),
+        r=jnp.einsum("kt,mt->kmt", gamma, beta),
+        beta=beta,
+        Ttilde=(beta * basis.rho) @ beta.T / D,
+    )

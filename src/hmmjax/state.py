@@ -1,0 +1,116 @@
+"""State files: the initial order parameters of a network on hidden-manifold data (.npz).
+
+Keys (THEORY.md section 3; the format of shared/reference and of the ODE's input):
+
+    rho (D,), sigma (K, K, D), r (K, M, D), W (K, K), v (K,), A (M,), T (M, M),
+    Ttilde (M, M), N, D, and for a full restart and the exact teacher term
+    beta (M, D), F (D, N), theta (M, D), w (K, N).
+
+Everything is computed and stored in float64. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hmmjax.data import HiddenManifold
+from hmmjax.networks import TwoLayer
+from hmmjax.order_params import spectral_basis, spectral_densities
+
+__all__ = ["REQUIRED_KEYS", "load_state", "save_state", "state_arrays"]
+
+REQUIRED_KEYS = ("rho", "sigma", "r", "W", "v", "A", "T", "Ttilde", "N", "D")
+OPTIONAL_KEYS = ("beta", "F", "theta", "w")
+
+
+def state_arrays(student: TwoLayer, model: HiddenManifold) -> dict[str, np.ndarray]:
+    """The state-file arrays of ``student`` on ``model`` (teacher on c), in float64."""
+    if not isinstance(model, HiddenManifold) or model.teacher_on != "c":
+        raise TypeError(
+            "state files describe hidden-manifold data with the teacher on c "
+            f"(data.model = 'hmm' or 'get'); got {type(model).__name__}"
+        )
+    with jax.enable_x64(True):
+        w = jnp.asarray(student.w, jnp.float64)
+        F = jnp.asarray(model.F, jnp.float64)
+        theta = jnp.asarray(model.teacher.w, jnp.float64)
+        D, N = F.shape
+        basis = spectral_basis(F)
+        dens = spectral_densities(w, F, theta, basis)
+        out = {
+            "rho": basis.rho,
+            "sigma": dens.sigma,
+            "r": dens.r,
+            "W": w @ w.T / N,
+            "v": jnp.asarray(student.v, jnp.float64),
+            "A": jnp.asarray(model.teacher.v, jnp.float64),
+            "T": theta @ theta.T / D,
+            "Ttilde": dens.Ttilde,
+            "beta": dens.beta,
+            "F": F,
+            "theta": theta,
+            "w": w,
+        }
+        out = {k: np.asarray(a) for k, a in out.items()}
+    out["N"] = np.int64(N)
+    out["D"] = np.int64(D)
+    return out
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_state(path: str | os.PathLike, student: TwoLayer, model: HiddenManifold) -> Path:
+    """Write the state file of ``student`` on ``model`` to ``path`` (atomically)."""
+    buf = io.BytesIO()
+    np.savez(buf, **state_arrays(student, model))
+    path = Path(path)
+    _atomic_write(path, buf.getvalue())
+    return path
+
+
+def load_state(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a state file and check its keys and shapes; returns a dict of arrays."""
+    with np.load(path) as f:
+        state = {k: f[k] for k in f.files}
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"state file {path}: missing keys {missing}; required {REQUIRED_KEYS}")
+    K, M, D = state["r"].shape
+    expected = {
+        "rho": (D,),
+        "sigma": (K, K, D),
+        "W": (K, K),
+        "v": (K,),
+        "A": (M,),
+        "T": (M, M),
+        "Ttilde": (M, M),
+        "beta": (M, D),
+    }
+    for key, shape in expected.items():
+        if key in state and state[key].shape != shape:
+            raise ValueError(
+                f"state file {path}: {key} has shape {state[key].shape}, expected {shape} "
+                f"(K={K}, M={M}, D={D} from r)"
+            )
+    if int(state["D"]) != D:
+        raise ValueError(f"state file {path}: D={int(state['D'])} but r has {D} eigenvalues")
+    return state
