@@ -44,7 +44,9 @@ def test_derivatives_match_finite_differences(name):
 
 
 def test_erf_is_scaled():
-    assert float(activation("erf").fn(jnp.array(math.sqrt(2.0)))) == pytest.approx(math.erf(1.0), rel=1e-6)
+    assert float(activation("erf").fn(jnp.array(math.sqrt(2.0)))) == pytest.approx(
+        math.erf(1.0), rel=1e-6
+    )
 
 
 def test_unknown_activation_lists_allowed():

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -76,9 +76,7 @@ def activation(name: str) -> Activation:
     try:
         return _TABLE[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown activation {name!r}; allowed: {', '.join(NAMES)}"
-        ) from None
+        raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(NAMES)}") from None
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,7 @@ def _quadrature_rule(kinks: tuple[float, ...], order: int) -> tuple[np.ndarray, 
     edges = np.concatenate([[-40.0], np.sort(np.asarray(kinks, float)), [40.0]])
     t, wt = np.polynomial.legendre.leggauss(order)
     xs, ws = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         x = 0.5 * (b - a) * t + 0.5 * (a + b)
         xs.append(x)
         ws.append(0.5 * (b - a) * wt * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi))

@@ -23,6 +23,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from hmmjax.activations import GaussianConstants, activation, gaussian_constants
 from hmmjax.networks import TwoLayer, init_network
+from hmmjax.rng import normal
 
 __all__ = [
     "KINDS",
@@ -64,7 +65,7 @@ class DataModel(eqx.Module):
         x, z = self.inputs(kx, batch)
         y = self.teacher(z)
         if noise:
-            y = y + self.noise * jax.random.normal(kn, y.shape, y.dtype)
+            y = y + self.noise * normal(kn, y.shape, y.dtype)
         return Batch(x=x, y=y, z=z)
 
 
@@ -79,7 +80,7 @@ class IIDGaussian(DataModel):
         return self.teacher.input_dim
 
     def inputs(self, key, batch):
-        x = jax.random.normal(key, (batch, self.input_dim), self.teacher.w.dtype)
+        x = normal(key, (batch, self.input_dim), self.teacher.w.dtype)
         return x, x
 
 
@@ -101,7 +102,7 @@ class HiddenManifold(DataModel):
         return self.F.shape[0]
 
     def latent(self, key, batch):
-        c = jax.random.normal(key, (batch, self.latent_dim), self.F.dtype)
+        c = normal(key, (batch, self.latent_dim), self.F.dtype)
         return c, c @ self.F / math.sqrt(self.latent_dim)
 
     def inputs(self, key, batch):
@@ -119,7 +120,7 @@ class GaussianEquivalent(HiddenManifold):
         kc, kxi = jax.random.split(key)
         c, u = self.latent(kc, batch)
         k = self.constants
-        xi = jax.random.normal(kxi, u.shape, u.dtype)
+        xi = normal(kxi, u.shape, u.dtype)
         return k.mu0 + k.mu1 * u + math.sqrt(max(k.mu_star, 0.0)) * xi, c
 
 
@@ -150,7 +151,7 @@ def make_data_model(
     if D is None:
         raise ValueError(f"data model {kind!r} needs the latent dimension D")
     activation(f)
-    F = jax.random.normal(kf, (D, N), dtype)
+    F = normal(kf, (D, N), dtype)
     teacher_dim = N if kind == "hmm_x" else D
     teacher = init_network(kt, M, teacher_dim, scaling=teacher_scaling, g=g, dtype=dtype)
     if kind == "get":

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from hmmjax.activations import activation
+from hmmjax.rng import normal
 
 __all__ = ["INITS", "SECOND_LAYERS", "SCALINGS", "TwoLayer", "init_network"]
 
@@ -76,7 +77,7 @@ def init_network(
     if isinstance(init, str):
         _check_choice("init", init, INITS)
         scale = 1.0 if init == "large" else 1e-3
-        w = scale * jax.random.normal(kw, (width, input_dim), dtype)
+        w = scale * normal(kw, (width, input_dim), dtype)
     else:
         w = jnp.asarray(init, dtype)
         if w.shape != (width, input_dim):
@@ -86,6 +87,6 @@ def init_network(
     if second_layer == "ones":
         v = jnp.ones((width,), dtype)
     else:
-        v = jax.random.normal(kv, (width,), dtype)
+        v = normal(kv, (width,), dtype)
     v = v / {"none": 1.0, "normalise": width, "meanfield": math.sqrt(width)}[scaling]
     return TwoLayer(w=w, v=v, g=g)

@@ -104,9 +104,7 @@ def build(cfg) -> Setup:
 @partial(jax.jit, static_argnames=("shared", "block"))
 def _ensemble_chunk(students, sgd, model, keys, test, starts, stops, *, shared, block):
     axis = None if shared else 0
-    fn = jax.vmap(
-        partial(run_chunk, block=block), in_axes=(0, None, axis, 0, axis, None, None)
-    )
+    fn = jax.vmap(partial(run_chunk, block=block), in_axes=(0, None, axis, 0, axis, None, None))
     return fn(students, sgd, model, keys, test, starts, stops)
 
 

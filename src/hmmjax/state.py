@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import jax
@@ -23,6 +22,7 @@ import numpy as np
 from hmmjax.data import HiddenManifold
 from hmmjax.networks import TwoLayer
 from hmmjax.order_params import spectral_basis, spectral_densities
+from hmmjax.results import atomic_write_bytes
 
 __all__ = ["REQUIRED_KEYS", "load_state", "save_state", "state_arrays"]
 
@@ -64,27 +64,11 @@ def state_arrays(student: TwoLayer, model: HiddenManifold) -> dict[str, np.ndarr
     return out
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_state(path: str | os.PathLike, student: TwoLayer, model: HiddenManifold) -> Path:
     """Write the state file of ``student`` on ``model`` to ``path`` (atomically)."""
     buf = io.BytesIO()
     np.savez(buf, **state_arrays(student, model))
-    path = Path(path)
-    _atomic_write(path, buf.getvalue())
-    return path
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def load_state(path: str | os.PathLike) -> dict[str, np.ndarray]:

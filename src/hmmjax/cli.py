@@ -1,0 +1,216 @@
+"""The ``hmmjax`` command: run a config, plot a results file, list the config keys.
+
+    hmmjax run configs/quickstart.toml --set sgd.lr=0.5
+    hmmjax plot results/quickstart.nc
+    hmmjax config                       # every key, its default and what is allowed
+    hmmjax config configs/quickstart.toml --set run.seed=1   # check a config, print it
+
+Each subcommand is a function ``(args) -> exit code`` plus a function adding its
+arguments, registered in ``COMMANDS``. JAX (and the physics) is imported only inside
+``run``, after the config has been validated, so ``--help`` and config errors are fast.
+A wrong config or a missing file prints one line ``hmmjax: error: ...`` and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hmmjax.config import Config, ConfigError, config_reference_markdown, load_config
+
+__all__ = ["COMMANDS", "Command", "main"]
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported in one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# --- hmmjax run ----------------------------------------------------------------------
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="CONFIG.toml", help="experiment config (TOML)")
+    p.add_argument(
+        "--out", metavar="FILE.nc", help="results file (default: output.out); moves the figure too"
+    )
+    p.add_argument(
+        "--figure", metavar="FILE.png", help="figure (default: output.figure, or next to --out)"
+    )
+    _set_argument(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if args.out is not None:  # the figure follows --out unless --figure says otherwise
+        cfg = cfg.replace(output={"out": args.out, "figure": args.figure or ""})
+    elif args.figure is not None:
+        cfg = cfg.replace(output={"figure": args.figure})
+    out, figure = cfg.output.out_path(), cfg.output.figure_path()
+    _check_writable(out)
+    _check_writable(figure)
+    from hmmjax.plots import check_figure_path  # no JAX
+
+    try:
+        check_figure_path(figure)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+    from hmmjax.simulate import simulate  # imports JAX: only now that the config is valid
+
+    ds = simulate(cfg, progress=not args.quiet)
+    _save(ds, out, figure)
+    return 0
+
+
+def _save(ds, out: Path, figure: Path) -> None:
+    from hmmjax.plots import plot_learning_curves
+    from hmmjax.results import write_dataset
+
+    write_dataset(ds, out)
+    print(f"hmmjax: wrote {out}")
+    plot_learning_curves(ds, figure)
+    print(f"hmmjax: wrote {figure}")
+
+
+# --- hmmjax plot ---------------------------------------------------------------------
+
+
+def _plot_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("results", metavar="FILE.nc", help="results file written by hmmjax run")
+    p.add_argument("--out", metavar="FILE.png", help="figure (default: FILE with .png)")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from hmmjax.plots import check_figure_path, plot_learning_curves
+    from hmmjax.results import read_dataset
+
+    src = Path(args.results)
+    figure = Path(args.out) if args.out else src.with_suffix(".png")
+    try:
+        check_figure_path(figure)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if not src.is_file():
+        raise UsageError(f"results file {src} not found")
+    _check_writable(figure)
+    ds = read_dataset(src)
+    plot_learning_curves(ds, figure)
+    print(f"hmmjax: wrote {figure}")
+    return 0
+
+
+# --- hmmjax config -------------------------------------------------------------------
+
+
+def _config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "config",
+        metavar="CONFIG.toml",
+        nargs="?",
+        help="check this config and print it in full (with defaults); "
+        "without it, print the table of all keys",
+    )
+    _set_argument(p)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.config is None:
+        if args.set:
+            raise UsageError("--set needs a CONFIG.toml to apply to")
+        print(config_reference_markdown(), end="")
+    else:
+        print(_load(args).to_toml(), end="")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "run": Command("train an ensemble of students by online SGD", _run_arguments, cmd_run),
+    "plot": Command("plot the learning curves of a results file", _plot_arguments, cmd_plot),
+    "config": Command("list the config keys, or check a config", _config_arguments, cmd_config),
+}
+
+
+# --- shared pieces -------------------------------------------------------------------
+
+
+def _set_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a config key (repeatable), e.g. --set sgd.lr=0.5",
+    )
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(args.config, args.set)
+
+
+def _check_writable(path: Path) -> None:
+    """Fail now, not after the run, if ``path`` cannot be written."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: {folder} is not a writable folder")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hmmjax")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hmmjax",
+        description="Online SGD and ODEs for two-layer networks on hidden-manifold data.",
+    )
+    parser.add_argument("--version", action="version", version=f"hmmjax {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(p)
+        p.set_defaults(func=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hmmjax`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, UsageError) as err:
+        print(f"hmmjax: error: {err}", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as err:  # a file that cannot be read or written
+        print(f"hmmjax: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hmmjax: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,460 @@
+"""TOML configs -> validated, typed, frozen settings, with errors that name the key.
+
+The schema is the section dataclasses below: each field's annotation is its type, and
+``option(default, doc, choices=..., gt=..., ge=...)`` states its default, what is
+allowed and a one-line description. Validation (in each section's ``__post_init__``, so
+no settings object can hold a bad value), defaults, ``Config.to_dict``, ``to_toml`` and
+the README table (``config_reference_markdown``) are all read from that one place.
+
+This module imports only the standard library: a config is checked before JAX is
+imported, any array is allocated or anything is compiled.
+
+    cfg = load_config("configs/quickstart.toml", ["sgd.lr=0.5", "run.seed=3"])
+    cfg.sgd.lr, cfg.data.N
+    cfg.replace(sgd={"lr": 0.1})  # a new, re-validated Config
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import tomllib
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+__all__ = [
+    "ACTIVATIONS",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "Option",
+    "OutputConfig",
+    "RunConfig",
+    "SGDConfig",
+    "SCHEMA",
+    "StudentConfig",
+    "TeacherConfig",
+    "config_from_dict",
+    "config_reference_markdown",
+    "load_config",
+    "parse_override",
+]
+
+# Kept here (not imported from activations.py) so that this module never imports JAX;
+# tests check that the lists agree with the physics modules.
+ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sign")
+DATA_MODELS = ("iid", "hmm", "hmm_x", "get")
+SCALINGS = ("none", "normalise", "meanfield")
+DEFAULT_STEM = "hmmjax"  # output.out is results/<stem>.nc; load_config uses the file's stem
+
+
+class ConfigError(ValueError):
+    """A config is invalid. The message is one line naming the key, the value and what
+    is allowed."""
+
+
+def option(
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    gt: float | None = None,
+    ge: float | None = None,
+) -> Any:
+    """A schema entry: a dataclass field carrying its constraints and documentation."""
+    meta = {"doc": doc, "choices": choices, "gt": gt, "ge": ge}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of the schema, as read from a section dataclass."""
+
+    section: str
+    name: str
+    type: type
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] | None = None
+    gt: float | None = None
+    ge: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    def allowed(self) -> str:
+        """What is allowed, in words: "an integer > 0", "one of "log", "linear"", ..."""
+        if self.choices is not None:
+            return "one of " + ", ".join(_show(c) for c in self.choices)
+        words = {bool: "true or false", int: "an integer", float: "a finite number"}
+        text = words.get(self.type, "a string")
+        if self.gt is not None:
+            text += f" > {_num(self.gt)}"
+        if self.ge is not None:
+            text += f" >= {_num(self.ge)}"
+        return text
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` coerced to this option's type, or raise ``ConfigError``."""
+        given = f"{self.key} = {_show(value)}"
+        expected = f"expected {self.allowed()}"
+        if not _is_type(value, self.type):
+            raise ConfigError(f"{given} ({_kind(value)}): {expected}{_int_hint(self, value)}")
+        if self.type is float:
+            value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"{given}: {expected}")
+        if self.choices is not None and value not in self.choices:
+            close = _closest(value, self.choices)
+            hint = f" (did you mean {_show(close)}?)" if close is not None else ""
+            raise ConfigError(f"{given}: {expected}{hint}")
+        if (self.gt is not None and not value > self.gt) or (
+            self.ge is not None and not value >= self.ge
+        ):
+            raise ConfigError(f"{given}: {expected}")
+        return value
+
+
+class _Section:
+    """Base of the section dataclasses: validates and coerces every field on creation."""
+
+    section: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for opt in SCHEMA[self.section].values():
+            object.__setattr__(self, opt.name, opt.check(getattr(self, opt.name)))
+
+
+@dataclass(frozen=True)
+class DataConfig(_Section):
+    """[data]: the data model that draws the inputs x and labels y."""
+
+    section: ClassVar[str] = "data"
+    model: str = option(
+        "hmm",
+        "iid: Gaussian inputs; hmm: hidden manifold, teacher on c; hmm_x: teacher on x; "
+        "get: Gaussian equivalent of hmm",
+        choices=DATA_MODELS,
+    )
+    N: int = option(784, "input dimension", gt=0)
+    D: int = option(10, "latent (manifold) dimension; ignored for iid", gt=0)
+    f: str = option(
+        "sign", "non-linearity of the manifold, x = f(F^T c / sqrt D)", choices=ACTIVATIONS
+    )
+    noise: float = option(0.0, "standard deviation of the label noise", ge=0)
+    shared: bool = option(True, "one F and teacher for the whole ensemble (else one per member)")
+
+
+@dataclass(frozen=True)
+class TeacherConfig(_Section):
+    """[teacher]: the two-layer network that labels the data."""
+
+    section: ClassVar[str] = "teacher"
+    M: int = option(2, "number of hidden units of the teacher", gt=0)
+    g: str = option(
+        "", 'activation of the teacher; "" means the same as student.g', choices=("", *ACTIVATIONS)
+    )
+    scaling: str = option(
+        "none",
+        "second layer: none (v = 1), normalise (v / M), meanfield (v / sqrt M)",
+        choices=SCALINGS,
+    )
+
+
+@dataclass(frozen=True)
+class StudentConfig(_Section):
+    """[student]: the two-layer network trained by online SGD."""
+
+    section: ClassVar[str] = "student"
+    K: int = option(2, "number of hidden units of the student", gt=0)
+    g: str = option("erf", "activation of the student", choices=ACTIVATIONS)
+    init: str = option(
+        "large",
+        "first layer: large (w ~ N(0, 1)) or small (1e-3 N(0, 1))",
+        choices=("large", "small"),
+    )
+    second_layer: str = option(
+        "ones", "initial second layer: ones or gaussian (N(0, 1))", choices=("ones", "gaussian")
+    )
+    scaling: str = option(
+        "none", "second layer: none, normalise (v / K), meanfield (v / sqrt K)", choices=SCALINGS
+    )
+    train_second: bool = option(False, "also train the second layer v")
+
+
+@dataclass(frozen=True)
+class SGDConfig(_Section):
+    """[sgd]: online stochastic gradient descent."""
+
+    section: ClassVar[str] = "sgd"
+    lr: float = option(0.2, "learning rate eta", gt=0)
+    kappa: float = option(0.0, "weight decay (L2 penalty) kappa", ge=0)
+    batch: int = option(1, "samples per SGD step", gt=0)
+
+
+@dataclass(frozen=True)
+class RunConfig(_Section):
+    """[run]: length, recording, ensemble and numerics of a run."""
+
+    section: ClassVar[str] = "run"
+    t_max: float = option(100.0, "training time in units of N steps", gt=0)
+    n_times: int = option(200, "number of recording times", gt=0)
+    spacing: str = option("log", "spacing of the recording times", choices=("log", "linear"))
+    ensemble: int = option(8, "number of students trained side by side (members)", gt=0)
+    seed: int = option(0, "seed of every random draw", ge=0)
+    test_size: int = option(5000, "test samples for the Monte-Carlo generalisation error", gt=0)
+    block: int = option(64, "SGD steps drawn and run per inner loop iteration", gt=0)
+    precision: str = option("float32", "floating point precision", choices=("float32", "float64"))
+    chunk: int = option(20, "recording intervals per compiled call (one progress tick each)", gt=0)
+
+
+@dataclass(frozen=True)
+class OutputConfig(_Section):
+    """[output]: where results go."""
+
+    section: ClassVar[str] = "output"
+    out: str = option(
+        "", 'netCDF results file; "" means results/STEM.nc, STEM the config file name'
+    )
+    figure: str = option("", 'learning-curve figure; "" means next to out, with .png')
+
+    def out_path(self) -> Path:
+        return Path(self.out)
+
+    def figure_path(self) -> Path:
+        """The figure's path: ``figure``, or ``out`` with the suffix .png."""
+        return Path(self.figure) if self.figure else Path(self.out).with_suffix(".png")
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    cls.section: cls
+    for cls in (DataConfig, TeacherConfig, StudentConfig, SGDConfig, RunConfig, OutputConfig)
+}
+
+
+def _schema_of(cls: type[_Section]) -> dict[str, Option]:
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: Option(cls.section, f.name, hints[f.name], f.default, **f.metadata)
+        for f in dataclasses.fields(cls)
+    }
+
+
+SCHEMA: dict[str, dict[str, Option]] = {name: _schema_of(cls) for name, cls in SECTIONS.items()}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole, validated experiment config: ``cfg.<section>.<key>``."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    sgd: SGDConfig = field(default_factory=SGDConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in SECTIONS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(f"Config({name}=...) must be a {cls.__name__}")
+        if not self.output.out:
+            object.__setattr__(self, "output", _default_out(self.output, DEFAULT_STEM))
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict ``{section: {key: value}}`` (JSON- and TOML-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        """The config as a TOML document that ``load_config`` reads back to an equal one."""
+        lines = []
+        for section, values in self.to_dict().items():
+            lines.append(f"[{section}]")
+            lines += [f"{key} = {_show(value, None)}" for key, value in values.items()]
+            lines.append("")
+        return "\n".join(lines)
+
+    def replace(self, **sections: Mapping[str, Any]) -> Config:
+        """A new, re-validated Config: ``cfg.replace(sgd={"lr": 0.1}, run={"seed": 2})``."""
+        d = self.to_dict()
+        for section, updates in sections.items():
+            if section not in SCHEMA:
+                _unknown_section(section)
+            if not isinstance(updates, Mapping):
+                raise ConfigError(
+                    f"replace({section}=...): expected a dict of keys of [{section}], "
+                    f"got {_show(updates)}"
+                )
+            d[section].update(updates)
+        return config_from_dict(d)
+
+    def with_overrides(self, overrides: Iterable[str]) -> Config:
+        """A new Config with ``"section.key=value"`` strings applied (see ``parse_override``)."""
+        d = self.to_dict()
+        for text in overrides:
+            section, key, value = parse_override(text)
+            d.setdefault(section, {})[key] = value
+        return config_from_dict(d)
+
+
+def config_from_dict(d: Mapping[str, Any], *, stem: str = DEFAULT_STEM) -> Config:
+    """Validate a nested dict ``{section: {key: value}}``; missing keys take defaults.
+
+    An empty ``output.out`` becomes ``results/<stem>.nc``.
+    """
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"a config is a table of sections; got {_show(d)}")
+    for section in d:
+        if section not in SCHEMA:
+            _unknown_section(section)
+    sections = {}
+    for section, cls in SECTIONS.items():
+        values = d.get(section, {})
+        if not isinstance(values, Mapping):
+            raise ConfigError(
+                f"{section} = {_show(values)}: expected a table [{section}] of keys "
+                f"{', '.join(SCHEMA[section])}"
+            )
+        for key in values:
+            if key not in SCHEMA[section]:
+                _unknown_key(section, key, values[key])
+        sections[section] = cls(**values)
+    if not sections["output"].out:
+        sections["output"] = _default_out(sections["output"], stem)
+    return Config(**sections)
+
+
+def _default_out(output: OutputConfig, stem: str) -> OutputConfig:
+    return dataclasses.replace(output, out=f"results/{stem}.nc")
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
+    """Read, override and validate a TOML config file.
+
+    ``overrides`` are ``"section.key=value"`` strings; the value is read as a TOML value
+    (``0.5``, ``true``, ``"erf"``) or, failing that, taken as a bare string (``erf``).
+    ``output.out`` defaults to ``results/<file stem>.nc``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    for override in overrides:
+        section, key, value = parse_override(override)
+        table = d.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = value
+    return config_from_dict(d, stem=path.stem)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"sgd.lr=0.5"`` -> ``("sgd", "lr", 0.5)``; the value is TOML, else a bare string."""
+    name, sep, raw = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key or "." in key:
+        raise ConfigError(f"override {text!r}: expected section.key=value, e.g. sgd.lr=0.5")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return section, key, value
+
+
+def config_reference_markdown() -> str:
+    """A markdown table of every key: type, default, what is allowed, description."""
+    names = {bool: "bool", int: "int", float: "float", str: "str"}
+    rows = [
+        "| key | type | default | allowed | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for options in SCHEMA.values():
+        for opt in options.values():
+            allowed, doc = (_md(text) for text in (opt.allowed(), opt.doc))
+            rows.append(
+                f"| `{opt.key}` | {names[opt.type]} | `{_show(opt.default)}` | {allowed} | {doc} |"
+            )
+    return "\n".join(rows) + "\n"
+
+
+def _md(text: str) -> str:
+    """Escape text for a markdown table cell."""
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def _closest(word: Any, options: Iterable[Any]) -> Any:
+    """The option most like ``word`` (ignoring case), or None if none is close."""
+    by_lower = {str(o).lower(): o for o in options}
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), 1)
+    return by_lower[close[0]] if close else None
+
+
+def _unknown_section(section: Any) -> typing.NoReturn:
+    close = _closest(section, SCHEMA)
+    hint = f"did you mean [{close}]? " if close is not None else ""
+    raise ConfigError(f"unknown section [{section}]; {hint}allowed sections: {', '.join(SCHEMA)}")
+
+
+def _unknown_key(section: str, key: Any, value: Any) -> typing.NoReturn:
+    close = _closest(key, SCHEMA[section])
+    hint = f"did you mean {section}.{close}? " if close is not None else ""
+    raise ConfigError(
+        f"unknown key {section}.{key} = {_show(value)}; {hint}"
+        f"keys of [{section}]: {', '.join(SCHEMA[section])}"
+    )
+
+
+def _is_type(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _int_hint(opt: Option, value: Any) -> str:
+    if opt.type is int and isinstance(value, float) and value.is_integer():
+        return f" (write {int(value)}, without a decimal point or exponent)"
+    return ""
+
+
+def _kind(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    return kinds.get(type(value), "a table" if isinstance(value, Mapping) else type(value).__name__)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _show(value: Any, limit: int | None = 80) -> str:
+    """A value as it would be written in TOML, on one line (cut to ``limit`` characters)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = repr(value).replace("\n", " ")
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

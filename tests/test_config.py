@@ -1,0 +1,254 @@
+"""Config: defaults, round trips, overrides and one-line errors, all without JAX."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hmmjax.config import (
+    SCHEMA,
+    Config,
+    ConfigError,
+    DataConfig,
+    config_from_dict,
+    config_reference_markdown,
+    load_config,
+    parse_override,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The defaults as the spec states them, written out independently of the schema.
+DEFAULTS = {
+    "data": dict(model="hmm", N=784, D=10, f="sign", noise=0.0, shared=True),
+    "teacher": dict(M=2, g="", scaling="none"),
+    "student": dict(
+        K=2, g="erf", init="large", second_layer="ones", scaling="none", train_second=False
+    ),
+    "sgd": dict(lr=0.2, kappa=0.0, batch=1),
+    "run": dict(
+        t_max=100.0,
+        n_times=200,
+        spacing="log",
+        ensemble=8,
+        seed=0,
+        test_size=5000,
+        block=64,
+        precision="float32",
+        chunk=20,
+    ),
+    "output": dict(out="results/hmmjax.nc", figure=""),
+}
+
+
+def test_defaults():
+    cfg = config_from_dict({})
+    assert cfg.to_dict() == DEFAULTS
+    assert Config() == cfg
+    for section, values in DEFAULTS.items():
+        for key, value in values.items():
+            got = getattr(getattr(cfg, section), key)
+            assert got == value and type(got) is type(value), f"{section}.{key}"
+
+
+def test_schema_types_match_defaults():
+    for options in SCHEMA.values():
+        for opt in options.values():
+            assert type(opt.default) is opt.type, opt.key
+            assert opt.doc and "\n" not in opt.doc, opt.key
+
+
+def test_round_trips(tmp_path):
+    cfg = config_from_dict({"sgd": {"lr": 0.5}, "data": {"model": "iid", "shared": False}})
+    assert config_from_dict(cfg.to_dict()) == cfg
+    path = tmp_path / "again.toml"
+    path.write_text(cfg.to_toml())
+    assert load_config(path) == cfg
+
+
+def test_frozen():
+    cfg = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.sgd.lr = 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.sgd = None
+
+
+def test_int_accepted_for_float():
+    cfg = config_from_dict({"sgd": {"lr": 1}, "run": {"t_max": 10}})
+    assert cfg.sgd.lr == 1.0 and type(cfg.sgd.lr) is float
+    assert type(cfg.run.t_max) is float
+
+
+def test_output_default_from_file_stem(tmp_path):
+    path = tmp_path / "my_run.toml"
+    path.write_text("[sgd]\nlr = 0.1\n")
+    cfg = load_config(path)
+    assert cfg.output.out == "results/my_run.nc"
+    assert cfg.output.figure_path() == Path("results/my_run.png")
+    path.write_text('[output]\nout = "a/b.nc"\nfigure = "c.pdf"\n')
+    cfg = load_config(path)
+    assert cfg.output.out_path() == Path("a/b.nc")
+    assert cfg.output.figure_path() == Path("c.pdf")
+
+
+def test_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[sgd]\nlr = 0.1\n[student]\ng = 'erf'\n")
+    cfg = load_config(
+        path,
+        [
+            "sgd.lr=0.5",
+            "student.g=relu",  # bare string
+            'teacher.g=""',
+            "data.shared=false",
+            "run.t_max=10",
+            "run.seed = 3",
+            "output.figure=fig.svg",
+        ],
+    )
+    assert cfg.sgd.lr == 0.5
+    assert cfg.student.g == "relu"
+    assert cfg.teacher.g == ""
+    assert cfg.data.shared is False
+    assert cfg.run.t_max == 10.0 and type(cfg.run.t_max) is float
+    assert cfg.run.seed == 3
+    assert cfg.output.figure == "fig.svg"
+    assert cfg.with_overrides(["sgd.lr=0.25"]).sgd.lr == 0.25
+
+
+def test_parse_override():
+    assert parse_override("sgd.lr=0.5") == ("sgd", "lr", 0.5)
+    assert parse_override("data.model=hmm_x") == ("data", "model", "hmm_x")
+    assert parse_override("run.spacing='linear'") == ("run", "spacing", "linear")
+    assert parse_override("data.shared=true") == ("data", "shared", True)
+    for bad in ["sgd.lr", "lr=0.5", "sgd.=1", ".lr=1", "a.b.c=1"]:
+        with pytest.raises(ConfigError, match="section.key=value"):
+            parse_override(bad)
+
+
+def test_replace():
+    cfg = Config()
+    new = cfg.replace(sgd={"lr": 0.1}, run={"seed": 2})
+    assert (new.sgd.lr, new.run.seed, cfg.sgd.lr) == (0.1, 2, 0.2)
+    with pytest.raises(ConfigError, match="sgd.lr = -1"):
+        cfg.replace(sgd={"lr": -1})
+    with pytest.raises(ConfigError, match="unknown section"):
+        cfg.replace(sgdd={"lr": 1.0})
+
+
+def test_sections_validate_themselves():
+    with pytest.raises(ConfigError, match="data.N = -3"):
+        DataConfig(N=-3)
+
+
+# (config, key as named, value as shown, words of what is allowed)
+ERRORS = [
+    ({"data": {"N": 0}}, "data.N", "= 0", "an integer > 0"),
+    ({"data": {"N": -5}}, "data.N", "= -5", "an integer > 0"),
+    ({"data": {"N": 7.5}}, "data.N", "= 7.5", "an integer > 0"),
+    ({"data": {"N": 784.0}}, "data.N", "= 784.0", "write 784"),
+    ({"data": {"N": True}}, "data.N", "= true", "an integer > 0"),
+    ({"data": {"N": "784"}}, "data.N", '= "784"', "an integer > 0"),
+    ({"data": {"noise": -0.1}}, "data.noise", "= -0.1", "a finite number >= 0"),
+    ({"data": {"shared": 1}}, "data.shared", "= 1", "true or false"),
+    ({"data": {"model": "hmmx"}}, "data.model", '= "hmmx"', '"iid", "hmm", "hmm_x", "get"'),
+    ({"data": {"f": "Sign"}}, "data.f", '= "Sign"', '"erf", "linear", "relu", "tanh", "sign"'),
+    ({"teacher": {"g": "gelu"}}, "teacher.g", '= "gelu"', '"", "erf"'),
+    ({"teacher": {"M": 0}}, "teacher.M", "= 0", "an integer > 0"),
+    ({"student": {"init": "tiny"}}, "student.init", '= "tiny"', '"large", "small"'),
+    ({"student": {"scaling": "normalize"}}, "student.scaling", "normalize", '"normalise"'),
+    ({"student": {"train_second": "yes"}}, "student.train_second", '"yes"', "true or false"),
+    ({"sgd": {"lr": 0.0}}, "sgd.lr", "= 0.0", "a finite number > 0"),
+    ({"sgd": {"lr": float("nan")}}, "sgd.lr", "= nan", "a finite number > 0"),
+    ({"sgd": {"kappa": float("inf")}}, "sgd.kappa", "= inf", "a finite number >= 0"),
+    ({"sgd": {"lr": True}}, "sgd.lr", "= true", "a finite number > 0"),
+    ({"run": {"spacing": "lin"}}, "run.spacing", '= "lin"', '"log", "linear"'),
+    ({"run": {"precision": 64}}, "run.precision", "= 64", '"float32", "float64"'),
+    ({"run": {"seed": -1}}, "run.seed", "= -1", "an integer >= 0"),
+    ({"run": {"t_max": [1, 2]}}, "run.t_max", "= [1, 2]", "a finite number > 0"),
+    ({"output": {"out": 3}}, "output.out", "= 3", "a string"),
+    ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, noise, shared"),
+    ({"data": 3}, "data", "= 3", "model, N, D, f, noise, shared"),
+    ({"dat": {}}, "[dat]", "[dat]", "data, teacher, student, sgd, run, output"),
+]
+
+
+@pytest.mark.parametrize(("d", "key", "value", "allowed"), ERRORS)
+def test_errors_name_key_value_and_allowed(d, key, value, allowed):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(d)
+    message = str(info.value)
+    assert "\n" not in message
+    assert key in message and value in message and allowed in message, message
+
+
+def test_suggestions():
+    with pytest.raises(ConfigError, match=r"did you mean data\.N\?"):
+        config_from_dict({"data": {"n": 3}})
+    with pytest.raises(ConfigError, match=r"did you mean \[student\]\?"):
+        config_from_dict({"students": {}})
+    with pytest.raises(ConfigError, match='did you mean "normalise"'):
+        config_from_dict({"teacher": {"scaling": "normalize"}})
+
+
+def test_override_errors_use_the_same_messages(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match=r"sgd\.lr = -0\.5: expected a finite number > 0"):
+        load_config(path, ["sgd.lr=-0.5"])
+    with pytest.raises(ConfigError, match=r"unknown key sgd\.eta"):
+        load_config(path, ["sgd.eta=0.5"])
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sgd]\nlr = = 0.1\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml is not valid TOML.*line 2") as info:
+        load_config(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_reference_table_lists_every_key():
+    table = config_reference_markdown()
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) == sum(len(options) for options in SCHEMA.values())
+    for options in SCHEMA.values():
+        for opt in options.values():
+            assert f"| `{opt.key}` |" in table
+    assert all(row.count(" | ") == 4 for row in rows)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    cfg = load_config(path)
+    assert cfg.output.out
+
+
+def test_config_and_cli_do_not_import_jax():
+    code = (
+        "import sys, hmmjax.config, hmmjax.cli; "
+        "hmmjax.config.config_from_dict({'sgd': {'lr': 0.5}}); "
+        "assert 'jax' not in sys.modules, 'jax was imported'"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=env)
+
+
+def test_allowed_names_agree_with_physics_modules():
+    """config.py keeps its own lists (so as not to import JAX): they must match."""
+    from hmmjax import activations, data, networks
+
+    assert set(SCHEMA["student"]["g"].choices) == set(activations.NAMES)
+    assert set(SCHEMA["data"]["f"].choices) == set(activations.NAMES)
+    assert set(SCHEMA["teacher"]["g"].choices) == {"", *activations.NAMES}
+    assert set(SCHEMA["data"]["model"].choices) == set(data.KINDS)
+    assert set(SCHEMA["student"]["scaling"].choices) == set(networks.SCALINGS)
+    assert set(SCHEMA["teacher"]["scaling"].choices) == set(networks.SCALINGS)
+    assert set(SCHEMA["student"]["init"].choices) == set(networks.INITS)
+    assert set(SCHEMA["student"]["second_layer"].choices) == set(networks.SECOND_LAYERS)

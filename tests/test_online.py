@@ -1,0 +1,111 @@
+"""Online SGD: the step against autodiff, determinism, ensembles, blocking invariance."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hmmjax.data import make_data_model
+from hmmjax.networks import TwoLayer, init_network
+from hmmjax.online import SGD, advance, draw_block, record_steps
+
+N, D, K, M = 64, 16, 3, 2
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign", noise=0.1)
+
+
+@pytest.fixture(scope="module")
+def student():
+    return init_network(jax.random.PRNGKey(1), K, N, second_layer="gaussian")
+
+
+@pytest.fixture(scope="module")
+def advance_jit():
+    return jax.jit(advance, static_argnames="block")
+
+
+@pytest.mark.parametrize("g", ["erf", "tanh", "relu", "linear"])
+@pytest.mark.parametrize("train_second", [False, True])
+def test_step_is_gradient_descent_with_the_stated_scalings(model, student, g, train_second):
+    net = TwoLayer(w=student.w, v=student.v, g=g)
+    B, lr, kappa = 5, 0.7, 0.3
+    data = model.sample(jax.random.PRNGKey(2), B)
+
+    def loss(params):
+        w, v = params
+        return jnp.mean(0.5 * (data.y - TwoLayer(w=w, v=v, g=g)(data.x)) ** 2)
+
+    gw, gv = jax.grad(loss)((net.w, net.v))
+    new = SGD.create(lr, kappa, batch=B, train_second=train_second).step(net, data)
+    # THEORY 1: w <- w - eta grad_w L - (kappa / N) w;  v <- v - (eta / N) grad_v L.
+    np.testing.assert_allclose(new.w, net.w - lr * gw - kappa / N * net.w, rtol=1e-5, atol=1e-6)
+    v_expected = net.v - lr / N * gv if train_second else net.v
+    np.testing.assert_allclose(new.v, v_expected, rtol=1e-5, atol=1e-7)
+
+
+def test_step_by_hand_for_one_sample(model, student):
+    """The update written out for B = 1: w_k += eta/sqrt(N) v_k g'(lambda_k) Delta x."""
+    data = model.sample(jax.random.PRNGKey(3), 1)
+    x, y = np.asarray(data.x[0], np.float64), float(data.y[0])
+    w, v = np.asarray(student.w, np.float64), np.asarray(student.v, np.float64)
+    lam = w @ x / math.sqrt(N)
+    g = np.array([math.erf(a / math.sqrt(2)) for a in lam])
+    gp = math.sqrt(2 / math.pi) * np.exp(-(lam**2) / 2)
+    delta = y - v @ g
+    lr = 0.5
+    w_new = w + lr / math.sqrt(N) * np.outer(v * gp * delta, x)
+    v_new = v + lr / N * g * delta
+    new = SGD.create(lr, train_second=True).step(student, data)
+    np.testing.assert_allclose(new.w, w_new, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new.v, v_new, rtol=1e-5, atol=1e-7)
+
+
+def test_data_of_a_step_depends_only_on_its_index(model):
+    key = jax.random.PRNGKey(4)
+    a = draw_block(model, key, jnp.asarray(10), 8, 2)
+    b = draw_block(model, key, jnp.asarray(14), 8, 2)
+    np.testing.assert_array_equal(a.x[4:], b.x[:4])
+    np.testing.assert_array_equal(a.y[4:], b.y[:4])
+
+
+def test_blocking_and_interval_splitting_do_not_change_the_run(model, student, advance_jit):
+    sgd = SGD.create(0.3, train_second=True)
+    key = jax.random.PRNGKey(5)
+    whole = advance_jit(student, sgd, model, key, 0, 300, block=64)
+    other = advance_jit(student, sgd, model, key, 0, 300, block=7)
+    split = student
+    for a, b in [(0, 13), (13, 13), (13, 200), (200, 300)]:
+        split = advance_jit(split, sgd, model, key, a, b, block=64)
+    for net in (other, split):
+        np.testing.assert_allclose(net.w, whole.w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(net.v, whole.v, rtol=1e-5, atol=1e-6)
+    # and the run did something
+    assert float(jnp.abs(whole.w - student.w).max()) > 1e-2
+
+
+def test_vmapped_ensemble_equals_separate_runs(model, advance_jit):
+    E = 3
+    students = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(6), E))
+    keys = jax.random.split(jax.random.PRNGKey(7), E)
+    sgd = SGD.create(0.3)
+    batched = jax.jit(jax.vmap(lambda s, k: advance(s, sgd, model, k, 0, 200, 64)))(students, keys)
+    for e in range(E):
+        one = jax.tree.map(lambda a: a[e], students)
+        single = advance_jit(one, sgd, model, keys[e], 0, 200, block=64)
+        np.testing.assert_allclose(batched.w[e], single.w, rtol=1e-5, atol=1e-6)
+
+
+def test_record_steps():
+    s = record_steps(784, 10.0, 200)
+    assert s[0] == 0 and s[-1] == 7840
+    assert np.all(np.diff(s) > 0)
+    assert len(s) > 150
+    lin = record_steps(100, 5.0, 10, spacing="linear")
+    np.testing.assert_array_equal(lin, np.arange(0, 501, 50))
+    with pytest.raises(ValueError, match="spacing"):
+        record_steps(100, 1.0, 5, spacing="cubic")
