@@ -1,0 +1,226 @@
+"""ODEs for online SGD on the hidden manifold, teacher on c (THEORY.md 5.2; Goldt et al. 2020).
+
+State: the spectral densities r(tau) (K x M x D) and sigma(tau) (K x K x D), W (K x K)
+and v (K). Constants: the eigenvalues rho (D) of Omega = F F^T / N, T, A, delta = D / N,
+the Gaussian constants mu1, zeta = <f^2> - mu1^2, <f^2> of the manifold non-linearity f
+(mu0 = 0 required), and the teacher term: Ttilde (M x M, "averaged", the published form) or
+beta (M x D, "exact": B_nm(tau) = beta_n,tau beta_m,tau).
+
+Global order parameters at every evaluation:
+
+    Sigma = mean_tau sigma(tau),  Q = zeta W + mu1^2 Sigma,  R = mu1 mean_tau r(tau).
+
+With det_kj = Q_kk Q_jj - Q_kj^2, det_kn = Q_kk T_nn - R_kn^2 and I3 from C = [[Q,R],[R^T,T]]:
+
+    a_k  = sum_{j != k} v_k v_j / det_kj (-Q_jj I3(k,k,j) + Q_kj I3(k,j,j))
+           - v_k^2 / Q_kk I3(k,k,k)
+           + sum_n v_k A_n / det_kn (T_nn I3(k,k,n) - R_kn I3(k,n,n))
+    b_kj = v_k v_j / det_kj (-Q_kk I3(k,j,j) + Q_kj I3(k,k,j))   (j != k; b_kk = 0)
+    e_kn = v_k A_n / det_kn (Q_kk I3(k,n,n) - R_kn I3(k,k,n))
+    G = diag(a) + b,  d_tau = zeta delta + mu1^2 rho_tau,
+
+    dr(tau)/dt     = (eta/delta) [d_tau G r(tau) + mu1 rho_tau E X(tau)],
+                     X = Ttilde (averaged) or B(tau) (exact)
+    dsigma(tau)/dt = (eta/delta) [d_tau (G sigma + (G sigma)^T) + mu1 rho_tau (E r^T + r E^T)]
+                     + eta^2 (zeta rho_tau + mu1^2 rho_tau^2 / delta) (v v^T o Phi)
+    dW/dt          = eta (v o P + (v o P)^T) + eta^2 <f^2> (v v^T o Phi)
+    dv/dt          = eta sum_c u_c I2(k,c)       (both layers only)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from hmmjax.activations import gaussian_constants
+from hmmjax.integrals import G_NAMES
+from hmmjax.ode.iid import Observables, field_moments
+
+__all__ = [
+    "TEACHER_TERMS",
+    "HMMArgs",
+    "HMMState",
+    "hmm_observables",
+    "hmm_overlaps",
+    "hmm_problem",
+    "hmm_rhs",
+    "hmm_state_from_npz",
+]
+
+TEACHER_TERMS = ("auto", "exact", "averaged")
+_REQUIRED = ("rho", "sigma", "r", "W", "v", "A", "T", "Ttilde", "N", "D")
+
+
+class HMMState(eqx.Module):
+    """Evolving order parameters of the HMM ODE."""
+
+    r: Float[Array, "K M D"]
+    sigma: Float[Array, "K K D"]
+    W: Float[Array, "K K"]
+    v: Float[Array, " K"]
+
+
+class HMMArgs(eqx.Module):
+    """Constants and hyper-parameters of the HMM ODE.
+
+    ``beta`` is None for the averaged (published) teacher term, else the exact term
+    B(tau) = beta[:, tau] beta[:, tau]^T is used.
+    """
+
+    rho: Float[Array, " D"]
+    T: Float[Array, "M M"]
+    A: Float[Array, " M"]
+    Ttilde: Float[Array, "M M"]
+    beta: Float[Array, "M D"] | None
+    delta: Float[Array, ""]
+    lr: Float[Array, ""]
+    mu1: float
+    zeta: float
+    f2: float
+    g: str = eqx.field(static=True, default="erf")
+    both: bool = eqx.field(static=True, default=False)
+
+
+def hmm_overlaps(y: HMMState, args: HMMArgs) -> tuple[Float[Array, "K K"], Float[Array, "K M"]]:
+    """Q = zeta W + mu1^2 mean_tau sigma(tau),  R = mu1 mean_tau r(tau)."""
+    Q = args.zeta * y.W + args.mu1**2 * jnp.mean(y.sigma, axis=-1)
+    R = args.mu1 * jnp.mean(y.r, axis=-1)
+    return Q, R
+
+
+def _g_e_matrices(Q, R, T, v, A, I3):
+    """G = diag(a) + b (K x K) and E (K x M) of THEORY.md 5.2, from I3(k, ., .)."""
+    K, M = R.shape
+    ks = jnp.arange(K)
+    ns = K + jnp.arange(M)
+    Qd, Td = jnp.diagonal(Q), jnp.diagonal(T)
+    I3_kkj = I3[ks, ks, :K]  # [k, j] = I3(k,k,j)
+    I3_kjj = I3[:, ks, ks]  # [k, j] = I3(k,j,j)
+    I3_kkk = I3[ks, ks, ks]
+    I3_kkn = I3[ks, ks, K:]  # [k, n] = I3(k,k,n)
+    I3_knn = I3[:, ns, ns]  # [k, n] = I3(k,n,n)
+    off = 1.0 - jnp.eye(K, dtype=Q.dtype)
+    det_kj = Qd[:, None] * Qd[None, :] - Q**2
+    c_kj = off * v[:, None] * v[None, :] / jnp.where(off > 0, det_kj, 1.0)
+    det_kn = Qd[:, None] * Td[None, :] - R**2
+    c_kn = v[:, None] * A[None, :] / det_kn
+    a = (
+        jnp.sum(c_kj * (-Qd[None, :] * I3_kkj + Q * I3_kjj), axis=1)
+        - v**2 / Qd * I3_kkk
+        + jnp.sum(c_kn * (Td[None, :] * I3_kkn - R * I3_knn), axis=1)
+    )
+    b = c_kj * (-Qd[:, None] * I3_kjj + Q * I3_kkj)
+    E = c_kn * (Qd[:, None] * I3_knn - R * I3_kkn)
+    return jnp.diag(a) + b, E
+
+
+def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
+    """d(r, sigma, W, v)/dt of THEORY.md 5.2 (autonomous: ``t`` is unused)."""
+    del t
+    K = y.v.shape[0]
+    Q, R = hmm_overlaps(y, args)
+    v, eta, delta, rho = y.v, args.lr, args.delta, args.rho
+    mu1, zeta = args.mu1, args.zeta
+    m = field_moments(Q, R, args.T, v, args.A, args.g)
+    G, E = _g_e_matrices(Q, R, args.T, v, args.A, m.I3)
+    d = zeta * delta + mu1**2 * rho  # (D,)
+    vvPhi = v[:, None] * v[None, :] * m.Phi
+    vP = v[:, None] * m.Pu[:, :K]
+
+    if args.beta is None:  # averaged teacher term mu1 rho E Ttilde
+        teacher = (E @ args.Ttilde)[:, :, None] * rho
+    else:  # exact teacher term mu1 rho E B(tau)
+        teacher = jnp.einsum("kn,nt,mt->kmt", E, args.beta, args.beta) * rho
+    dr = (eta / delta) * (d * jnp.einsum("kj,jmt->kmt", G, y.r) + mu1 * teacher)
+
+    Gs = jnp.einsum("kj,jlt->klt", G, y.sigma)
+    Er = jnp.einsum("kn,lnt->klt", E, y.r)
+    quad = zeta * rho + mu1**2 * rho**2 / delta  # (D,)
+    dsigma = (eta / delta) * (
+        d * (Gs + jnp.swapaxes(Gs, 0, 1)) + mu1 * rho * (Er + jnp.swapaxes(Er, 0, 1))
+    ) + eta**2 * vvPhi[:, :, None] * quad
+
+    dW = eta * (vP + vP.T) + eta**2 * args.f2 * vvPhi
+    dv = eta * m.I2u if args.both else jnp.zeros_like(v)
+    return HMMState(r=dr, sigma=dsigma, W=dW, v=dv)
+
+
+def hmm_observables(y: HMMState, args: HMMArgs) -> Observables:
+    """eg (THEORY.md 4) and Q, R, v of the current state."""
+    Q, R = hmm_overlaps(y, args)
+    m = field_moments(Q, R, args.T, y.v, args.A, args.g)
+    return Observables(eg=m.eg, Q=Q, R=R, v=y.v)
+
+
+def hmm_problem(
+    arrays: Mapping[str, Any],
+    *,
+    lr: float | Float[Array, ""],
+    f: str = "sign",
+    g: str = "erf",
+    both: bool = False,
+    teacher: str = "auto",
+    dtype: Any = None,
+) -> tuple[HMMState, HMMArgs]:
+    """Initial state and constants from state-file arrays (see ``hmm_state_from_npz``).
+
+    ``arrays`` holds rho (D), sigma (K,K,D), r (K,M,D), W (K,K), v (K), A (M), T (M,M),
+    Ttilde (M,M), N, D and optionally beta (M,D). ``teacher``: "exact" (needs beta),
+    "averaged" (the published integrator), or "auto" = exact when beta is present.
+    ``dtype`` defaults to the default float type (float64 when x64 is enabled).
+    """
+    missing = [k for k in _REQUIRED if k not in arrays]
+    if missing:
+        raise ValueError(f"HMM state is missing keys {missing}; required: {list(_REQUIRED)}")
+    if g not in G_NAMES:
+        raise ValueError(f"the ODE needs g in {G_NAMES} (closed-form integrals); got {g!r}")
+    if teacher not in TEACHER_TERMS:
+        raise ValueError(f"teacher={teacher!r}; allowed: {', '.join(TEACHER_TERMS)}")
+    has_beta = arrays.get("beta") is not None
+    if teacher == "exact" and not has_beta:
+        raise ValueError("teacher='exact' needs beta (M, D) in the state; this one has none")
+    consts = gaussian_constants(f)
+    if abs(consts.mu0) > 1e-10:
+        raise ValueError(
+            f"the HMM ODE (THEORY.md 5.2) assumes E f(u) = mu0 = 0; f={f!r} has "
+            f"mu0={consts.mu0:.6g}. Use a centred non-linearity (sign, erf, tanh, linear)."
+        )
+    dtype = jnp.result_type(float) if dtype is None else dtype
+
+    def arr(key):
+        return jnp.asarray(arrays[key], dtype)
+
+    N, D = float(np.asarray(arrays["N"])), float(np.asarray(arrays["D"]))
+    use_beta = has_beta and teacher != "averaged"
+    y0 = HMMState(r=arr("r"), sigma=arr("sigma"), W=arr("W"), v=arr("v"))
+    args = HMMArgs(
+        rho=arr("rho"),
+        T=arr("T"),
+        A=arr("A"),
+        Ttilde=arr("Ttilde"),
+        beta=arr("beta") if use_beta else None,
+        delta=jnp.asarray(D / N, dtype),
+        lr=jnp.asarray(lr, dtype),
+        mu1=consts.mu1,
+        zeta=consts.zeta,
+        f2=consts.f2,
+        g=g,
+        both=both,
+    )
+    return y0, args
+
+
+def hmm_state_from_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Read the ODE keys of a state file (.npz; format in shared/reference/README.md)."""
+    with np.load(path) as data:
+        missing = [k for k in _REQUIRED if k not in data.files]
+        if missing:
+            raise ValueError(f"{path}: missing keys {missing}; required: {list(_REQUIRED)}")
+        keys = [*_REQUIRED, *(["beta"] if "beta" in data.files else [])]
+        return {k: np.asarray(data[k]) for k in keys}

@@ -1,0 +1,256 @@
+"""The diffrax driver: fixed-step Euler (step-exact saves) and adaptive solvers.
+
+``solve(rhs, observe, y0, args, ts, ...)`` integrates dy/dt = rhs(t, y, args) from t = 0
+and returns ``observe(y(t), args)`` at the times ``ts``.
+
+- ``solver="euler"``: forward Euler with step ``dt``, as the published integrators. Every
+  save time must be a multiple of dt; the value saved at t is the state after exactly
+  round(t / dt) Euler steps, with no interpolation. (diffrax's ``SaveAt(ts=...)`` would
+  interpolate linearly inside a step, and a time accumulated as t + dt + dt + ... drifts
+  off the grid.) The integration runs in step units s = t / dt, where step times are
+  exact integers: one ``diffeqsolve`` per interval between save times, each saving its
+  end point (``SaveAt(t1=True)``), scanned with ``lax.scan``.
+- ``solver="tsit5" | "dopri5" | "dopri8"``: adaptive steps with a ``PIDController``
+  (rtol, atol), saving at ``ts`` through the solver's dense interpolation.
+
+Precision: ``solve_iid`` and ``solve_hmm`` run in float64 by default (``x64=True``): they
+enter ``jax.enable_x64(True)`` for the duration of the call, so the ODE is float64 even if
+the program runs in float32 otherwise; their results are float64 arrays. Reproducing the
+reference integrator to 1e-5 over 1e4 Euler steps needs it. This works eagerly and under
+``jax.vmap``. To wrap them in your own ``jax.jit`` (of a ``vmap`` in particular), enable
+x64 around that call too (``with jax.enable_x64(True): jax.jit(f)(...)``): the float64
+computation is otherwise lowered in a float32 context and fails with a dtype error. Also
+create batched hyper-parameters (e.g. an array of learning rates) with x64 enabled: a
+float32 0.1 differs from 0.1 by 1.5e-8. ``solve`` itself uses the dtype of ``y0``.
+
+Everything is jit- and vmap-able: e.g. ``jax.vmap(lambda lr: solve_hmm(a, ts, lr=lr).eg)``.
+Save times are taken as concrete (NumPy) values: the Euler step counts are fixed before
+tracing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, PyTree
+
+from hmmjax.integrals import G_NAMES
+from hmmjax.ode.hmm import hmm_observables, hmm_problem, hmm_rhs
+from hmmjax.ode.iid import IIDArgs, IIDState, iid_observables, iid_rhs
+
+__all__ = ["SOLVERS", "Solution", "euler_steps", "solve", "solve_hmm", "solve_iid"]
+
+_ADAPTIVE = {"tsit5": dfx.Tsit5, "dopri5": dfx.Dopri5, "dopri8": dfx.Dopri8}
+SOLVERS: tuple[str, ...] = ("euler", *_ADAPTIVE)
+
+
+class Solution(eqx.Module):
+    """Saved observables at times ``ts`` (leading axis: time)."""
+
+    ts: Float[Array, " S"]
+    eg: Float[Array, " S"]
+    Q: Float[Array, "S K K"]
+    R: Float[Array, "S K M"]
+    v: Float[Array, "S K"]
+    num_steps: Int[Array, ""]
+    """Accepted solver steps (Euler: steps taken; adaptive: accepted steps)."""
+    ok: Bool[Array, ""]
+    """False if the solver failed (e.g. max_steps with throw=False) or eg is not finite."""
+
+
+def euler_steps(ts: Any, dt: float) -> np.ndarray:
+    """round(t / dt) for each save time; a ValueError if one is off the step grid."""
+    ts = np.asarray(ts, dtype=np.float64)
+    if ts.ndim != 1 or ts.size == 0:
+        raise ValueError(f"save times must be a non-empty 1-d array; got shape {ts.shape}")
+    n = np.rint(ts / dt)
+    bad = np.abs(ts / dt - n) > 1e-6 * np.maximum(1.0, np.abs(n))
+    if bad.any():
+        raise ValueError(
+            f"Euler saves whole steps: save times must be multiples of dt={dt}; "
+            f"{ts[bad][:5].tolist()} are not"
+        )
+    n = n.astype(np.int64)
+    if n[0] < 0 or np.any(np.diff(n) <= 0):
+        raise ValueError("save times must be >= 0 and strictly increasing")
+    return n
+
+
+def _check_times(ts: Any) -> np.ndarray:
+    ts = np.asarray(ts, dtype=np.float64)
+    if ts.ndim != 1 or ts.size == 0 or ts[0] < 0 or np.any(np.diff(ts) <= 0):
+        raise ValueError("save times must be a non-empty, strictly increasing 1-d array >= 0")
+    return ts
+
+
+@eqx.filter_jit
+def _solve_euler(rhs, observe, y0, args, starts, ends, dt, max_gap):
+    def step_units(s, y, a):  # dy/ds = dt * rhs: one Euler step is exactly s -> s + 1
+        return jax.tree_util.tree_map(lambda x: dt * x, rhs(s * dt, y, a))
+
+    term = dfx.ODETerm(step_units)
+
+    def chunk(y, interval):
+        s0, s1 = interval
+        sol = dfx.diffeqsolve(
+            term,
+            dfx.Euler(),
+            t0=s0,
+            t1=s1,
+            dt0=jnp.asarray(1.0, s0.dtype),
+            y0=y,
+            args=args,
+            saveat=dfx.SaveAt(t1=True),
+            stepsize_controller=dfx.ConstantStepSize(),
+            max_steps=max_gap,
+        )
+        y1 = jax.tree_util.tree_map(lambda x: x[0], sol.ys)
+        return y1, (observe(y1, args), sol.stats["num_steps"])
+
+    _, (obs, nsteps) = jax.lax.scan(chunk, y0, (starts, ends))
+    return obs, jnp.sum(nsteps), jnp.asarray(True)
+
+
+@eqx.filter_jit
+def _solve_adaptive(rhs, observe, y0, args, ts, solver, rtol, atol, max_steps, throw):
+    sol = dfx.diffeqsolve(
+        dfx.ODETerm(rhs),
+        solver,
+        t0=jnp.zeros((), ts.dtype),
+        t1=ts[-1],
+        dt0=None,
+        y0=y0,
+        args=args,
+        saveat=dfx.SaveAt(ts=ts, fn=lambda t, y, a: observe(y, a)),
+        stepsize_controller=dfx.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+        throw=throw,
+    )
+    return sol.ys, sol.stats["num_steps"], sol.result == dfx.RESULTS.successful
+
+
+def solve(
+    rhs: Callable[[Any, PyTree, Any], PyTree],
+    observe: Callable[[PyTree, Any], Any],
+    y0: PyTree,
+    args: Any,
+    ts: Any,
+    *,
+    solver: str = "euler",
+    dt: float = 0.01,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 1_000_000,
+    throw: bool = True,
+) -> Solution:
+    """Integrate from t = 0 and save ``observe(y, args)`` (an ``Observables``) at ``ts``.
+
+    ``solver``: "euler" (fixed ``dt``; ``ts`` multiples of dt, saved exactly after
+    round(t/dt) steps) or an adaptive "tsit5", "dopri5", "dopri8" (``rtol``, ``atol``,
+    at most ``max_steps`` steps; with ``throw=False`` a failed solve is not raised but
+    flagged by ``Solution.ok = False``, useful inside large sweeps). A run whose eg is
+    not finite (diverged) is flagged the same way.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
+    dtype = jax.tree_util.tree_leaves(y0)[0].dtype
+    if solver == "euler":
+        n = euler_steps(ts, dt)
+        starts = np.concatenate([[0], n[:-1]])
+        # A bound on the steps per interval, rounded up so that runs with different
+        # save times share one compiled function (it costs nothing at run time).
+        max_gap = max(1024, 1 << int(np.max(n - starts) - 1).bit_length())
+        obs, nsteps, ok = _solve_euler(
+            rhs,
+            observe,
+            y0,
+            args,
+            jnp.asarray(starts, dtype),
+            jnp.asarray(n, dtype),
+            jnp.asarray(dt, dtype),
+            max_gap,
+        )
+        t_saved = jnp.asarray(n * dt, dtype)
+    else:
+        ts_np = _check_times(ts)
+        t_saved = jnp.asarray(ts_np, dtype)
+        obs, nsteps, ok = _solve_adaptive(
+            rhs,
+            observe,
+            y0,
+            args,
+            t_saved,
+            _ADAPTIVE[solver](),
+            rtol,
+            atol,
+            max_steps,
+            throw,
+        )
+    ok = ok & jnp.all(jnp.isfinite(obs.eg))
+    return Solution(ts=t_saved, eg=obs.eg, Q=obs.Q, R=obs.R, v=obs.v, num_steps=nsteps, ok=ok)
+
+
+def solve_iid(
+    Q: Any,
+    R: Any,
+    v: Any,
+    T: Any,
+    A: Any,
+    ts: Any,
+    *,
+    lr: Any,
+    kappa: Any = 0.0,
+    noise: Any = 0.0,
+    g: str = "erf",
+    both: bool = False,
+    x64: bool = True,
+    **solver_options: Any,
+) -> Solution:
+    """The i.i.d. ODE (THEORY.md 5.1) from Q, R, v with constants T, A.
+
+    ``lr`` (eta), ``kappa`` (weight decay) and ``noise`` (label noise std) may be traced:
+    vmap over them. ``solver_options`` go to ``solve`` (solver, dt, rtol, atol, ...).
+    """
+    if g not in G_NAMES:
+        raise ValueError(f"the ODE needs g in {G_NAMES} (closed-form integrals); got {g!r}")
+    with jax.enable_x64(x64):
+        f = jnp.result_type(float)
+        y0 = IIDState(Q=jnp.asarray(Q, f), R=jnp.asarray(R, f), v=jnp.asarray(v, f))
+        args = IIDArgs(
+            T=jnp.asarray(T, f),
+            A=jnp.asarray(A, f),
+            lr=jnp.asarray(lr, f),
+            kappa=jnp.asarray(kappa, f),
+            noise=jnp.asarray(noise, f),
+            g=g,
+            both=both,
+        )
+        return solve(iid_rhs, iid_observables, y0, args, ts, **solver_options)
+
+
+def solve_hmm(
+    arrays: Mapping[str, Any],
+    ts: Any,
+    *,
+    lr: Any,
+    f: str = "sign",
+    g: str = "erf",
+    both: bool = False,
+    teacher: str = "auto",
+    x64: bool = True,
+    **solver_options: Any,
+) -> Solution:
+    """The HMM ODE (THEORY.md 5.2) from state-file arrays (see ``hmm_problem``).
+
+    ``f``: manifold non-linearity (mu0 = 0 required); ``teacher``: "auto" | "exact" |
+    "averaged". ``lr`` may be traced (vmap over it). ``solver_options`` go to ``solve``.
+    """
+    with jax.enable_x64(x64):
+        y0, args = hmm_problem(arrays, lr=lr, f=f, g=g, both=both, teacher=teacher)
+        return solve(hmm_rhs, hmm_observables, y0, args, ts, **solver_options)
