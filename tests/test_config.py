@@ -39,7 +39,10 @@ DEFAULTS = {
         block=64,
         precision="float32",
         chunk=20,
+        mode="sim",
+        same_init=False,
     ),
+    "ode": dict(solver="euler", dt=0.01, rtol=1e-8, atol=1e-10, teacher_term="auto"),
     "output": dict(out="results/hmmjax.nc", figure=""),
 }
 
@@ -173,7 +176,7 @@ ERRORS = [
     ({"output": {"out": 3}}, "output.out", "= 3", "a string"),
     ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, noise, shared"),
     ({"data": 3}, "data", "= 3", "model, N, D, f, noise, shared"),
-    ({"dat": {}}, "[dat]", "[dat]", "data, teacher, student, sgd, run, output"),
+    ({"dat": {}}, "[dat]", "[dat]", "data, teacher, student, sgd, run, ode, output"),
 ]
 
 
@@ -252,3 +255,34 @@ def test_allowed_names_agree_with_physics_modules():
     assert set(SCHEMA["teacher"]["scaling"].choices) == set(networks.SCALINGS)
     assert set(SCHEMA["student"]["init"].choices) == set(networks.INITS)
     assert set(SCHEMA["student"]["second_layer"].choices) == set(networks.SECOND_LAYERS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "value"),
+    [
+        ({"data": {"model": "hmm_x"}}, "data.model", '"hmm_x"'),
+        ({"data": {"f": "relu"}}, "data.f", '"relu"'),
+        ({"student": {"g": "tanh"}}, "student.g", '"tanh"'),
+        ({"teacher": {"g": "linear"}}, "teacher.g", '"linear"'),
+        ({"sgd": {"batch": 4}}, "sgd.batch", "4"),
+        ({"sgd": {"kappa": 0.1}}, "sgd.kappa", "0.1"),
+        ({"data": {"noise": 0.5}}, "data.noise", "0.5"),
+        ({"data": {"shared": False}}, "data.shared", "false"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["ode", "both"])
+def test_ode_modes_refuse_what_the_ode_does_not_cover(mode, changes, key, value):
+    d = {"run": {"mode": mode}, **changes}
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(d)
+    message = str(info.value)
+    assert message.startswith(f"{key} = {value}: run.mode = \"{mode}\" (the ODE) needs"), message
+    # the same settings are fine for the simulation alone
+    config_from_dict({**d, "run": {"mode": "sim"}})
+
+
+def test_ode_mode_allows_iid_weight_decay_and_noise():
+    cfg = config_from_dict(
+        {"run": {"mode": "both"}, "data": {"model": "iid", "noise": 0.1}, "sgd": {"kappa": 0.1}}
+    )
+    assert cfg.run.mode == "both"

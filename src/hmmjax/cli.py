@@ -14,17 +14,28 @@ A wrong config or a missing file prints one line ``hmmjax: error: ...`` and exit
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hmmjax.config import Config, ConfigError, config_reference_markdown, load_config
+from hmmjax import __version__
+from hmmjax.config import (
+    ACTIVATIONS,
+    ODE_G,
+    SCHEMA,
+    Config,
+    ConfigError,
+    config_reference_markdown,
+    load_config,
+)
 
 __all__ = ["COMMANDS", "Command", "main"]
 
 USAGE_ERROR = 2
+ODE_SOLVERS = SCHEMA["ode"]["solver"].choices
 
 
 class UsageError(Exception):
@@ -113,6 +124,78 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- hmmjax ode ----------------------------------------------------------------------
+
+
+def _ode_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("state", metavar="STATE.npz", help="initial state (hmmjax.state format)")
+    p.add_argument("--lr", type=float, required=True, help="learning rate eta")
+    p.add_argument("--t-max", type=float, required=True, help="final time (units of N steps)")
+    p.add_argument("--dt", type=float, default=0.01, help="Euler step (default 0.01)")
+    p.add_argument("--solver", choices=ODE_SOLVERS, default="euler", help="default euler")
+    p.add_argument("--rtol", type=float, default=1e-8, help="adaptive solvers (default 1e-8)")
+    p.add_argument("--atol", type=float, default=1e-10, help="adaptive solvers (default 1e-10)")
+    p.add_argument(
+        "--save-times",
+        metavar="FILE",
+        help="text file of save times; default: --n-times log-spaced times up to --t-max",
+    )
+    p.add_argument("--n-times", type=int, default=200, help="default 200")
+    p.add_argument("--both-layers", action="store_true", help="train the second layer too")
+    p.add_argument("--f", choices=ACTIVATIONS, default="sign", help="manifold f (default sign)")
+    p.add_argument("--g", choices=ODE_G, default="erf", help="activation g (default erf)")
+    p.add_argument(
+        "--teacher-term",
+        choices=("auto", "exact", "averaged"),
+        default="auto",
+        help="exact needs beta in the state file; auto: exact when it has beta",
+    )
+    p.add_argument("--out", metavar="FILE.nc", required=True, help="results file")
+    p.add_argument("--figure", metavar="FILE.png", help="figure (default: next to --out)")
+
+
+def cmd_ode(args: argparse.Namespace) -> int:
+    for flag in ("lr", "t_max", "dt", "rtol", "atol", "n_times"):
+        value = getattr(args, flag)
+        if not (math.isfinite(value) and value > 0):
+            name = "--" + flag.replace("_", "-")
+            raise UsageError(f"{name} = {value}: expected a finite number > 0")
+    if args.f == "relu":
+        raise UsageError(
+            '--f = "relu": the HMM ODE needs E f(u) = 0; choose sign, erf, tanh, linear'
+        )
+    state = Path(args.state)
+    if not state.is_file():
+        raise UsageError(f"state file {state} not found")
+    out = Path(args.out)
+    figure = Path(args.figure) if args.figure else out.with_suffix(".png")
+    _check_writable(out)
+    _check_writable(figure)
+    from hmmjax.theory import ode_from_state, read_times
+
+    try:
+        times = read_times(args.save_times) if args.save_times else None
+        ds = ode_from_state(
+            state,
+            lr=args.lr,
+            t_max=args.t_max,
+            times=times,
+            n_times=args.n_times,
+            solver=args.solver,
+            dt=args.dt,
+            rtol=args.rtol,
+            atol=args.atol,
+            both=args.both_layers,
+            f=args.f,
+            g=args.g,
+            teacher_term=args.teacher_term,
+        )
+    except ValueError as err:  # a bad state file or save times, found before solving
+        raise UsageError(str(err)) from None
+    _save(ds, out, figure)
+    return 0
+
+
 # --- hmmjax config -------------------------------------------------------------------
 
 
@@ -139,6 +222,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "run": Command("train an ensemble of students by online SGD", _run_arguments, cmd_run),
+    "ode": Command("integrate the HMM ODE from a state file", _ode_arguments, cmd_ode),
     "plot": Command("plot the learning curves of a results file", _plot_arguments, cmd_plot),
     "config": Command("list the config keys, or check a config", _config_arguments, cmd_config),
 }
@@ -172,21 +256,12 @@ def _check_writable(path: Path) -> None:
         raise UsageError(f"cannot write {path}: {folder} is not a writable folder")
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("hmmjax")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hmmjax",
         description="Online SGD and ODEs for two-layer networks on hidden-manifold data.",
     )
-    parser.add_argument("--version", action="version", version=f"hmmjax {_version()}")
+    parser.add_argument("--version", action="version", version=f"hmmjax {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.help, description=command.help)

@@ -34,6 +34,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "Option",
+    "ODEConfig",
     "OutputConfig",
     "RunConfig",
     "SGDConfig",
@@ -213,6 +214,34 @@ class RunConfig(_Section):
     block: int = option(64, "SGD steps drawn and run per inner loop iteration", gt=0)
     precision: str = option("float32", "floating point precision", choices=("float32", "float64"))
     chunk: int = option(20, "recording intervals per compiled call (one progress tick each)", gt=0)
+    mode: str = option(
+        "sim",
+        "sim: online SGD; ode: the ODE of THEORY 5; both: both from the same initial state",
+        choices=("sim", "ode", "both"),
+    )
+    same_init: bool = option(
+        False, "all members start from the same weights (own data streams): sim vs ODE"
+    )
+
+
+@dataclass(frozen=True)
+class ODEConfig(_Section):
+    """[ode]: the ODE integrator (run.mode = "ode" or "both")."""
+
+    section: ClassVar[str] = "ode"
+    solver: str = option(
+        "euler",
+        "euler (fixed dt, as the published integrator) or an adaptive solver",
+        choices=("euler", "tsit5", "dopri5", "dopri8"),
+    )
+    dt: float = option(0.01, "Euler step", gt=0)
+    rtol: float = option(1e-8, "relative tolerance of the adaptive solvers", gt=0)
+    atol: float = option(1e-10, "absolute tolerance of the adaptive solvers", gt=0)
+    teacher_term: str = option(
+        "auto",
+        "HMM teacher term: exact (per eigenvalue), averaged (published) or auto (exact)",
+        choices=("auto", "exact", "averaged"),
+    )
 
 
 @dataclass(frozen=True)
@@ -235,7 +264,15 @@ class OutputConfig(_Section):
 
 SECTIONS: dict[str, type[_Section]] = {
     cls.section: cls
-    for cls in (DataConfig, TeacherConfig, StudentConfig, SGDConfig, RunConfig, OutputConfig)
+    for cls in (
+        DataConfig,
+        TeacherConfig,
+        StudentConfig,
+        SGDConfig,
+        RunConfig,
+        ODEConfig,
+        OutputConfig,
+    )
 }
 
 
@@ -259,12 +296,15 @@ class Config:
     student: StudentConfig = field(default_factory=StudentConfig)
     sgd: SGDConfig = field(default_factory=SGDConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    ode: ODEConfig = field(default_factory=ODEConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise ConfigError(f"Config({name}=...) must be a {cls.__name__}")
+        if self.run.mode != "sim":
+            _check_ode_applies(self)
         if not self.output.out:
             object.__setattr__(self, "output", _default_out(self.output, DEFAULT_STEM))
 
@@ -302,6 +342,42 @@ class Config:
             section, key, value = parse_override(text)
             d.setdefault(section, {})[key] = value
         return config_from_dict(d)
+
+
+# What the ODEs of THEORY.md section 5 cover; anything else is refused before any work.
+ODE_DATA_MODELS = ("iid", "hmm", "get")
+ODE_G = ("erf", "linear")
+
+
+def _check_ode_applies(cfg: Config) -> None:
+    """Cross-key checks for run.mode = "ode" | "both": one line naming the key."""
+    mode = f'run.mode = "{cfg.run.mode}"'
+    teacher_g = cfg.teacher.g or cfg.student.g
+    checks = [
+        ("data.model", cfg.data.model, cfg.data.model in ODE_DATA_MODELS, ODE_DATA_MODELS),
+        ("student.g", cfg.student.g, cfg.student.g in ODE_G, ODE_G),
+        ("teacher.g", teacher_g, teacher_g == cfg.student.g, (cfg.student.g,)),
+        ("sgd.batch", cfg.sgd.batch, cfg.sgd.batch == 1, (1,)),
+        ("data.shared", cfg.data.shared, cfg.data.shared, (True,)),
+    ]
+    if cfg.data.model != "iid":
+        # the manifold ODE (THEORY 5.2) needs mu0 = 0 and has no weight decay or noise
+        checks += [
+            (
+                "data.f",
+                cfg.data.f,
+                cfg.data.f != "relu",
+                tuple(a for a in ACTIVATIONS if a != "relu"),
+            ),
+            ("sgd.kappa", cfg.sgd.kappa, cfg.sgd.kappa == 0, (0.0,)),
+            ("data.noise", cfg.data.noise, cfg.data.noise == 0, (0.0,)),
+        ]
+    for key, value, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(
+                f"{key} = {_show(value)}: {mode} (the ODE) needs one of "
+                f"{', '.join(_show(a) for a in allowed)}"
+            )
 
 
 def config_from_dict(d: Mapping[str, Any], *, stem: str = DEFAULT_STEM) -> Config:

@@ -24,6 +24,7 @@ from hmmjax.data import Batch, DataModel, make_data_model
 from hmmjax.metrics import analytic_available, measure
 from hmmjax.networks import TwoLayer, init_network
 from hmmjax.online import SGD, record_steps, run_chunk
+from hmmjax.theory import ode_for_setup
 
 __all__ = ["Setup", "build", "simulate"]
 
@@ -88,9 +89,12 @@ def build(cfg) -> Setup:
     else:
         model = eqx.filter_vmap(draw_model)(jax.random.split(k_data, E))
         test = eqx.filter_vmap(draw_test)(model, jax.random.split(k_test, E))
+    student_keys = jax.random.split(k_students, E)
+    if cfg.run.same_init:  # every member starts from member 0's weights
+        student_keys = jnp.broadcast_to(student_keys[0], student_keys.shape)
     return Setup(
         model=model,
-        students=eqx.filter_vmap(draw_student)(jax.random.split(k_students, E)),
+        students=eqx.filter_vmap(draw_student)(student_keys),
         sgd=SGD.create(
             cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch, cfg.student.train_second, dtype=dtype
         ),
@@ -148,21 +152,41 @@ def train(setup: Setup, *, block: int, chunk: int, progress: bool = True):
 
 
 def simulate(cfg, progress: bool = True) -> xr.Dataset:
-    """Run the online-SGD experiment of ``cfg``; return the learning curves as a Dataset.
+    """Run the experiment of ``cfg``; return the learning curves as a Dataset.
 
-    Variables: eg (analytic, NaN where no closed form applies), eg_mc (Monte Carlo on the
-    test set), Q, R, v at every recorded time, for every ensemble member.
+    ``run.mode = "sim"``: online SGD, variables eg (analytic, NaN where no closed form
+    applies), eg_mc (Monte Carlo on the test set), Q, R, v over (member, t).
+    ``"ode"``: the ODE from member 0's initial state, variables eg_ode, Q_ode, R_ode
+    (v_ode) over t. ``"both"``: both on the same t, from the same initial state.
     """
+    t0 = time.perf_counter()
     with jax.enable_x64(cfg.run.precision == "float64"):
-        t0 = time.perf_counter()
         setup = build(cfg)
-        _, h = train(setup, block=cfg.run.block, chunk=cfg.run.chunk, progress=progress)
-        elapsed = time.perf_counter() - t0
-        analytic = analytic_available(
-            jax.tree.map(lambda a: a[0], setup.students),
-            setup.model if setup.shared else jax.tree.map(lambda a: a[0], setup.model),
-        )
-    N = cfg.data.N
+        parts = []
+        if cfg.run.mode != "ode":
+            parts.append(_simulation_dataset(cfg, setup, progress))
+    if cfg.run.mode != "sim":
+        times = setup.steps / cfg.data.N
+        parts.append(ode_for_setup(setup, cfg, times))
+    ds = xr.merge(parts, combine_attrs="no_conflicts")
+    ds.attrs.update(
+        config=json.dumps(cfg.to_dict()),
+        title=_title(cfg),
+        mode=cfg.run.mode,
+        precision=cfg.run.precision,
+        device=str(jax.devices()[0]),
+        jax_version=jax.__version__,
+        elapsed_s=time.perf_counter() - t0,
+    )
+    return ds
+
+
+def _simulation_dataset(cfg, setup: Setup, progress: bool) -> xr.Dataset:
+    _, h = train(setup, block=cfg.run.block, chunk=cfg.run.chunk, progress=progress)
+    analytic = analytic_available(
+        jax.tree.map(lambda a: a[0], setup.students),
+        setup.model if setup.shared else jax.tree.map(lambda a: a[0], setup.model),
+    )
     dims = ("member", "t")
     ds = xr.Dataset(
         {
@@ -173,22 +197,14 @@ def simulate(cfg, progress: bool = True) -> xr.Dataset:
             "v": (dims + ("k",), h.v),
         },
         coords={
-            "t": setup.steps / N,
+            "t": setup.steps / cfg.data.N,
             "step": ("t", setup.steps),
             "member": np.arange(cfg.run.ensemble),
         },
     )
     ds["eg"].attrs["long_name"] = "generalisation error from order parameters (THEORY 4)"
     ds["eg_mc"].attrs["long_name"] = f"Monte-Carlo eg on {cfg.run.test_size} test samples"
-    ds.attrs.update(
-        config=json.dumps(cfg.to_dict()),
-        title=_title(cfg),
-        analytic_eg=int(analytic),
-        precision=cfg.run.precision,
-        device=str(jax.devices()[0]),
-        jax_version=jax.__version__,
-        elapsed_s=elapsed,
-    )
+    ds.attrs["analytic_eg"] = int(analytic)
     return ds
 
 

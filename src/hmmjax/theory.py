@@ -1,0 +1,161 @@
+"""ODE runs as labelled Datasets: from a state file, or from a simulation's initial state.
+
+The physics is in ``hmmjax.ode``; this module chooses save times, builds the initial state
+of a simulation set-up (same F, teacher and initial weights as member 0 of the ensemble),
+and labels the solution: variables eg_ode, Q_ode, R_ode (and v_ode) over a time
+coordinate t.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import numpy as np
+import xarray as xr
+
+from hmmjax.data import IIDGaussian
+from hmmjax.ode import Solution, solve_hmm, solve_iid
+from hmmjax.order_params import overlaps
+from hmmjax.state import load_state, state_arrays
+
+__all__ = ["ode_dataset", "ode_for_setup", "ode_from_state", "read_times", "save_times"]
+
+
+def save_times(
+    t_max: float, n: int = 200, spacing: str = "log", solver: str = "euler", dt: float = 0.01
+) -> np.ndarray:
+    """0 and ``n`` times up to t_max, log-spaced from t = dt (or evenly spaced).
+
+    For Euler they are multiples of dt (duplicates dropped), so every saved value is the
+    state after a whole number of steps.
+    """
+    if spacing == "log":
+        t = np.logspace(math.log10(min(dt, t_max)), math.log10(t_max), n)
+    elif spacing == "linear":
+        t = np.linspace(t_max / n, t_max, n)
+    else:
+        raise ValueError(f"spacing={spacing!r} is not allowed; choose log or linear")
+    t = np.concatenate([[0.0], t])
+    if solver == "euler":
+        t = np.unique(np.rint(t / dt)) * dt
+    return np.unique(t)
+
+
+def read_times(path: str | os.PathLike) -> np.ndarray:
+    """Save times from a text file: numbers separated by white space, commas or new lines."""
+    text = open(path, encoding="utf-8").read().replace(",", " ")
+    try:
+        t = np.array([float(word) for word in text.split()])
+    except ValueError as err:
+        raise ValueError(f"save-times file {path}: {err}") from None
+    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(np.diff(t) <= 0):
+        raise ValueError(f"save-times file {path}: expected finite times >= 0 in increasing order")
+    return t
+
+
+def _on_grid(times: np.ndarray, solver: str, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Times the solver saves at, and for each requested time the index of its save.
+
+    Euler saves whole steps: a requested time t is served by the state after
+    round(t / dt) steps.
+    """
+    if solver != "euler":
+        return times, np.arange(len(times))
+    steps, index = np.unique(np.rint(np.asarray(times) / dt), return_inverse=True)
+    return steps * dt, index
+
+
+def ode_dataset(sol: Solution, times: np.ndarray, index: np.ndarray, both: bool) -> xr.Dataset:
+    """Label a solution: eg_ode, Q_ode, R_ode (v_ode if trained) over t = ``times``;
+    the coordinate t_ode holds the time each value was actually saved at."""
+    pick = {name: np.asarray(getattr(sol, name))[index] for name in ("ts", "eg", "Q", "R", "v")}
+    variables = {
+        "eg_ode": ("t", pick["eg"]),
+        "Q_ode": (("t", "k", "l"), pick["Q"]),
+        "R_ode": (("t", "k", "m"), pick["R"]),
+    }
+    if both:
+        variables["v_ode"] = (("t", "k"), pick["v"])
+    ds = xr.Dataset(variables, coords={"t": np.asarray(times), "t_ode": ("t", pick["ts"])})
+    ds["eg_ode"].attrs["long_name"] = "generalisation error from the ODE (THEORY 5)"
+    ds.attrs["ode_ok"] = int(bool(sol.ok))
+    ds.attrs["ode_num_steps"] = int(sol.num_steps)
+    return ds
+
+
+def _solver_options(ode) -> dict:
+    return dict(solver=ode.solver, dt=ode.dt, rtol=ode.rtol, atol=ode.atol)
+
+
+def ode_for_setup(setup, cfg, times: np.ndarray) -> xr.Dataset:
+    """The ODE from the initial state of member 0 of a simulation set-up (same F, teacher,
+    initial weights), saved at ``times`` (Euler: at the nearest whole step)."""
+    student0 = jax.tree.map(lambda a: a[0], setup.students)
+    model = setup.model
+    grid, index = _on_grid(times, cfg.ode.solver, cfg.ode.dt)
+    both = cfg.student.train_second
+    common = dict(lr=cfg.sgd.lr, g=cfg.student.g, both=both, **_solver_options(cfg.ode))
+    if isinstance(model, IIDGaussian):
+        ov = overlaps(student0.w, model)
+        sol = solve_iid(
+            ov.Q,
+            ov.R,
+            student0.v,
+            ov.T,
+            model.teacher.v,
+            grid,
+            kappa=cfg.sgd.kappa,
+            noise=cfg.data.noise,
+            **common,
+        )
+    else:
+        arrays = state_arrays(student0, model)
+        sol = solve_hmm(arrays, grid, f=cfg.data.f, teacher=cfg.ode.teacher_term, **common)
+    return ode_dataset(sol, times, index, both)
+
+
+def ode_from_state(
+    path: str | os.PathLike,
+    *,
+    lr: float,
+    t_max: float,
+    times: np.ndarray | None = None,
+    n_times: int = 200,
+    solver: str = "euler",
+    dt: float = 0.01,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    both: bool = False,
+    f: str = "sign",
+    g: str = "erf",
+    teacher_term: str = "auto",
+) -> xr.Dataset:
+    """Integrate the HMM ODE from a state file (the `hmmjax ode` command).
+
+    ``times`` default to ``save_times(t_max, n_times, "log", solver, dt)``. With Euler and
+    times that are multiples of dt, each value is the state after exactly round(t/dt)
+    steps.
+    """
+    arrays = load_state(path)
+    if times is None:
+        times = save_times(t_max, n_times, "log", solver, dt)
+    times = np.asarray(times, float)
+    grid, index = _on_grid(times, solver, dt)
+    sol = solve_hmm(
+        arrays, grid, lr=lr, f=f, g=g, both=both, teacher=teacher_term,
+        solver=solver, dt=dt, rtol=rtol, atol=atol,
+    )  # fmt: skip
+    ds = ode_dataset(sol, times, index, both)
+    K, M, D = np.shape(arrays["r"])
+    ds.attrs.update(
+        title=f"HMM ODE: D={D}, N={int(arrays['N'])}, K={K}, M={M}, lr={lr}, f={f}, g={g}",
+        state_file=str(path),
+        solver=solver,
+        dt=dt,
+        teacher_term=teacher_term
+        if teacher_term != "auto"
+        else ("exact" if "beta" in arrays else "averaged"),
+    )
+    return ds
