@@ -85,10 +85,6 @@ def ode_dataset(sol: Solution, times: np.ndarray, index: np.ndarray, both: bool)
     return ds
 
 
-def _solver_options(ode) -> dict:
-    return dict(solver=ode.solver, dt=ode.dt, rtol=ode.rtol, atol=ode.atol)
-
-
 def ode_for_setup(setup, cfg, times: np.ndarray) -> xr.Dataset:
     """The ODE from the initial state of member 0 of a simulation set-up (same F, teacher,
     initial weights), saved at ``times`` (Euler: at the nearest whole step)."""
@@ -96,7 +92,16 @@ def ode_for_setup(setup, cfg, times: np.ndarray) -> xr.Dataset:
     model = setup.model
     grid, index = _on_grid(times, cfg.ode.solver, cfg.ode.dt)
     both = cfg.student.train_second
-    common = dict(lr=cfg.sgd.lr, g=cfg.student.g, both=both, **_solver_options(cfg.ode))
+    o = cfg.ode
+    common = dict(
+        lr=cfg.sgd.lr,
+        g=cfg.student.g,
+        both=both,
+        solver=o.solver,
+        dt=o.dt,
+        rtol=o.rtol,
+        atol=o.atol,
+    )
     if isinstance(model, IIDGaussian):
         ov = overlaps(student0.w, model)
         sol = solve_iid(
