@@ -1,0 +1,234 @@
+"""Online-SGD throughput on hidden-manifold data, hmmjax against a plain NumPy loop.
+
+Setting: HMM data (teacher on c), f = sign, g = erf, N = 784, D = 10, K = M = 2, first
+layer trained, lr = 0.2, float32. E students, each with its own initial weights and data
+stream, share F and the teacher. hmmjax runs ``jax.vmap(advance)`` over the ensemble; with
+``--devices 2`` (the default) the script also runs the E = 256 ensemble split over two XLA
+host devices with ``shard_map`` (one per core). The NumPy reference does, per step, draw c,
+x = sign(F^T c / sqrt D), the label, the student update; for E > 1 vectorised over the
+ensemble as a NumPy user would write it.
+
+    python benchmarks/online.py [--quick] [--write] [--devices N]
+
+Timing: one call compiles (and warms up), then each configuration is timed ``--reps`` times
+with a step count chosen so one repetition takes about ``--seconds``; the table reports the
+best repetition. Flops per student-step counted: c F (2 D N), the teacher (2 D M + 2 M),
+the fields w x (2 K N) and the rank-K update (2 K N); random numbers, sign, erf and other
+elementwise work are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import sys
+import time
+
+DEVICES = int(sys.argv[sys.argv.index("--devices") + 1]) if "--devices" in sys.argv else 2
+# XLA reads this flag when jax initialises: it must be set before jax is imported.
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={DEVICES}"
+)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.sharding import NamedSharding  # noqa: E402
+from jax.sharding import PartitionSpec as P  # noqa: E402
+from scipy.special import erf  # noqa: E402
+
+from hmmjax.data import make_data_model  # noqa: E402
+from hmmjax.networks import init_network  # noqa: E402
+from hmmjax.online import SGD, advance  # noqa: E402
+
+N, D, K, M, LR = 784, 10, 2, 2, 0.2
+FLOPS_PER_STEP = 2 * D * N + 2 * D * M + 2 * M + 4 * K * N
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+BEGIN, END = "<!-- online-sgd:begin -->", "<!-- online-sgd:end -->"
+
+
+def best_time(run, steps: int, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        run(steps)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def calibrate(run, seconds: float, first: int) -> int:
+    """A step count for which one ``run`` takes about ``seconds`` (after a warm-up call)."""
+    run(first)  # compile and warm up
+    steps = first
+    while True:
+        dt = best_time(run, steps, 2)
+        if dt > 0.2 * seconds:
+            return max(1, int(steps * seconds / dt))
+        steps *= 4
+
+
+def measure(run, seconds: float, first: int, reps: int) -> tuple[int, float]:
+    """(steps, best time of ``reps`` runs), with the best run lasting at least seconds / 2."""
+    steps = calibrate(run, seconds, first)
+    while True:
+        t = best_time(run, steps, reps)
+        if t > 0.5 * seconds:
+            return steps, t
+        steps = int(steps * seconds / t)
+
+
+# ---------------------------------------------------------------- hmmjax
+
+
+def hmmjax_runner(E: int, block: int, devices: int = 1):
+    model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign", g="erf")
+    students = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(1), E))
+    keys = jax.random.split(jax.random.PRNGKey(2), E)
+    sgd = SGD.create(LR)
+
+    def ensemble(students, keys, stop):
+        return jax.vmap(lambda s, k: advance(s, sgd, model, k, 0, stop, block))(students, keys)
+
+    if devices > 1:
+        mesh = jax.make_mesh((devices,), ("e",))
+        ensemble = jax.shard_map(
+            ensemble, mesh=mesh, in_specs=(P("e"), P("e"), P()), out_specs=P("e")
+        )
+        students, keys = jax.device_put((students, keys), NamedSharding(mesh, P("e")))
+    fn = jax.jit(ensemble)
+    return lambda steps: jax.block_until_ready(fn(students, keys, jnp.asarray(steps)))
+
+
+# ---------------------------------------------------------------- NumPy
+
+
+def numpy_runner(E: int):
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((D, N), dtype=np.float32)
+    theta = rng.standard_normal((M, D), dtype=np.float32)
+    A = np.ones(M, np.float32)
+    w0 = rng.standard_normal((E, K, N), dtype=np.float32)
+    v = np.ones(K, np.float32)
+    sqrt2, sqrtD, sqrtN = math.sqrt(2), math.sqrt(D), math.sqrt(N)
+    c2 = math.sqrt(2 / math.pi)
+
+    def run(steps):
+        w = w0.copy()
+        for _ in range(steps):
+            c = rng.standard_normal((E, D), dtype=np.float32)
+            x = np.sign(c @ F / sqrtD)  # (E, N)
+            y = erf(c @ theta.T / (sqrtD * sqrt2)) @ A  # (E,)
+            lam = np.einsum("ekn,en->ek", w, x) / sqrtN  # (E, K)
+            delta = y - erf(lam / sqrt2) @ v
+            coef = (LR / sqrtN) * v * c2 * np.exp(-0.5 * lam * lam) * delta[:, None]
+            w += coef[:, :, None] * x[:, None, :]
+        return w
+
+    return run
+
+
+# ---------------------------------------------------------------- peak
+
+
+def fp32_peak(n: int, reps: int) -> float:
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    jax.block_until_ready(f(a))
+    t = best_time(lambda _: jax.block_until_ready(f(a)), 0, reps)
+    return 2 * n**3 / t / 1e9
+
+
+# ---------------------------------------------------------------- main
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="short runs, E = 1 and 256 only")
+    ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    ap.add_argument("--devices", type=int, default=2, help="XLA host devices (set before import)")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=1.5, help="target time per repetition")
+    args = ap.parse_args()
+    seconds = 0.4 if args.quick else args.seconds
+    reps = 2 if args.quick else args.reps
+
+    # (label, E, runner); hmmjax block sizes are the best measured for each E.
+    configs = [(1, "numpy", None), (1, "hmmjax", 64)]
+    if not args.quick:
+        configs += [(16, "numpy", None), (16, "hmmjax", 64)]
+    configs += [(256, "numpy", None), (256, "hmmjax", 16)]
+    if args.devices > 1:
+        configs += [(256, f"hmmjax, {args.devices} devices", 4)]
+
+    load = os.getloadavg()[0]  # other processes on the machine distort the timings
+    peak = fp32_peak(2048 if args.quick else 4096, reps)
+    rows = []
+    for E, impl, block in configs:
+        if impl == "numpy":
+            run = numpy_runner(E)
+        else:
+            run = hmmjax_runner(E, block, args.devices if "devices" in impl else 1)
+        steps, t = measure(run, seconds, 64 if impl == "numpy" else 256, reps)
+        rate = E * steps / t
+        gflops = rate * FLOPS_PER_STEP / 1e9
+        name = impl if block is None else f"{impl} (block {block})"
+        rows.append((E, name, steps, t, steps / t, rate, gflops, 100 * gflops / peak))
+        print(f"E={E:4d} {name:32s} {rate / 1e6:8.3f} M student-steps/s", file=sys.stderr)
+
+    head = (
+        "| E | implementation | steps | best time (s) | SGD steps/s | student-steps/s "
+        "| GFLOP/s | % of FP32 peak |\n|---|---|---|---|---|---|---|---|\n"
+    )
+    body = "".join(
+        f"| {E} | {name} | {steps} | {t:.3f} | {sps:,.0f} | {rate:,.0f} | {gf:.1f} | {pct:.1f} |\n"
+        for E, name, steps, t, sps, rate, gf, pct in rows
+    )
+    cmd = "python benchmarks/online.py " + " ".join(sys.argv[1:])
+    meta = (
+        f"Command: `{cmd.strip()}`  \n"
+        f"Machine: {machine()}; jax {jax.__version__}, {jax.devices()[0].platform} backend, "
+        f"{args.devices} XLA host devices; date {datetime.date.today().isoformat()}; "
+        f"load average at start {load:.1f}  \n"
+        f"Practical FP32 peak (best jnp float32 matmul): {peak:.1f} GFLOP/s. "
+        f"Flops counted per student-step: {FLOPS_PER_STEP} "
+        f"(2DN + 2DM + 2M + 4KN). Times are the best of {reps} repetitions after a warm-up.\n"
+    )
+    table = meta + "\n" + head + body
+    print(table)
+    if args.write:
+        write_results(table)
+
+
+def write_results(table: str) -> None:
+    section = (
+        "## Online SGD throughput\n\n"
+        "HMM data, f = sign, g = erf, N = 784, D = 10, K = M = 2, first layer trained, "
+        "lr = 0.2, float32; E students with their own weights and data streams, shared F "
+        "and teacher. NumPy: the same loop written per step, vectorised over the ensemble.\n\n"
+    )
+    block = f"{BEGIN}\n{section}{table}{END}\n"
+    text = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n\n"
+    if BEGIN in text:
+        pre, rest = text.split(BEGIN, 1)
+        text = pre + block + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    with open(RESULTS, "w") as fh:
+        fh.write(text)
+
+
+if __name__ == "__main__":
+    main()
