@@ -169,3 +169,12 @@ def test_jit_vmap_dtypes(cov, g):
 def test_unknown_g_is_refused(cov):
     with pytest.raises(ValueError, match="allowed: erf, linear"):
         i2(jnp.asarray(cov), "relu")
+
+
+@pytest.mark.parametrize("g", ["erf", "linear"])
+def test_student_rows(cov, g):
+    """i3(C, g, rows=K) and i4(C, g, rows=K) are the student slices of the full tensors."""
+    with jax.enable_x64(True):
+        C = jnp.asarray(cov)
+        np.testing.assert_allclose(i3(C, g, rows=K), i3(C, g)[:K], rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(i4(C, g, rows=K), i4(C, g)[:K, :K], rtol=1e-14, atol=1e-15)

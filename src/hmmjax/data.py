@@ -1,4 +1,4 @@
-"""Data models of THEORY.md section 2: each draws (x, y, z) from a key.
+"""Data models of THEORY.md section 2: each draws (x, y, z) from a key and a step index.
 
 - ``iid``:   x ~ N(0, I_N); the teacher acts on z = x.
 - ``hmm``:   hidden manifold, c ~ N(0, I_D), x = f(F^T c / sqrt D); the teacher acts on z = c.
@@ -9,6 +9,13 @@
 The feature matrix F (D, N) and the teacher are part of the model, drawn once from a key.
 Labels are y = teacher(z) + noise * N(0, 1); ``sample(..., noise=False)`` gives clean labels
 (test sets).
+
+Randomness: a sample is a function of standard normals, and the normals are counter-based
+(``hmmjax.rng.normal_counter``), so the B samples of step s of a data stream are a pure
+function of (stream key, s): component k of sample b of step s is the normal (k, s, b), the
+component k = n_normals being the label noise. ``sample(key, B)`` (step 0) and
+``sample_steps(key, steps, B)`` (a whole block of steps in one vectorised call) follow the
+same rule, and noisy and clean labels share their inputs.
 """
 
 from __future__ import annotations
@@ -19,11 +26,11 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from hmmjax.activations import GaussianConstants, activation, gaussian_constants
 from hmmjax.networks import TwoLayer, init_network
-from hmmjax.rng import normal
+from hmmjax.rng import key_words, normal, normal_counter
 
 __all__ = [
     "KINDS",
@@ -47,26 +54,54 @@ class Batch(NamedTuple):
 
 
 class DataModel(eqx.Module):
-    """Base class: a teacher plus a way to draw inputs; subclasses define ``inputs``."""
+    """Base class: a teacher plus a way to turn standard normals into inputs; subclasses
+    define ``n_normals`` (normals per sample) and ``inputs``."""
 
     teacher: eqx.AbstractVar[TwoLayer]
     noise: eqx.AbstractVar[Float[Array, ""]]
 
-    def inputs(self, key: PRNGKeyArray, batch: int) -> tuple[Array, Array]:
-        """Draw ``batch`` inputs x and the teacher's inputs z."""
+    @property
+    def n_normals(self) -> int:
+        """How many standard normals one sample's inputs use."""
+        raise NotImplementedError
+
+    def inputs(self, zT: Float[Array, "n P"]) -> tuple[Array, Array]:
+        """Inputs x (P, N) and the teacher's inputs (P, dim z) of P samples, from their
+        standard normals laid out one column per sample."""
         raise NotImplementedError
 
     @property
     def input_dim(self) -> int:
         raise NotImplementedError
 
-    def sample(self, key: PRNGKeyArray, batch: int, noise: bool = True) -> Batch:
-        kx, kn = jax.random.split(key)
-        x, z = self.inputs(kx, batch)
-        y = self.teacher(z)
+    @property
+    def dtype(self):
+        return self.teacher.w.dtype
+
+    def sample_steps(
+        self, key: PRNGKeyArray, steps: Int[Array, "*S"], batch: int, noise: bool = True
+    ) -> Batch:
+        """The ``batch`` samples of each step in ``steps`` (any shape S) of the data stream
+        ``key``: leaves of shape (*S, B, ...), all steps drawn in one vectorised call.
+
+        Component k of sample b of step s is ``normal_counter``'s normal (k, s, b); the
+        component k = n_normals is the label noise."""
+        steps = jnp.asarray(steps)
+        n = self.n_normals
+        z = normal_counter(key_words(key), steps, n + 1, batch, self.dtype)
+        z = z.reshape(n + 1, -1)  # (n + 1, P): one column per sample, samples step-major
+        x, zt = self.inputs(z[:n])
+        y = self.teacher(zt)
         if noise:
-            y = y + self.noise * normal(kn, y.shape, y.dtype)
-        return Batch(x=x, y=y, z=z)
+            y = y + self.noise * z[n]
+        lead = (*steps.shape, batch)
+        return Batch(
+            x=x.reshape(*lead, x.shape[-1]), y=y.reshape(lead), z=zt.reshape(*lead, zt.shape[-1])
+        )
+
+    def sample(self, key: PRNGKeyArray, batch: int, noise: bool = True) -> Batch:
+        """``batch`` samples: step 0 of the data stream ``key``."""
+        return self.sample_steps(key, jnp.zeros((), jnp.uint32), batch, noise)
 
 
 class IIDGaussian(DataModel):
@@ -79,8 +114,12 @@ class IIDGaussian(DataModel):
     def input_dim(self) -> int:
         return self.teacher.input_dim
 
-    def inputs(self, key, batch):
-        x = normal(key, (batch, self.input_dim), self.teacher.w.dtype)
+    @property
+    def n_normals(self) -> int:
+        return self.input_dim
+
+    def inputs(self, zT):
+        x = zT.T
         return x, x
 
 
@@ -101,13 +140,18 @@ class HiddenManifold(DataModel):
     def latent_dim(self) -> int:
         return self.F.shape[0]
 
-    def latent(self, key, batch):
-        c = normal(key, (batch, self.latent_dim), self.F.dtype)
-        return c, c @ self.F / math.sqrt(self.latent_dim)
+    @property
+    def n_normals(self) -> int:
+        return self.latent_dim
 
-    def inputs(self, key, batch):
-        c, u = self.latent(key, batch)
-        x = activation(self.f).fn(u)
+    def project(self, cT: Float[Array, "D P"]) -> Float[Array, "P N"]:
+        """u = F^T c / sqrt(D) for each column c of ``cT``. Laid out as (D, P)^T (D, N):
+        XLA's CPU dot is several times faster than with c as (P, D) when D is small."""
+        return jnp.einsum("dp,dn->pn", cT / math.sqrt(self.latent_dim), self.F)
+
+    def inputs(self, zT):
+        x = activation(self.f).fn(self.project(zT))
+        c = zT.T
         return x, (c if self.teacher_on == "c" else x)
 
 
@@ -116,12 +160,15 @@ class GaussianEquivalent(HiddenManifold):
 
     constants: GaussianConstants = eqx.field(static=True, default=None)
 
-    def inputs(self, key, batch):
-        kc, kxi = jax.random.split(key)
-        c, u = self.latent(kc, batch)
+    @property
+    def n_normals(self) -> int:
+        return self.latent_dim + self.input_dim
+
+    def inputs(self, zT):
+        cT, xiT = zT[: self.latent_dim], zT[self.latent_dim :]
+        u = self.project(cT)
         k = self.constants
-        xi = normal(kxi, u.shape, u.dtype)
-        return k.mu0 + k.mu1 * u + math.sqrt(max(k.mu_star, 0.0)) * xi, c
+        return k.mu0 + k.mu1 * u + math.sqrt(max(k.mu_star, 0.0)) * xiT.T, cT.T
 
 
 def make_data_model(

@@ -23,7 +23,9 @@ erf g (g(x) = erf(x / sqrt 2)), with c_a = 1 + C_aa:
          L1 = L4 c_c - C_bc^2 c_a - C_ac^2 c_b + 2 C_ab C_ac C_bc     (L2: c -> d)
 
 Every function returns the full tensor over all index tuples, computed by broadcasting
-(no loops over indices); tensor axis i is the i-th argument of the integral. They are
+(no loops over indices); tensor axis i is the i-th argument of the integral. ``i3`` and
+``i4`` take ``rows=K`` to compute only the student rows the ODEs use (a < K, and b < K
+for I4): K n^2 and K^2 n^2 entries instead of n^3 and n^4. They are
 pure jnp functions: they jit, vmap and keep the dtype of C (float32 or float64).
 """
 
@@ -81,47 +83,60 @@ def j2(C: Float[Array, "n n"], g: str) -> Float[Array, "n n"]:
     return (2.0 / math.pi) / jnp.sqrt(c[:, None] * c[None, :] - C**2)
 
 
-def i3(C: Float[Array, "n n"], g: str) -> Float[Array, "n n n"]:
-    """I3(a,b,c) = E[g'(a) b g(c)], axes (a, b, c)."""
+def i3(C: Float[Array, "n n"], g: str, *, rows: int | None = None) -> Float[Array, "r n n"]:
+    """I3(a,b,c) = E[g'(a) b g(c)], axes (a, b, c).
+
+    ``rows``: compute only a < rows (r = rows; default all n). The ODEs need the student
+    rows a < K only.
+    """
     _check(g)
     n = C.shape[-1]
+    k = n if rows is None else rows
     if g == "linear":
-        return jnp.broadcast_to(C[None, :, :], (n, n, n))
-    ca = 1.0 + jnp.diagonal(C)  # (a,)
-    L3 = ca[:, None] * ca[None, :] - C**2  # (a, c)
-    num = C[None, :, :] * ca[:, None, None] - C[:, :, None] * C[:, None, :]  # (a, b, c)
+        return jnp.broadcast_to(C[None, :, :], (k, n, n))
+    c = 1.0 + jnp.diagonal(C)
+    Ca, ca = C[:k], c[:k]  # rows a: C_a., c_a
+    L3 = ca[:, None] * c[None, :] - Ca**2  # (a, c)
+    num = C[None, :, :] * ca[:, None, None] - Ca[:, :, None] * Ca[:, None, :]  # (a, b, c)
     return (2.0 / math.pi) * num / (ca[:, None, None] * jnp.sqrt(L3)[:, None, :])
 
 
-def i4(C: Float[Array, "n n"], g: str) -> Float[Array, "n n n n"]:
-    """I4(a,b,c,d) = E[g'(a) g'(b) g(c) g(d)], axes (a, b, c, d)."""
+def i4(C: Float[Array, "n n"], g: str, *, rows: int | None = None) -> Float[Array, "r r n n"]:
+    """I4(a,b,c,d) = E[g'(a) g'(b) g(c) g(d)], axes (a, b, c, d).
+
+    ``rows``: compute only a, b < rows (r = rows; default all n). The ODEs need the
+    student rows a, b < K only.
+    """
     _check(g)
     n = C.shape[-1]
+    k = n if rows is None else rows
     if g == "linear":
-        return jnp.broadcast_to(C[None, None, :, :], (n, n, n, n))
+        return jnp.broadcast_to(C[None, None, :, :], (k, k, n, n))
     c = 1.0 + jnp.diagonal(C)
-    L4 = c[:, None] * c[None, :] - C**2  # (a, b)
+    Ck, ck = C[:k], c[:k]  # rows a or b: C_a., c_a
+    L4 = ck[:, None] * ck[None, :] - Ck[:, :k] ** 2  # (a, b)
     # L1(a, b, c); L2(a, b, d) is the same tensor with c renamed d.
     L1 = (
         L4[:, :, None] * c[None, None, :]
-        - (C**2)[None, :, :] * c[:, None, None]
-        - (C**2)[:, None, :] * c[None, :, None]
-        + 2.0 * C[:, :, None] * C[:, None, :] * C[None, :, :]
+        - (Ck**2)[None, :, :] * ck[:, None, None]
+        - (Ck**2)[:, None, :] * ck[None, :, None]
+        + 2.0 * Ck[:, :k, None] * Ck[:, None, :] * Ck[None, :, :]
     )
-    Cab = C[:, :, None, None]
-    Cac = C[:, None, :, None]
-    Cad = C[:, None, None, :]
-    Cbc = C[None, :, :, None]
-    Cbd = C[None, :, None, :]
+    Cab = Ck[:, :k, None, None]
+    Cac = Ck[:, None, :, None]
+    Cad = Ck[:, None, None, :]
+    Cbc = Ck[None, :, :, None]
+    Cbd = Ck[None, :, None, :]
     Ccd = C[None, None, :, :]
     L0 = (
         L4[:, :, None, None] * Ccd
-        - Cbc * Cbd * c[:, None, None, None]
-        - Cac * Cad * c[None, :, None, None]
+        - Cbc * Cbd * ck[:, None, None, None]
+        - Cac * Cad * ck[None, :, None, None]
         + Cab * Cac * Cbd
         + Cab * Cad * Cbc
     )
-    ratio = L0 / jnp.sqrt(L1[:, :, :, None] * L1[:, :, None, :])
+    s1 = 1.0 / jnp.sqrt(L1)  # (a, b, c): one root per triple, not one per (c, d) pair
+    ratio = L0 * s1[:, :, :, None] * s1[:, :, None, :]
     return (4.0 / math.pi**2) / jnp.sqrt(L4)[:, :, None, None] * jnp.arcsin(ratio)
 
 

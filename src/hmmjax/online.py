@@ -5,13 +5,16 @@ One step on a mini-batch of B fresh samples, with Delta = y - yhat averaged over
     w_k <- w_k + (eta / sqrt(N)) v_k < g'(lambda_k) Delta x >  - (kappa / N) w_k
     v_k <- v_k + (eta / N) < g(lambda_k) Delta >               (both layers only)
 
-Time is t = steps / N. The data of step s is drawn from ``fold_in(stream_key, s)``, so a
-run's numbers depend only on its keys: not on how the steps are blocked, chunked between
-recording points, or resumed.
+Time is t = steps / N. The data of step s is a pure function of (stream key, s): its
+Gaussians are counter-based, threefry2x32(stream key, (s, position)) (see
+``hmmjax.rng.normal_counter`` and ``DataModel.sample_steps``), so a run's numbers depend
+only on its keys: not on how the steps are blocked, chunked between recording points, or
+resumed.
 
 Performance: the data of ``block`` consecutive steps is generated in one batched call (the
-latent draws, F^T c as one matrix product, the teacher's labels); only the student update
-runs sequentially, inside ``lax.fori_loop``.
+Gaussians of all its steps as one fused elementwise computation, F^T c as one matrix
+product, the teacher's labels); only the student update runs sequentially, inside
+``lax.fori_loop``.
 """
 
 from __future__ import annotations
@@ -68,8 +71,7 @@ def draw_block(
     model: DataModel, key: PRNGKeyArray, first_step: Int[Array, ""], block: int, batch: int
 ) -> Batch:
     """The data of steps first_step .. first_step + block - 1: leaves of shape (block, B, ...)."""
-    steps = first_step + jnp.arange(block)
-    return jax.vmap(lambda s: model.sample(jax.random.fold_in(key, s), batch))(steps)
+    return model.sample_steps(key, first_step + jnp.arange(block), batch)
 
 
 def advance(

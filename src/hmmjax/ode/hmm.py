@@ -87,10 +87,31 @@ class HMMArgs(eqx.Module):
     both: bool = eqx.field(static=True, default=False)
 
 
+def _mean_tau(x: Float[Array, "... D"]) -> Float[Array, "..."]:
+    """Mean over the last axis (tau), as a product with the weight vector (1/D, ..., 1/D).
+
+    Same value as ``jnp.mean(x, -1)`` to rounding, but XLA on CPU sums a long axis one
+    element after another (float64 adds in order), while a matrix-vector product is
+    vectorised: about 2x faster at D = 5000 (see benchmarks/RESULTS.md, ODE).
+    """
+    D = x.shape[-1]
+    return x @ jnp.full((D,), 1.0 / D, x.dtype)
+
+
+def _contract(G: Float[Array, "K J"], x: Float[Array, "J ... D"]) -> Float[Array, "K ... D"]:
+    """sum_j G_kj x_j... (a small matrix times the per-eigenvalue densities).
+
+    Written as J broadcast products (J = K or M is a handful) rather than an einsum: XLA
+    fuses these sums with the rest of the update into one pass over the (., ., D) arrays,
+    whereas a dot with a contraction of size 2-10 writes its result to memory first.
+    """
+    return sum(G[:, j, None, None] * x[j][None] for j in range(G.shape[1]))
+
+
 def hmm_overlaps(y: HMMState, args: HMMArgs) -> tuple[Float[Array, "K K"], Float[Array, "K M"]]:
     """Q = zeta W + mu1^2 mean_tau sigma(tau),  R = mu1 mean_tau r(tau)."""
-    Q = args.zeta * y.W + args.mu1**2 * jnp.mean(y.sigma, axis=-1)
-    R = args.mu1 * jnp.mean(y.r, axis=-1)
+    Q = args.zeta * y.W + args.mu1**2 * _mean_tau(y.sigma)
+    R = args.mu1 * _mean_tau(y.r)
     return Q, R
 
 
@@ -106,22 +127,28 @@ def _g_e_matrices(Q, R, T, v, A, I3):
     I3_kkn = I3[ks, ks, K:]  # [k, n] = I3(k,k,n)
     I3_knn = I3[:, ns, ns]  # [k, n] = I3(k,n,n)
     off = 1.0 - jnp.eye(K, dtype=Q.dtype)
-    det_kj = Qd[:, None] * Qd[None, :] - Q**2
-    c_kj = off * v[:, None] * v[None, :] / jnp.where(off > 0, det_kj, 1.0)
+    det_kj = jnp.where(off > 0, Qd[:, None] * Qd[None, :] - Q**2, 1.0)
     det_kn = Qd[:, None] * Td[None, :] - R**2
-    c_kn = v[:, None] * A[None, :] / det_kn
+    vv = off * v[:, None] * v[None, :]
+    vA = v[:, None] * A[None, :]
+    # Each term ends in its division: XLA then keeps G and E as small materialised arrays
+    # instead of fusing (and repeating) their construction into the per-tau update.
     a = (
-        jnp.sum(c_kj * (-Qd[None, :] * I3_kkj + Q * I3_kjj), axis=1)
-        - v**2 / Qd * I3_kkk
-        + jnp.sum(c_kn * (Td[None, :] * I3_kkn - R * I3_knn), axis=1)
+        jnp.sum(vv * (-Qd[None, :] * I3_kkj + Q * I3_kjj) / det_kj, axis=1)
+        - v**2 * I3_kkk / Qd
+        + jnp.sum(vA * (Td[None, :] * I3_kkn - R * I3_knn) / det_kn, axis=1)
     )
-    b = c_kj * (-Qd[:, None] * I3_kjj + Q * I3_kkj)
-    E = c_kn * (Qd[:, None] * I3_knn - R * I3_kkn)
+    b = vv * (-Qd[:, None] * I3_kjj + Q * I3_kkj) / det_kj
+    E = vA * (Qd[:, None] * I3_knn - R * I3_kkn) / det_kn
     return jnp.diag(a) + b, E
 
 
 def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
-    """d(r, sigma, W, v)/dt of THEORY.md 5.2 (autonomous: ``t`` is unused)."""
+    """d(r, sigma, W, v)/dt of THEORY.md 5.2 (autonomous: ``t`` is unused).
+
+    The cost is two passes over the (K, K + M, D) densities: the means over tau (Q, R),
+    then one fused update of r(tau) and sigma(tau); the integrals are (K+M)-sized.
+    """
     del t
     K = y.v.shape[0]
     Q, R = hmm_overlaps(y, args)
@@ -129,22 +156,21 @@ def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
     mu1, zeta = args.mu1, args.zeta
     m = field_moments(Q, R, args.T, v, args.A, args.g)
     G, E = _g_e_matrices(Q, R, args.T, v, args.A, m.I3)
-    d = zeta * delta + mu1**2 * rho  # (D,)
     vvPhi = v[:, None] * v[None, :] * m.Phi
     vP = v[:, None] * m.Pu[:, :K]
+    d = zeta * delta + mu1**2 * rho  # (D,)
 
     if args.beta is None:  # averaged teacher term mu1 rho E Ttilde
         teacher = (E @ args.Ttilde)[:, :, None] * rho
-    else:  # exact teacher term mu1 rho E B(tau)
-        teacher = jnp.einsum("kn,nt,mt->kmt", E, args.beta, args.beta) * rho
-    dr = (eta / delta) * (d * jnp.einsum("kj,jmt->kmt", G, y.r) + mu1 * teacher)
+    else:  # exact teacher term mu1 rho E B(tau), B_nm(tau) = beta_n,tau beta_m,tau
+        Ebeta = _contract(E, args.beta[:, None, :])  # (K, 1, D): sum_n E_kn beta_n,tau
+        teacher = Ebeta * (rho * args.beta)[None, :, :]
+    dr = (eta / delta) * (d * _contract(G, y.r) + mu1 * teacher)
 
-    Gs = jnp.einsum("kj,jlt->klt", G, y.sigma)
-    Er = jnp.einsum("kn,lnt->klt", E, y.r)
+    # H = d G sigma + mu1 rho E r^T, so that dsigma = (eta/delta) (H + H^T) + ...
+    H = d * _contract(G, y.sigma) + mu1 * rho * _contract(E, jnp.swapaxes(y.r, 0, 1))
     quad = zeta * rho + mu1**2 * rho**2 / delta  # (D,)
-    dsigma = (eta / delta) * (
-        d * (Gs + jnp.swapaxes(Gs, 0, 1)) + mu1 * rho * (Er + jnp.swapaxes(Er, 0, 1))
-    ) + eta**2 * vvPhi[:, :, None] * quad
+    dsigma = (eta / delta) * (H + jnp.swapaxes(H, 0, 1)) + eta**2 * vvPhi[:, :, None] * quad
 
     dW = eta * (vP + vP.T) + eta**2 * args.f2 * vvPhi
     dv = eta * m.I2u if args.both else jnp.zeros_like(v)

@@ -92,13 +92,13 @@ def field_moments(
     C = covariance(Q, R, T)
     u = jnp.concatenate([-v, A])
     I2 = i2(C, g)
-    I3 = i3(C, g)[:K]
-    I4 = i4(C, g)[:K, :K]
+    I3 = i3(C, g, rows=K)  # (K, n, n): only the student rows are used
+    I4 = i4(C, g, rows=K)  # (K, K, n, n)
     I2u = I2 @ u
     return FieldMoments(
         I3=I3,
         Pu=I3 @ u,
-        Phi=jnp.einsum("klcd,c,d->kl", I4, u, u),
+        Phi=(I4 @ u) @ u,
         J2=j2(C, g)[:K, :K],
         I2u=I2u[:K],
         eg=0.5 * u @ I2u,
