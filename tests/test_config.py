@@ -276,7 +276,7 @@ def test_ode_modes_refuse_what_the_ode_does_not_cover(mode, changes, key, value)
     with pytest.raises(ConfigError) as info:
         config_from_dict(d)
     message = str(info.value)
-    assert message.startswith(f"{key} = {value}: run.mode = \"{mode}\" (the ODE) needs"), message
+    assert message.startswith(f'{key} = {value}: run.mode = "{mode}" (the ODE) needs'), message
     # the same settings are fine for the simulation alone
     config_from_dict({**d, "run": {"mode": "sim"}})
 
