@@ -13,9 +13,12 @@ forward-Euler step (float64, THEORY.md 5.2, vectorised over the eigenvalues with
    saves; one call compiles (warm-up), then ``--reps`` timed calls, median / steps. NumPy:
    ``--np-steps`` steps per repetition, median of ``--reps``. The same timing is repeated in
    a child process pinned to one core (see the notes in RESULTS.md).
+   Beside it, the compressed ODE (THEORY 5.3) with p = 33 nodes, the same call otherwise.
 2. The spectral set-up at N = 10^4, D = 5000: ``spectral_basis`` (Omega = F F^T / N and
-   eigh) and ``state_arrays`` (the full initial state), float64, first (cold, includes
-   compilation) and second call; NumPy ``F @ F.T / N`` + ``np.linalg.eigh`` once.
+   eigh) and ``state_arrays`` (the full initial state); for the compressed ODE
+   ``sample_eigenvalues`` (eigvalsh) and ``sample_state`` (eigenvalues plus the matrix
+   polynomial, no eigenvectors); float64, first (cold, includes compilation) and second
+   call; NumPy ``F @ F.T / N`` + ``np.linalg.eigh`` once.
 3. Adaptive vs Euler, K = M = 2, D = 5000, to t = 1000, saves every 5: Tsit5 (rtol 1e-6,
    atol 1e-9) and Euler dt = 0.01 against Euler dt = 1e-3 (the fine curve), plus a tight
    Tsit5 (rtol 1e-10, atol 1e-12). Right-hand-side evaluations are counted by a
@@ -47,11 +50,19 @@ import numpy as np  # noqa: E402
 from hmmjax.activations import gaussian_constants  # noqa: E402
 from hmmjax.data import make_data_model  # noqa: E402
 from hmmjax.networks import init_network  # noqa: E402
-from hmmjax.ode import hmm_observables, hmm_problem, hmm_rhs, solve, solve_hmm  # noqa: E402
+from hmmjax.ode import (  # noqa: E402
+    hmm_observables,
+    hmm_problem,
+    hmm_rhs,
+    solve,
+    solve_hmm,
+    spectral,  # noqa: E402
+)
 from hmmjax.order_params import spectral_basis  # noqa: E402
 from hmmjax.state import state_arrays  # noqa: E402
 
 LR, M = 0.2, 2
+NODES = 33  # compressed ODE (THEORY 5.3): what nodes="auto" picks here at node_rtol 1e-8
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 BEGIN, END = "<!-- ode:begin -->", "<!-- ode:end -->"
 TEACHERS = ("averaged", "exact")
@@ -183,12 +194,14 @@ def median_time(fn, reps: int) -> float:
     return float(np.median(times))
 
 
-def hmmjax_step_us(a, teacher: str, steps: int, reps: int) -> tuple[float, float]:
-    """Median seconds per Euler step of solve_hmm (after one compiling call) and eg(end)."""
+def hmmjax_step_us(a, teacher: str, steps: int, reps: int, nodes="full") -> tuple[float, float]:
+    """Median us per Euler step of solve_hmm (after one compiling call) and eg(end)."""
     ts = np.linspace(0, steps, 11).round() * 0.01
 
     def run():
-        sol = solve_hmm(a, ts, lr=LR, f="sign", g="erf", teacher=teacher, solver="euler")
+        sol = solve_hmm(
+            a, ts, lr=LR, f="sign", g="erf", teacher=teacher, solver="euler", nodes=nodes
+        )
         return float(sol.eg[-1])
 
     eg = run()
@@ -244,6 +257,20 @@ def part_setup(quick: bool, reps: int):
         arrays = state_arrays(student, model)
         times.append(time.perf_counter() - t0)
     rows.append(("hmmjax `state_arrays(student, model)` (full state)", *times))
+    with jax.enable_x64(True):
+        w, theta = (jnp.asarray(x, jnp.float64) for x in (student.w, model.teacher.w))
+        for name, fn in [
+            ("hmmjax `sample_eigenvalues(F)` (F F^T / N, eigvalsh)",
+             lambda: spectral.sample_eigenvalues(F)),
+            (f"hmmjax `sample_state(w, F, theta, {NODES})` (eigvalsh + {NODES - 2} products "
+             "F (F^T V), no eigenvectors)", lambda: spectral.sample_state(w, F, theta, NODES)),
+        ]:  # fmt: skip
+            times = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                jax.block_until_ready(fn())
+                times.append(time.perf_counter() - t0)
+            rows.append((name, *times))
     Fn = np.asarray(model.F, np.float64)
     t0 = time.perf_counter()
     np.linalg.eigh(Fn @ Fn.T / N)
@@ -257,12 +284,14 @@ def part_steps(states, args, pinned):
         for teacher in TEACHERS:
             t_jax, eg_jax = hmmjax_step_us(a, teacher, args.steps, args.reps)
             t_np, eg_np = numpy_step_us(a, teacher, args.np_steps, args.reps)
-            # Cross-check: hmmjax after the NumPy number of steps.
+            t_p, _ = hmmjax_step_us(a, teacher, args.steps, args.reps, NODES)
+            # Cross-check: hmmjax (full and compressed) after the NumPy number of steps.
             ts = np.array([args.np_steps * 0.01])
-            sol = solve_hmm(a, ts, lr=LR, f="sign", g="erf", teacher=teacher, solver="euler")
-            diff = abs(float(sol.eg[-1]) / eg_np - 1)
+            kw = dict(lr=LR, f="sign", g="erf", teacher=teacher, solver="euler")
+            diff = abs(float(solve_hmm(a, ts, nodes="full", **kw).eg[-1]) / eg_np - 1)
+            diff_p = abs(float(solve_hmm(a, ts, nodes=NODES, **kw).eg[-1]) / eg_np - 1)
             p = pinned.get(f"{K},{D},{teacher}") if pinned else None
-            rows.append((K, M, D, N, teacher, t_jax, p, t_np, diff))
+            rows.append((K, M, D, N, teacher, t_jax, p, t_np, diff, t_p, diff_p))
     return rows
 
 
@@ -282,6 +311,11 @@ def part_adaptive(a, t_max: float, reps: int):
         ("Euler dt = 0.01", dict(solver="euler", dt=0.01)),
         ("Tsit5 rtol = 1e-6, atol = 1e-9", dict(solver="tsit5", rtol=1e-6, atol=1e-9)),
         ("Tsit5 rtol = 1e-10, atol = 1e-12", dict(solver="tsit5", rtol=1e-10, atol=1e-12)),
+        (f"Euler dt = 0.01, p = {NODES} nodes", dict(solver="euler", dt=0.01, nodes=NODES)),
+        (
+            f"Tsit5 rtol = 1e-6, atol = 1e-9, p = {NODES} nodes",
+            dict(solver="tsit5", rtol=1e-6, atol=1e-9, nodes=NODES),
+        ),
     ]
     results = []
     for name, opts in configs:
@@ -289,21 +323,24 @@ def part_adaptive(a, t_max: float, reps: int):
             evals = int(round(t_max / opts["dt"]))  # one evaluation per step, exactly
         else:
             counter[0] = 0
+            solver_opts = {k: x for k, x in opts.items() if k != "nodes"}
             with jax.enable_x64(True):
-                y0, args = hmm_problem(a, lr=LR, f="sign", g="erf")
-                sol = solve(counted_rhs, hmm_observables, y0, args, ts, **opts)
+                y0, args = hmm_problem(a, lr=LR, f="sign", g="erf", nodes=opts.get("nodes", "full"))
+                sol = solve(counted_rhs, hmm_observables, y0, args, ts, **solver_opts)
                 jax.block_until_ready(sol.eg)
             evals = counter[0]
 
         def run(opts=opts):
-            sol = solve_hmm(a, ts, lr=LR, f="sign", g="erf", **opts)
+            sol = solve_hmm(a, ts, lr=LR, f="sign", g="erf", **{"nodes": "full", **opts})
             jax.block_until_ready(sol.eg)
             return sol
 
         # Warm-up (compiles) on save times of the same shape and Euler bound on the steps
         # per interval, but a short span: [0, 4.5, 4.51, ..., 6.49].
         warm = np.concatenate([[0.0], 4.5 + 0.01 * np.arange(len(ts) - 1)])
-        jax.block_until_ready(solve_hmm(a, warm, lr=LR, f="sign", g="erf", **opts).eg)
+        jax.block_until_ready(
+            solve_hmm(a, warm, lr=LR, f="sign", g="erf", **{"nodes": "full", **opts}).eg
+        )
         n_reps = 1 if opts.get("dt") == 1e-3 else reps
         wall = median_time(run, n_reps)
         sol = run()
@@ -327,7 +364,7 @@ def fmt(x, spec):
 def report(meta, setup, steps, adaptive, args) -> str:
     (N, D), setup_rows = setup
     L = [
-        "## ODE (issue 4)",
+        "## ODE: full and compressed (issues 4, 8)",
         "",
         f"Command: `{meta['command']}`. Machine: {meta['cpu']}, {meta['cores']} cores; "
         f"{meta['date']}; jax {meta['jax']}, NumPy {meta['numpy']}; float64. Load average "
@@ -342,17 +379,20 @@ def report(meta, setup, steps, adaptive, args) -> str:
         f"NumPy: the same step (THEORY 5.2, np.einsum over eigenvalues, full I3/I4 tensors), "
         f"{args.np_steps} steps, median of {args.reps}. 'pinned': hmmjax in a child process "
         f"restricted to one core (`os.sched_setaffinity`). 'rel. diff eg': hmmjax vs NumPy "
-        f"after {args.np_steps} steps. The published C++ integrator takes about 800 us (K=2, "
+        f"after {args.np_steps} steps. 'p nodes': the compressed ODE of THEORY 5.3 "
+        f"(`nodes={NODES}`, the same call otherwise), its eg against the NumPy full ODE. "
+        f"The published C++ integrator takes about 800 us (K=2, "
         f"D=5000) and 600 us (K=4, D=1000) per step (issue 4; not measured here).",
         "",
         "| K | M | D | N | teacher term | hmmjax us/step | hmmjax pinned to 1 core "
-        "| NumPy us/step | NumPy / hmmjax | rel. diff eg |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| NumPy us/step | NumPy / hmmjax | rel. diff eg | hmmjax p = {NODES} nodes us/step "
+        "| rel. diff eg (p nodes) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for K, Mm, Dd, Nn, teacher, tj, tp, tn, diff in steps:
+    for K, Mm, Dd, Nn, teacher, tj, tp, tn, diff, t_p, diff_p in steps:
         L.append(
             f"| {K} | {Mm} | {Dd} | {Nn} | {teacher} | {tj:.1f} | {fmt(tp, '.1f')} "
-            f"| {tn:.0f} | {tn / tj:.1f}x | {diff:.1e} |"
+            f"| {tn:.0f} | {tn / tj:.1f}x | {diff:.1e} | {t_p:.1f} | {diff_p:.1e} |"
         )
     L += [
         "",

@@ -52,9 +52,12 @@ def ref_curve(ref_arrays):
 
 @pytest.fixture(scope="module")
 def ref_solution(ref_arrays, ref_curve):
-    """The reference case, Euler dt = 0.01, averaged teacher term, to t = 97.64."""
+    """The reference case, full ODE (every eigenvalue), Euler dt = 0.01, averaged teacher
+    term, to t = 97.64."""
     ts, _ = ref_curve
-    return solve_hmm(ref_arrays, ts, lr=LR_REF, f="sign", g="erf", solver="euler", dt=0.01)
+    return solve_hmm(
+        ref_arrays, ts, lr=LR_REF, f="sign", g="erf", solver="euler", dt=0.01, nodes="full"
+    )
 
 
 # --- the published integrator --------------------------------------------------------
@@ -71,11 +74,21 @@ def test_reference_case1(ref_solution, ref_curve):
     assert bool(ref_solution.ok)
 
 
+def test_reference_case1_compressed(ref_arrays, ref_curve, ref_solution):
+    """THEORY 5.3: 32 nodes instead of D = 400 eigenvalues reproduce the published
+    integrator as well as the full ODE, and the full ODE itself to 1e-8."""
+    ts, eg_ref = ref_curve
+    sol = solve_hmm(ref_arrays, ts, lr=LR_REF, solver="euler", dt=0.01, nodes=32)
+    assert sol.points == 32 and ref_solution.points == 400
+    assert np.abs(np.asarray(sol.eg) / eg_ref - 1.0).max() <= 1e-5
+    np.testing.assert_allclose(sol.eg, ref_solution.eg, rtol=1e-8)
+
+
 def test_euler_saves_are_step_exact(ref_arrays, ref_solution):
     """The value saved at t is the state after exactly round(t/dt) Euler steps."""
     dt = 0.01
     with jax.enable_x64(True):
-        y0, args = hmm_problem(ref_arrays, lr=LR_REF, f="sign", g="erf")
+        y0, args = hmm_problem(ref_arrays, lr=LR_REF, f="sign", g="erf", nodes="full")
 
         @jax.jit
         def manual(n):
@@ -152,8 +165,8 @@ def test_hmm_rhs_reduces_to_iid():
             z = jnp.zeros(())
             iid_args = IIDArgs(T=args.T, A=args.A, lr=args.lr, kappa=z, noise=z, both=both)
             d_iid = jax.jit(iid_rhs)(0.0, iid_y, iid_args)
-            np.testing.assert_allclose(jnp.mean(dy.sigma, -1), d_iid.Q, rtol=1e-12, atol=1e-14)
-            np.testing.assert_allclose(jnp.mean(dy.r, -1), d_iid.R, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(jnp.sum(dy.sigma, -1), d_iid.Q, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(jnp.sum(dy.r, -1), d_iid.R, rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(dy.v, d_iid.v, rtol=1e-12, atol=1e-14)
 
 
@@ -169,9 +182,9 @@ def test_exact_teacher_term():
             derivs = []
             for teacher in ("exact", "averaged"):
                 y, args = hmm_problem(a, lr=0.4, f="sign", g="erf", teacher=teacher)
-                assert (args.beta is None) == (teacher == "averaged")
+                assert (args.B is None) == (teacher == "averaged")
                 dy = rhs(0.0, y, args)
-                derivs.append((jnp.mean(dy.sigma, -1), jnp.mean(dy.r, -1), dy.r))
+                derivs.append((jnp.sum(dy.sigma, -1), jnp.sum(dy.r, -1), dy.r))
                 assert obs(y, args).eg > 0
             (s1, r1, full1), (s2, r2, full2) = derivs
             np.testing.assert_allclose(s1, s2, rtol=1e-12, atol=1e-14)
@@ -251,7 +264,7 @@ def test_tsit5_vs_euler(ref_arrays):
     dt = 1e-3 agrees with Tsit5 to its O(dt) error, and Richardson extrapolation of
     Euler (2 e(dt) - e(2 dt)) to 1e-5, with Tsit5 using ~100x fewer steps."""
     ts = np.array([0.0, 0.5, 1.0, 2.0, 5.0, 10.0])
-    kw = dict(lr=LR_REF, f="sign", g="erf")
+    kw = dict(lr=LR_REF, f="sign", g="erf", nodes="full")
     tsit = solve_hmm(ref_arrays, ts, solver="tsit5", rtol=1e-8, atol=1e-10, **kw)
     e1 = solve_hmm(ref_arrays, ts, solver="euler", dt=1e-3, **kw)
     e2 = solve_hmm(ref_arrays, ts, solver="euler", dt=2e-3, **kw)
@@ -268,16 +281,20 @@ def test_vmap_over_lr(ref_arrays):
     ts = np.array([0.0, 0.25, 1.0])
     lrs = np.array([0.1, 0.3, 0.6])
 
-    def run(lr):
-        s = solve_hmm(ref_arrays, ts, lr=lr, f="sign", g="erf", solver="euler", dt=0.01)
-        return s.eg, s.Q, s.R
+    for nodes in ("full", 12):
 
-    # lr values must be float64 too: a float32 0.1 differs from 0.1 by 1.5e-8.
-    with jax.enable_x64(True):
-        batched = jax.vmap(run)(jnp.asarray(lrs))
-    for i, lr in enumerate(lrs):
-        for got, want in zip(batched, run(float(lr))):
-            np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-15)
+        def run(lr, nodes=nodes):
+            s = solve_hmm(ref_arrays, ts, lr=lr, solver="euler", dt=0.01, nodes=nodes)
+            return s.eg, s.Q, s.R
+
+        # lr values must be float64 too: a float32 0.1 differs from 0.1 by 1.5e-8.
+        with jax.enable_x64(True):
+            batched = jax.vmap(run)(jnp.asarray(lrs))
+        for i, lr in enumerate(lrs):
+            for got, want in zip(batched, run(float(lr))):
+                np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="under jit/vmap give nodes=p"):
+        jax.vmap(lambda lr: solve_hmm(ref_arrays, ts, lr=lr, nodes="auto").eg)(jnp.asarray(lrs))
 
 
 def test_gaussian_constants_used():

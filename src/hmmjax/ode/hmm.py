@@ -1,14 +1,21 @@
-"""ODEs for online SGD on the hidden manifold, teacher on c (THEORY.md 5.2; Goldt et al. 2020).
+"""ODEs for online SGD on the hidden manifold, teacher on c (THEORY.md 5.2, 5.3; Goldt et al.
+2020).
 
-State: the spectral densities r(tau) (K x M x D) and sigma(tau) (K x K x D), W (K x K)
-and v (K). Constants: the eigenvalues rho (D) of Omega = F F^T / N, T, A, delta = D / N,
-the Gaussian constants mu1, zeta = <f^2> - mu1^2, <f^2> of the manifold non-linearity f
-(mu0 = 0 required), and the teacher term: Ttilde (M x M, "averaged", the published form) or
-beta (M x D, "exact": B_nm(tau) = beta_n,tau beta_m,tau).
+One right-hand side serves the full per-eigenvalue ODE (5.2) and its spectral compression
+(5.3). The state lives on P spectral points rho_j with weights w_j:
 
-Global order parameters at every evaluation:
+- full ("nodes = full"): the D eigenvalues of Omega = F F^T / N, w_j = 1 / D, and the
+  state X_j = x_j / D (the per-eigenvalue densities divided by D);
+- compressed: p nodes covering the spectrum, w_j = mean_tau l_j(rho_tau) (Lagrange basis
+  l_j), X_j = mean_tau l_j(rho_tau) x_tau (``hmmjax.ode.spectral``).
 
-    Sigma = mean_tau sigma(tau),  Q = zeta W + mu1^2 Sigma,  R = mu1 mean_tau r(tau).
+Either way the means over tau of 5.2 are sums over j: Sigma = sum_j sigma_j,
+Q = zeta W + mu1^2 Sigma, R = mu1 sum_j r_j. State: r (K, M, P), sigma (K, K, P), W (K, K),
+v (K). Constants: rho_j, w_j, T, A, delta = D / N, the Gaussian constants mu1,
+zeta = <f^2> - mu1^2, <f^2> of the manifold non-linearity f (mu0 = 0 required), and the
+teacher term: the published average (source mu1 rho_j w_j E Ttilde) or the exact one
+(mu1 rho_j E B_j with B_j = mean_tau l_j(rho_tau) beta_tau beta_tau^T; full:
+B_j = beta_j beta_j^T / D).
 
 With det_kj = Q_kk Q_jj - Q_kj^2, det_kn = Q_kk T_nn - R_kn^2 and I3 from C = [[Q,R],[R^T,T]]:
 
@@ -17,14 +24,13 @@ With det_kj = Q_kk Q_jj - Q_kj^2, det_kn = Q_kk T_nn - R_kn^2 and I3 from C = [[
            + sum_n v_k A_n / det_kn (T_nn I3(k,k,n) - R_kn I3(k,n,n))
     b_kj = v_k v_j / det_kj (-Q_kk I3(k,j,j) + Q_kj I3(k,k,j))   (j != k; b_kk = 0)
     e_kn = v_k A_n / det_kn (Q_kk I3(k,n,n) - R_kn I3(k,k,n))
-    G = diag(a) + b,  d_tau = zeta delta + mu1^2 rho_tau,
+    G = diag(a) + b,  d_j = zeta delta + mu1^2 rho_j,
 
-    dr(tau)/dt     = (eta/delta) [d_tau G r(tau) + mu1 rho_tau E X(tau)],
-                     X = Ttilde (averaged) or B(tau) (exact)
-    dsigma(tau)/dt = (eta/delta) [d_tau (G sigma + (G sigma)^T) + mu1 rho_tau (E r^T + r E^T)]
-                     + eta^2 (zeta rho_tau + mu1^2 rho_tau^2 / delta) (v v^T o Phi)
-    dW/dt          = eta (v o P + (v o P)^T) + eta^2 <f^2> (v v^T o Phi)
-    dv/dt          = eta sum_c u_c I2(k,c)       (both layers only)
+    dr_j/dt     = (eta/delta) [d_j G r_j + mu1 rho_j E B_j]           (B_j = w_j Ttilde: published)
+    dsigma_j/dt = (eta/delta) [d_j (G sigma_j + (G sigma_j)^T) + mu1 rho_j (E r_j^T + r_j E^T)]
+                  + eta^2 w_j (zeta rho_j + mu1^2 rho_j^2 / delta) (v v^T o Phi)
+    dW/dt       = eta (v o P + (v o P)^T) + eta^2 <f^2> (v v^T o Phi)
+    dv/dt       = eta sum_c u_c I2(k,c)       (both layers only)
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from jaxtyping import Array, Float
 from hmmjax.activations import gaussian_constants
 from hmmjax.integrals import G_NAMES
 from hmmjax.ode.iid import Observables, field_moments
+from hmmjax.ode.spectral import Compressed, state_from_arrays
 
 __all__ = [
     "TEACHER_TERMS",
@@ -51,6 +58,7 @@ __all__ = [
     "hmm_problem",
     "hmm_rhs",
     "hmm_state_from_npz",
+    "problem_from",
 ]
 
 TEACHER_TERMS = ("auto", "exact", "averaged")
@@ -58,10 +66,10 @@ _REQUIRED = ("rho", "sigma", "r", "W", "v", "A", "T", "Ttilde", "N", "D")
 
 
 class HMMState(eqx.Module):
-    """Evolving order parameters of the HMM ODE."""
+    """Evolving order parameters of the HMM ODE, aggregated on P spectral points."""
 
-    r: Float[Array, "K M D"]
-    sigma: Float[Array, "K K D"]
+    r: Float[Array, "K M P"]
+    sigma: Float[Array, "K K P"]
     W: Float[Array, "K K"]
     v: Float[Array, " K"]
 
@@ -69,15 +77,16 @@ class HMMState(eqx.Module):
 class HMMArgs(eqx.Module):
     """Constants and hyper-parameters of the HMM ODE.
 
-    ``beta`` is None for the averaged (published) teacher term, else the exact term
-    B(tau) = beta[:, tau] beta[:, tau]^T is used.
+    ``rho``, ``weights``: the P spectral points and their weights w_j. ``B`` is None for the
+    averaged (published) teacher term, else the exact aggregated B_j (M, M, P).
     """
 
-    rho: Float[Array, " D"]
+    rho: Float[Array, " P"]
+    weights: Float[Array, " P"]
     T: Float[Array, "M M"]
     A: Float[Array, " M"]
     Ttilde: Float[Array, "M M"]
-    beta: Float[Array, "M D"] | None
+    B: Float[Array, "M M P"] | None
     delta: Float[Array, ""]
     lr: Float[Array, ""]
     mu1: float
@@ -87,31 +96,30 @@ class HMMArgs(eqx.Module):
     both: bool = eqx.field(static=True, default=False)
 
 
-def _mean_tau(x: Float[Array, "... D"]) -> Float[Array, "..."]:
-    """Mean over the last axis (tau), as a product with the weight vector (1/D, ..., 1/D).
+def _sum_nodes(x: Float[Array, "... P"]) -> Float[Array, "..."]:
+    """Sum over the last axis (the spectral points), as a product with a vector of ones.
 
-    Same value as ``jnp.mean(x, -1)`` to rounding, but XLA on CPU sums a long axis one
+    Same value as ``jnp.sum(x, -1)`` to rounding, but XLA on CPU sums a long axis one
     element after another (float64 adds in order), while a matrix-vector product is
     vectorised: about 2x faster at D = 5000 (see benchmarks/RESULTS.md, ODE).
     """
-    D = x.shape[-1]
-    return x @ jnp.full((D,), 1.0 / D, x.dtype)
+    return x @ jnp.ones(x.shape[-1], x.dtype)
 
 
-def _contract(G: Float[Array, "K J"], x: Float[Array, "J ... D"]) -> Float[Array, "K ... D"]:
-    """sum_j G_kj x_j... (a small matrix times the per-eigenvalue densities).
+def _contract(G: Float[Array, "K J"], x: Float[Array, "J ... P"]) -> Float[Array, "K ... P"]:
+    """sum_j G_kj x_j... (a small matrix times the per-point densities).
 
     Written as J broadcast products (J = K or M is a handful) rather than an einsum: XLA
-    fuses these sums with the rest of the update into one pass over the (., ., D) arrays,
+    fuses these sums with the rest of the update into one pass over the (., ., P) arrays,
     whereas a dot with a contraction of size 2-10 writes its result to memory first.
     """
     return sum(G[:, j, None, None] * x[j][None] for j in range(G.shape[1]))
 
 
 def hmm_overlaps(y: HMMState, args: HMMArgs) -> tuple[Float[Array, "K K"], Float[Array, "K M"]]:
-    """Q = zeta W + mu1^2 mean_tau sigma(tau),  R = mu1 mean_tau r(tau)."""
-    Q = args.zeta * y.W + args.mu1**2 * _mean_tau(y.sigma)
-    R = args.mu1 * _mean_tau(y.r)
+    """Q = zeta W + mu1^2 sum_j sigma_j,  R = mu1 sum_j r_j."""
+    Q = args.zeta * y.W + args.mu1**2 * _sum_nodes(y.sigma)
+    R = args.mu1 * _sum_nodes(y.r)
     return Q, R
 
 
@@ -132,7 +140,7 @@ def _g_e_matrices(Q, R, T, v, A, I3):
     vv = off * v[:, None] * v[None, :]
     vA = v[:, None] * A[None, :]
     # Each term ends in its division: XLA then keeps G and E as small materialised arrays
-    # instead of fusing (and repeating) their construction into the per-tau update.
+    # instead of fusing (and repeating) their construction into the per-point update.
     a = (
         jnp.sum(vv * (-Qd[None, :] * I3_kkj + Q * I3_kjj) / det_kj, axis=1)
         - v**2 * I3_kkk / Qd
@@ -144,32 +152,31 @@ def _g_e_matrices(Q, R, T, v, A, I3):
 
 
 def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
-    """d(r, sigma, W, v)/dt of THEORY.md 5.2 (autonomous: ``t`` is unused).
+    """d(r, sigma, W, v)/dt of THEORY.md 5.2 / 5.3 (autonomous: ``t`` is unused).
 
-    The cost is two passes over the (K, K + M, D) densities: the means over tau (Q, R),
-    then one fused update of r(tau) and sigma(tau); the integrals are (K+M)-sized.
+    The cost is two passes over the (K, K + M, P) densities: the sums over points (Q, R),
+    then one fused update of r and sigma; the integrals are (K+M)-sized.
     """
     del t
     K = y.v.shape[0]
     Q, R = hmm_overlaps(y, args)
-    v, eta, delta, rho = y.v, args.lr, args.delta, args.rho
+    v, eta, delta, rho, wts = y.v, args.lr, args.delta, args.rho, args.weights
     mu1, zeta = args.mu1, args.zeta
     m = field_moments(Q, R, args.T, v, args.A, args.g)
     G, E = _g_e_matrices(Q, R, args.T, v, args.A, m.I3)
     vvPhi = v[:, None] * v[None, :] * m.Phi
     vP = v[:, None] * m.Pu[:, :K]
-    d = zeta * delta + mu1**2 * rho  # (D,)
+    d = zeta * delta + mu1**2 * rho  # (P,)
 
-    if args.beta is None:  # averaged teacher term mu1 rho E Ttilde
-        teacher = (E @ args.Ttilde)[:, :, None] * rho
-    else:  # exact teacher term mu1 rho E B(tau), B_nm(tau) = beta_n,tau beta_m,tau
-        Ebeta = _contract(E, args.beta[:, None, :])  # (K, 1, D): sum_n E_kn beta_n,tau
-        teacher = Ebeta * (rho * args.beta)[None, :, :]
+    if args.B is None:  # averaged teacher term mu1 rho_j w_j E Ttilde
+        teacher = (E @ args.Ttilde)[:, :, None] * (rho * wts)
+    else:  # exact teacher term mu1 rho_j E B_j
+        teacher = _contract(E, args.B) * rho
     dr = (eta / delta) * (d * _contract(G, y.r) + mu1 * teacher)
 
     # H = d G sigma + mu1 rho E r^T, so that dsigma = (eta/delta) (H + H^T) + ...
     H = d * _contract(G, y.sigma) + mu1 * rho * _contract(E, jnp.swapaxes(y.r, 0, 1))
-    quad = zeta * rho + mu1**2 * rho**2 / delta  # (D,)
+    quad = wts * (zeta * rho + mu1**2 * rho**2 / delta)  # (P,)
     dsigma = (eta / delta) * (H + jnp.swapaxes(H, 0, 1)) + eta**2 * vvPhi[:, :, None] * quad
 
     dW = eta * (vP + vP.T) + eta**2 * args.f2 * vvPhi
@@ -184,6 +191,74 @@ def hmm_observables(y: HMMState, args: HMMArgs) -> Observables:
     return Observables(eg=m.eg, Q=Q, R=R, v=y.v)
 
 
+# --- building problems --------------------------------------------------------------------
+
+
+def _check_physics(f: str, g: str, teacher: str):
+    if g not in G_NAMES:
+        raise ValueError(f"the ODE needs g in {G_NAMES} (closed-form integrals); got {g!r}")
+    if teacher not in TEACHER_TERMS:
+        raise ValueError(f"teacher={teacher!r}; allowed: {', '.join(TEACHER_TERMS)}")
+    consts = gaussian_constants(f)
+    if abs(consts.mu0) > 1e-10:
+        raise ValueError(
+            f"the HMM ODE (THEORY.md 5.2) assumes E f(u) = mu0 = 0; f={f!r} has "
+            f"mu0={consts.mu0:.6g}. Use a centred non-linearity (sign, erf, tanh, linear)."
+        )
+    return consts
+
+
+def problem_from(
+    state: Compressed,
+    *,
+    v: Any,
+    A: Any,
+    delta: Any,
+    lr: Any,
+    f: str = "sign",
+    g: str = "erf",
+    both: bool = False,
+    teacher: str = "auto",
+    dtype: Any = None,
+) -> tuple[HMMState, HMMArgs]:
+    """Initial state and constants of the HMM ODE from an aggregated state (full, from a
+    state file, a sample or the Marchenko-Pastur law).
+
+    ``teacher``: "exact" (needs ``state.B``), "averaged" (the published integrator), or
+    "auto" = exact when B is known. ``dtype`` defaults to the default float type (float64
+    when x64 is enabled).
+    """
+    consts = _check_physics(f, g, teacher)
+    if teacher == "exact" and state.B is None:
+        raise ValueError(
+            "teacher='exact' needs beta (M, D) in the state; this one has none: use "
+            "teacher='averaged' (the published form)"
+        )
+    dtype = jnp.result_type(float) if dtype is None else dtype
+
+    def arr(x):
+        return jnp.asarray(x, dtype)
+
+    use_B = state.B is not None and teacher != "averaged"
+    y0 = HMMState(r=arr(state.r), sigma=arr(state.sigma), W=arr(state.W), v=arr(v))
+    args = HMMArgs(
+        rho=arr(state.nodes),
+        weights=arr(state.weights),
+        T=arr(state.T),
+        A=arr(A),
+        Ttilde=arr(state.Ttilde),
+        B=arr(state.B) if use_B else None,
+        delta=arr(delta),
+        lr=arr(lr),
+        mu1=consts.mu1,
+        zeta=consts.zeta,
+        f2=consts.f2,
+        g=g,
+        both=both,
+    )
+    return y0, args
+
+
 def hmm_problem(
     arrays: Mapping[str, Any],
     *,
@@ -192,54 +267,29 @@ def hmm_problem(
     g: str = "erf",
     both: bool = False,
     teacher: str = "auto",
+    nodes: Any = "full",
     dtype: Any = None,
 ) -> tuple[HMMState, HMMArgs]:
     """Initial state and constants from state-file arrays (see ``hmm_state_from_npz``).
 
     ``arrays`` holds rho (D), sigma (K,K,D), r (K,M,D), W (K,K), v (K), A (M), T (M,M),
-    Ttilde (M,M), N, D and optionally beta (M,D). ``teacher``: "exact" (needs beta),
-    "averaged" (the published integrator), or "auto" = exact when beta is present.
-    ``dtype`` defaults to the default float type (float64 when x64 is enabled).
+    Ttilde (M,M), N, D and optionally beta (M,D). ``nodes``: "full" (every eigenvalue,
+    THEORY 5.2), an integer p or an array of nodes (THEORY 5.3; see ``state_from_arrays``).
     """
     missing = [k for k in _REQUIRED if k not in arrays]
     if missing:
         raise ValueError(f"HMM state is missing keys {missing}; required: {list(_REQUIRED)}")
-    if g not in G_NAMES:
-        raise ValueError(f"the ODE needs g in {G_NAMES} (closed-form integrals); got {g!r}")
-    if teacher not in TEACHER_TERMS:
-        raise ValueError(f"teacher={teacher!r}; allowed: {', '.join(TEACHER_TERMS)}")
-    has_beta = arrays.get("beta") is not None
-    if teacher == "exact" and not has_beta:
+    _check_physics(f, g, teacher)
+    if teacher == "exact" and arrays.get("beta") is None:
         raise ValueError("teacher='exact' needs beta (M, D) in the state; this one has none")
-    consts = gaussian_constants(f)
-    if abs(consts.mu0) > 1e-10:
-        raise ValueError(
-            f"the HMM ODE (THEORY.md 5.2) assumes E f(u) = mu0 = 0; f={f!r} has "
-            f"mu0={consts.mu0:.6g}. Use a centred non-linearity (sign, erf, tanh, linear)."
-        )
-    dtype = jnp.result_type(float) if dtype is None else dtype
-
-    def arr(key):
-        return jnp.asarray(arrays[key], dtype)
-
     N, D = float(np.asarray(arrays["N"])), float(np.asarray(arrays["D"]))
-    use_beta = has_beta and teacher != "averaged"
-    y0 = HMMState(r=arr("r"), sigma=arr("sigma"), W=arr("W"), v=arr("v"))
-    args = HMMArgs(
-        rho=arr("rho"),
-        T=arr("T"),
-        A=arr("A"),
-        Ttilde=arr("Ttilde"),
-        beta=arr("beta") if use_beta else None,
-        delta=jnp.asarray(D / N, dtype),
-        lr=jnp.asarray(lr, dtype),
-        mu1=consts.mu1,
-        zeta=consts.zeta,
-        f2=consts.f2,
-        g=g,
-        both=both,
-    )
-    return y0, args
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    floats = {k: jnp.asarray(a, dtype) for k, a in arrays.items() if a is not None}
+    state = state_from_arrays(floats, nodes)
+    return problem_from(
+        state, v=arrays["v"], A=arrays["A"], delta=D / N, lr=lr, f=f, g=g, both=both,
+        teacher=teacher, dtype=dtype,
+    )  # fmt: skip
 
 
 def hmm_state_from_npz(path: str | Path) -> dict[str, np.ndarray]:

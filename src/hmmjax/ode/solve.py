@@ -30,6 +30,9 @@ tracing.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,10 +44,32 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from hmmjax.integrals import G_NAMES
-from hmmjax.ode.hmm import hmm_observables, hmm_problem, hmm_rhs
+from hmmjax.ode.hmm import _check_physics, hmm_observables, hmm_problem, hmm_rhs, problem_from
 from hmmjax.ode.iid import IIDArgs, IIDState, iid_observables, iid_rhs
+from hmmjax.ode.spectral import (
+    Compressed,
+    check_nodes,
+    mp_initial_state,
+    mp_nodes,
+    mp_support,
+    sample_eigenvalues,
+    sample_state,
+    state_from_arrays,
+)
 
-__all__ = ["SOLVERS", "Solution", "euler_steps", "solve", "solve_hmm", "solve_iid"]
+__all__ = [
+    "NODE_LADDER",
+    "SOLVERS",
+    "Solution",
+    "euler_steps",
+    "select_nodes",
+    "solve",
+    "solve_hmm",
+    "solve_hmm_limit",
+    "solve_hmm_sample",
+    "solve_hmm_state",
+    "solve_iid",
+]
 
 _ADAPTIVE = {"tsit5": dfx.Tsit5, "dopri5": dfx.Dopri5, "dopri8": dfx.Dopri8}
 SOLVERS: tuple[str, ...] = ("euler", *_ADAPTIVE)
@@ -62,6 +87,8 @@ class Solution(eqx.Module):
     """Accepted solver steps (Euler: steps taken; adaptive: accepted steps)."""
     ok: Bool[Array, ""]
     """False if the solver failed (e.g. max_steps with throw=False) or eg is not finite."""
+    points: int = eqx.field(static=True, default=0)
+    """HMM ODE: the spectral points it ran on (D for the full ODE, p compressed)."""
 
 
 def euler_steps(ts: Any, dt: float) -> np.ndarray:
@@ -234,6 +261,105 @@ def solve_iid(
         return solve(iid_rhs, iid_observables, y0, args, ts, **solver_options)
 
 
+NODE_LADDER: tuple[int, ...] = (9, 17, 33, 65, 129, 257)
+"""Node counts tried by ``nodes="auto"``: nested Chebyshev-Lobatto sets (p -> 2p - 1)."""
+
+
+def select_nodes(
+    run: Callable[[int], Solution],
+    rtol: float = 1e-8,
+    ladder: tuple[int, ...] = NODE_LADDER,
+) -> tuple[int, Solution, float]:
+    """Pick the number of spectral nodes p (THEORY 5.3) to a tolerance on eg.
+
+    ``run(p)`` integrates with p nodes. Runs go up ``ladder`` until two consecutive ones
+    agree: max_t |eg_p(t) - eg_prev(t)| <= rtol max(|eg_p(t)|, 1e-300). The error of the
+    smaller run is then about that difference, and the larger one, which is returned, is
+    far more accurate (the error falls geometrically in p). Returns (p, its solution, the
+    measured difference). A run whose eg is not finite (a diverging learning rate) stops
+    the search: more nodes do not cure it. If the ladder ends first, a warning says so and
+    the largest run is returned.
+
+    Needs concrete solutions: call it eagerly, not under jit or vmap (a vmapped ``run``
+    over a grid is fine: the maximum over the grid decides).
+    """
+    if rtol <= 0 or not math.isfinite(rtol):
+        raise ValueError(f"node_rtol = {rtol!r}: need a finite tolerance > 0")
+    prev = run(ladder[0])
+    err = math.inf
+    for p in ladder[1:]:
+        cur = run(p)
+        try:
+            eg, eg_prev = np.asarray(cur.eg), np.asarray(prev.eg)
+        except jax.errors.TracerArrayConversionError:
+            raise ValueError(
+                "nodes='auto' compares concrete runs: under jit/vmap give nodes=p "
+                "(choose p with hmmjax.ode.select_nodes outside the transformation)"
+            ) from None
+        if not np.all(np.isfinite(eg)):
+            return p, cur, math.nan
+        scale = np.maximum(np.abs(eg), 1e-300)
+        err = float(np.max(np.abs(eg - eg_prev) / scale))
+        if err <= rtol:
+            return p, cur, err
+        prev = cur
+    warnings.warn(
+        f"nodes='auto': {ladder[-1]} nodes still change eg by {err:.2e} relative "
+        f"(> node_rtol = {rtol:g}); returning p = {ladder[-1]}. Use nodes='full' or a "
+        "larger node_rtol.",
+        stacklevel=2,
+    )
+    return ladder[-1], cur, err
+
+
+def solve_hmm_state(
+    state: Compressed,
+    ts: Any,
+    *,
+    v: Any,
+    A: Any,
+    delta: Any,
+    lr: Any,
+    f: str = "sign",
+    g: str = "erf",
+    both: bool = False,
+    teacher: str = "auto",
+    x64: bool = True,
+    **solver_options: Any,
+) -> Solution:
+    """The HMM ODE from an aggregated state (``hmmjax.ode.spectral``: ``sample_state``,
+    ``state_from_arrays``, ``mp_initial_state``). ``lr`` may be traced (vmap over it).
+    ``solver_options`` go to ``solve``."""
+    with jax.enable_x64(x64):
+        y0, args = problem_from(
+            state, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher
+        )
+        sol = solve(hmm_rhs, hmm_observables, y0, args, ts, **solver_options)
+    return dataclasses.replace(sol, points=int(y0.r.shape[-1]))
+
+
+def _on_nodes(
+    make_state: Callable[[Any], Compressed],
+    nodes: Any,
+    node_rtol: float,
+    x64: bool,
+    ts: Any,
+    options: dict[str, Any],
+) -> Solution:
+    """solve_hmm_state on ``make_state(nodes)``, with nodes = "auto" resolved by
+    ``select_nodes`` (``options``: everything else solve_hmm_state takes)."""
+    check_nodes(nodes)
+
+    def run(n):
+        with jax.enable_x64(x64):
+            state = make_state(n)
+        return solve_hmm_state(state, ts, x64=x64, **options)
+
+    if isinstance(nodes, str) and nodes == "auto":
+        return select_nodes(run, node_rtol)[1]
+    return run(nodes)
+
+
 def solve_hmm(
     arrays: Mapping[str, Any],
     ts: Any,
@@ -243,14 +369,110 @@ def solve_hmm(
     g: str = "erf",
     both: bool = False,
     teacher: str = "auto",
+    nodes: Any = "auto",
+    node_rtol: float = 1e-8,
     x64: bool = True,
     **solver_options: Any,
 ) -> Solution:
-    """The HMM ODE (THEORY.md 5.2) from state-file arrays (see ``hmm_problem``).
+    """The HMM ODE (THEORY.md 5.2, 5.3) from state-file arrays (see ``hmm_problem``).
 
     ``f``: manifold non-linearity (mu0 = 0 required); ``teacher``: "auto" | "exact" |
-    "averaged". ``lr`` may be traced (vmap over it). ``solver_options`` go to ``solve``.
+    "averaged". ``nodes``: "auto" (the fewest nodes of ``NODE_LADDER`` that change eg by
+    at most ``node_rtol``, see ``select_nodes``), "full" (every eigenvalue, THEORY 5.2), an
+    integer p or an array of nodes. ``lr`` may be traced (vmap over it) with nodes other
+    than "auto". ``solver_options`` go to ``solve``. ``Solution.points`` is the number of
+    spectral points used (D for "full").
     """
+    check_nodes(nodes)
     with jax.enable_x64(x64):
-        y0, args = hmm_problem(arrays, lr=lr, f=f, g=g, both=both, teacher=teacher)
-        return solve(hmm_rhs, hmm_observables, y0, args, ts, **solver_options)
+        hmm_problem(arrays, lr=0.0, f=f, g=g, both=both, teacher=teacher, nodes=2)  # checks
+        floats = {k: jnp.asarray(a, float) for k, a in arrays.items() if a is not None}
+    N, D = float(np.asarray(arrays["N"])), float(np.asarray(arrays["D"]))
+    options = dict(
+        v=floats["v"], A=floats["A"], delta=D / N, lr=lr, f=f, g=g, both=both,
+        teacher=teacher, **solver_options,
+    )  # fmt: skip
+    return _on_nodes(lambda n: state_from_arrays(floats, n), nodes, node_rtol, x64, ts, options)
+
+
+def solve_hmm_sample(
+    w: Any,
+    v: Any,
+    F: Any,
+    theta: Any,
+    A: Any,
+    ts: Any,
+    *,
+    lr: Any,
+    f: str = "sign",
+    g: str = "erf",
+    both: bool = False,
+    teacher: str = "auto",
+    nodes: Any = "auto",
+    node_rtol: float = 1e-8,
+    x64: bool = True,
+    **solver_options: Any,
+) -> Solution:
+    """The HMM ODE from a sample: student (w (K, N), v), features F (D, N), teacher
+    (theta (M, D), A). ``nodes`` as in ``solve_hmm``; compressed states come from products
+    with F and the eigenvalues of Omega (no eigenvectors, THEORY 5.3), "full" from the
+    eigen-decomposition. The exact teacher term is used unless ``teacher="averaged"``.
+    """
+    check_nodes(nodes)
+    with jax.enable_x64(x64):
+        w, F, theta = (jnp.asarray(a, float) for a in (w, F, theta))
+        rho = None if isinstance(nodes, str) and nodes == "full" else sample_eigenvalues(F)
+    D, N = F.shape
+    options = dict(v=v, A=A, delta=D / N, lr=lr, f=f, g=g, both=both, teacher=teacher,
+                   **solver_options)  # fmt: skip
+    return _on_nodes(
+        lambda n: sample_state(w, F, theta, n, rho), nodes, node_rtol, x64, ts, options
+    )
+
+
+def solve_hmm_limit(
+    delta: float,
+    ts: Any,
+    *,
+    v: Any,
+    A: Any,
+    q0: float,
+    lr: Any,
+    R0: Any = None,
+    profile: Callable[[Array], Array] | None = None,
+    f: str = "sign",
+    g: str = "erf",
+    both: bool = False,
+    nodes: Any = "auto",
+    node_rtol: float = 1e-8,
+    x64: bool = True,
+    **solver_options: Any,
+) -> Solution:
+    """The N -> infinity learning curve at delta = D / N (THEORY 5.3): the compressed ODE
+    on the Marchenko-Pastur law, for a student with i.i.d. N(0, q0) first-layer weights
+    (second layer ``v``) independent of an i.i.d. N(0, 1) teacher (second layer ``A``),
+    optionally with an initial overlap R0 (K, M) of rho-profile ``profile`` (see
+    ``mp_initial_state``). No F is sampled; the cost is independent of N and D.
+    ``nodes``: "auto", an integer p (``mp_nodes``) or an array of nodes.
+    """
+    if isinstance(nodes, str) and nodes == "full":
+        raise ValueError(
+            "nodes = 'full' has no meaning for the N -> infinity limit (there is no finite "
+            "spectrum): use 'auto' or an integer p >= 2"
+        )
+    if not (isinstance(q0, int | float) and math.isfinite(q0) and q0 > 0):
+        raise ValueError(f"q0 = {q0!r}: the initial weight variance must be a number > 0")
+    mu1 = _check_physics(f, g, "auto").mu1
+    with jax.enable_x64(x64):
+        delta = float(delta)
+        mp_support(delta)  # checks delta > 0
+        v, A = jnp.asarray(v, float), jnp.asarray(A, float)
+    K, M = v.shape[0], A.shape[0]
+
+    def make_state(n):
+        n = mp_nodes(n, delta) if isinstance(n, int | np.integer) else jnp.asarray(n, float)
+        return mp_initial_state(n, delta, K, M, q0, mu1, R0=R0, profile=profile)
+
+    options = dict(v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher="exact",
+                   **solver_options)  # fmt: skip
+    return _on_nodes(make_state, nodes, node_rtol, x64, ts, options)

@@ -24,14 +24,16 @@ delta = D / N, and w_j = integral of l_j against it, by Gauss quadrature for tha
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
+
+from hmmjax.order_params import spectral_basis, spectral_densities
 
 __all__ = [
     "Compressed",
@@ -39,6 +41,10 @@ __all__ = [
     "chebyshev_coefficients",
     "chebyshev_nodes",
     "check_cover",
+    "check_nodes",
+    "full_state",
+    "sample_state",
+    "state_from_arrays",
     "compress_sample",
     "lagrange_values",
     "mp_density",
@@ -131,6 +137,18 @@ def chebyshev_coefficients(nodes: Float[Array, " p"]) -> Float[Array, "p p"]:
     return jnp.linalg.solve(V, jnp.eye(p, dtype=V.dtype))
 
 
+def check_nodes(nodes: Any) -> None:
+    """Validate a ``nodes`` option: "full", "auto", an integer p >= 2 or an array of nodes."""
+    if isinstance(nodes, str):
+        if nodes not in ("full", "auto"):
+            raise ValueError(f"nodes = {nodes!r}: allowed: full, auto or an integer p >= 2")
+    elif isinstance(nodes, int | np.integer):
+        if nodes < 2:
+            raise ValueError(f"nodes = {nodes}: need p >= 2 (or full, auto)")
+    elif np.ndim(nodes) != 1 or np.size(nodes) < 2:
+        raise ValueError(f"nodes: an array of nodes must be 1-d with >= 2 entries; got {nodes!r}")
+
+
 # --- aggregation over a sample of eigenvalues ----------------------------------------------
 
 
@@ -215,13 +233,17 @@ class Compressed(NamedTuple):
     theta^T / D (the exact teacher term), W = w w^T / N, T = theta theta^T / D,
     Ttilde = theta Omega theta^T / D. Sigma = sum_j sigma_j, R = mu1 sum_j r_j,
     Ttilde = sum_j rho_j B_j (when p >= 2).
+
+    The full per-eigenvalue state of THEORY 5.2 has the same form (``full_state``): nodes
+    at the D eigenvalues, weights 1/D, sigma(tau) / D, r(tau) / D, B = beta beta^T / D.
+    B is None where the teacher's projections beta are unknown (the averaged term only).
     """
 
     nodes: Float[Array, " p"]
     weights: Float[Array, " p"]
     sigma: Float[Array, "K K p"]
     r: Float[Array, "K M p"]
-    B: Float[Array, "M M p"]
+    B: Float[Array, "M M p"] | None
     W: Float[Array, "K K"]
     T: Float[Array, "M M"]
     Ttilde: Float[Array, "M M"]
@@ -261,6 +283,82 @@ def compress_sample(
         T=theta @ theta.T / D,
         Ttilde=U.T @ U / (N * D),
     )
+
+
+def full_state(arrays: Mapping[str, Any]) -> Compressed:
+    """The full per-eigenvalue state of state-file arrays in aggregated form: points rho,
+    weights 1/D, sigma / D, r / D, B = beta beta^T / D (None without beta)."""
+    rho = jnp.asarray(arrays["rho"])
+    D = rho.shape[0]
+    beta = arrays.get("beta")
+    B = None if beta is None else jnp.einsum("nt,mt->nmt", beta, beta) / D
+    return Compressed(
+        nodes=rho,
+        weights=jnp.full(D, 1.0 / D, rho.dtype),
+        sigma=jnp.asarray(arrays["sigma"]) / D,
+        r=jnp.asarray(arrays["r"]) / D,
+        B=B,
+        W=jnp.asarray(arrays["W"]),
+        T=jnp.asarray(arrays["T"]),
+        Ttilde=jnp.asarray(arrays["Ttilde"]),
+    )
+
+
+def state_from_arrays(arrays: Mapping[str, Any], nodes: Any = "full") -> Compressed:
+    """The aggregated state of state-file arrays (rho, sigma (K,K,D), r (K,M,D), ...):
+    ``nodes = "full"`` keeps every eigenvalue; an integer p puts p Chebyshev nodes on
+    [min rho, max rho]; an array gives the nodes (checked to cover the spectrum)."""
+    check_nodes(nodes)
+    if isinstance(nodes, str):
+        if nodes != "full":
+            raise ValueError(f"nodes = {nodes!r}: resolve 'auto' first (hmmjax.ode.select_nodes)")
+        return full_state(arrays)
+    rho = jnp.asarray(arrays["rho"])
+    if isinstance(nodes, int | np.integer):
+        nodes = chebyshev_nodes(int(nodes), jnp.min(rho), jnp.max(rho))
+    else:
+        nodes = jnp.asarray(nodes, rho.dtype)
+        check_cover(nodes, rho)
+    beta = arrays.get("beta")
+    B = None
+    if beta is not None:
+        beta = jnp.asarray(beta)
+        B = aggregate(nodes, rho, jnp.einsum("nt,mt->nmt", beta, beta))
+    return Compressed(
+        nodes=nodes,
+        weights=node_weights(nodes, rho),
+        sigma=aggregate(nodes, rho, jnp.asarray(arrays["sigma"])),
+        r=aggregate(nodes, rho, jnp.asarray(arrays["r"])),
+        B=B,
+        W=jnp.asarray(arrays["W"]),
+        T=jnp.asarray(arrays["T"]),
+        Ttilde=jnp.asarray(arrays["Ttilde"]),
+    )
+
+
+def sample_state(
+    w: Float[Array, "K N"],
+    F: Float[Array, "D N"],
+    theta: Float[Array, "M D"],
+    nodes: int | str | Float[Array, " p"] = 32,
+    rho: Float[Array, " D"] | None = None,
+) -> Compressed:
+    """The aggregated state of a sample: ``nodes = "full"`` by the eigen-decomposition of
+    Omega (THEORY 5.2, every eigenvalue), else ``compress_sample`` (THEORY 5.3: eigenvalues
+    only, no eigenvectors)."""
+    check_nodes(nodes)
+    if isinstance(nodes, str):
+        if nodes != "full":
+            raise ValueError(f"nodes = {nodes!r}: resolve 'auto' first (hmmjax.ode.select_nodes)")
+        D, N = F.shape
+        basis = spectral_basis(F)
+        dens = spectral_densities(w, F, theta, basis)
+        arrays = dict(
+            rho=basis.rho, sigma=dens.sigma, r=dens.r, beta=dens.beta, Ttilde=dens.Ttilde,
+            W=w @ w.T / N, T=theta @ theta.T / D,
+        )  # fmt: skip
+        return full_state(arrays)
+    return compress_sample(w, F, theta, nodes, rho)
 
 
 # --- the Marchenko-Pastur limit ---------------------------------------------------------

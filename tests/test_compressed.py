@@ -1,0 +1,173 @@
+"""The compressed hidden-manifold ODE (THEORY.md 5.3) against the full one (5.2), node
+selection, the sample route (no eigenvectors) and the N -> infinity limit."""
+
+import warnings
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hmmjax.data import make_data_model
+from hmmjax.networks import init_network
+from hmmjax.ode import (
+    hmm_problem,
+    hmm_rhs,
+    select_nodes,
+    solve_hmm,
+    solve_hmm_limit,
+    solve_hmm_sample,
+)
+from hmmjax.ode import spectral as sp
+from hmmjax.state import state_arrays
+
+TS = np.linspace(0.0, 40.0, 41)
+
+
+def setup(N, D, K, M, seed=0, second_layer="ones"):
+    model = make_data_model(jax.random.PRNGKey(seed), "hmm", N=N, M=M, D=D, f="sign")
+    student = init_network(jax.random.PRNGKey(seed + 1), K, N, second_layer=second_layer)
+    return student, model
+
+
+@pytest.fixture(scope="module")
+def case():
+    """K = 3, M = 2, N = 400, D = 200: its state arrays and the full ODE (exact term)."""
+    student, model = setup(400, 200, 3, 2, seed=3)
+    arrays = state_arrays(student, model)
+    full = solve_hmm(arrays, TS, lr=0.5, nodes="full")
+    return student, model, arrays, full
+
+
+def test_nodes_at_the_eigenvalues_give_the_full_right_hand_side(case):
+    # p = D nodes at the eigenvalues: the aggregated ODE is the full one, term by term
+    _, _, arrays, _ = case
+    with jax.enable_x64(True):
+        y_f, a_f = hmm_problem(arrays, lr=0.4, nodes="full")
+        y_n, a_n = hmm_problem(arrays, lr=0.4, nodes=jnp.asarray(arrays["rho"]))
+        d_f, d_n = hmm_rhs(0.0, y_f, a_f), hmm_rhs(0.0, y_n, a_n)
+    for name in ("r", "sigma", "W"):
+        np.testing.assert_allclose(getattr(d_n, name), getattr(d_f, name), rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("teacher", ["exact", "averaged"])
+def test_compressed_state_file_route_matches_full(case, teacher):
+    _, _, arrays, full = case
+    if teacher == "averaged":
+        full = solve_hmm(arrays, TS, lr=0.5, nodes="full", teacher="averaged")
+    comp = solve_hmm(arrays, TS, lr=0.5, nodes=32, teacher=teacher)
+    assert comp.points == 32 and full.points == 200
+    rel = np.abs(np.asarray(comp.eg) / np.asarray(full.eg) - 1)
+    assert rel.max() < 1e-9, rel.max()
+    np.testing.assert_allclose(comp.R, full.R, rtol=1e-7, atol=1e-10)
+
+
+def test_sample_route_without_eigenvectors_matches_full(case):
+    student, model, _, full = case
+    args = (student.w, student.v, model.F, model.teacher.w, model.teacher.v, TS)
+    comp = solve_hmm_sample(*args, lr=0.5, nodes=32)
+    rel = np.abs(np.asarray(comp.eg) / np.asarray(full.eg) - 1)
+    assert rel.max() < 1e-9, rel.max()
+    # the full route from a sample is the state-file route
+    np.testing.assert_allclose(solve_hmm_sample(*args, lr=0.5, nodes="full").eg, full.eg, rtol=1e-10)
+
+
+def test_both_layers_and_adaptive_solver():
+    student, model = setup(300, 150, 2, 2, seed=5, second_layer="gaussian")
+    arrays = state_arrays(student, model)
+    kw = dict(lr=0.3, both=True, solver="tsit5", rtol=1e-10, atol=1e-12)
+    full = solve_hmm(arrays, TS, nodes="full", **kw)
+    comp = solve_hmm(arrays, TS, nodes=33, **kw)
+    assert not np.allclose(full.v[-1], full.v[0])  # the second layer moved
+    np.testing.assert_allclose(comp.eg, full.eg, rtol=1e-8)
+    np.testing.assert_allclose(comp.v, full.v, rtol=1e-8)
+
+
+def test_auto_nodes(case):
+    _, _, arrays, full = case
+    auto = solve_hmm(arrays, TS, lr=0.5, nodes="auto", node_rtol=1e-8)
+    assert auto.points in (17, 33, 65)
+    np.testing.assert_allclose(auto.eg, full.eg, rtol=1e-9)
+
+
+def _fake(p, value=None):
+    eg = np.full(3, 1.0 + 2.0**-p) if value is None else np.full(3, value)
+    return SimpleNamespace(eg=eg, points=p)
+
+
+def test_select_nodes_logic():
+    seen = []
+
+    def run(p):
+        seen.append(p)
+        return _fake(p)
+
+    p, sol, err = select_nodes(run, rtol=1e-5)
+    # |2^-p - 2^-q| / (1 + 2^-q) <= 1e-5 first between p = 17 and q = 33 (7.6e-6)
+    assert (p, seen) == (33, [9, 17, 33]) and sol.points == 33
+    assert err == pytest.approx((2.0**-17 - 2.0**-33) / (1 + 2.0**-33), rel=1e-9)
+    with pytest.warns(UserWarning, match="still change eg"):
+        p, _, err = select_nodes(lambda p: _fake(p, 1.0 + 1.0 / p), rtol=1e-6)
+    assert p == 257
+    # a diverging run stops the search at once
+    p, _, err = select_nodes(lambda p: _fake(p, np.nan if p > 9 else 1.0), rtol=1e-8)
+    assert p == 17 and np.isnan(err)
+    with pytest.raises(ValueError, match="node_rtol"):
+        select_nodes(run, rtol=0.0)
+
+
+def test_limit_is_what_large_samples_approach():
+    """The Marchenko-Pastur curve (no F sampled) against compressed ODEs of samples with
+    the same initialisation law: closer at larger N (self-averaging, O(1/sqrt N))."""
+    K, M, lr = 2, 2, 0.5
+    ts = np.array([0.0, 1.0, 3.0, 10.0, 20.0])
+    kw = dict(lr=lr, solver="tsit5", rtol=1e-9, atol=1e-12)
+    limit = solve_hmm_limit(0.5, ts, v=np.ones(K), A=np.ones(M), q0=1.0, nodes=16, **kw)
+    errs = []
+    for N in (200, 1600):
+        diffs = []
+        for seed in range(3):
+            student, model = setup(N, N // 2, K, M, seed=10 * seed + N)
+            s = solve_hmm_sample(student.w, student.v, model.F, model.teacher.w,
+                                 model.teacher.v, ts, nodes=16, **kw)  # fmt: skip
+            diffs.append(np.max(np.abs(np.asarray(s.eg) / np.asarray(limit.eg) - 1)))
+        errs.append(np.mean(diffs))
+    assert errs[1] < errs[0] and errs[1] < 0.1, errs
+
+
+def test_limit_initial_state_and_overlap():
+    K, M = 3, 2
+    ts = np.array([0.0, 0.5])
+    kw = dict(v=np.ones(K), A=np.ones(M), q0=1.0, lr=0.2, nodes=12)
+    s = solve_hmm_limit(0.5, ts, **kw)
+    zeta, mu1sq = 1 - 2 / np.pi, 2 / np.pi  # sign manifold
+    np.testing.assert_allclose(s.Q[0], (zeta + mu1sq) * np.eye(K), atol=1e-12)
+    np.testing.assert_allclose(s.R[0], 0.0, atol=1e-15)
+    R0 = 0.1 * np.ones((K, M))
+    np.testing.assert_allclose(solve_hmm_limit(0.5, ts, R0=R0, **kw).R[0], R0, atol=1e-12)
+
+
+def test_bad_inputs(case):
+    _, _, arrays, _ = case
+    with pytest.raises(ValueError, match="nodes = 1: need p >= 2"):
+        solve_hmm(arrays, TS, lr=0.1, nodes=1)
+    with pytest.raises(ValueError, match="nodes = 'many'"):
+        solve_hmm(arrays, TS, lr=0.1, nodes="many")
+    narrow = sp.chebyshev_nodes(8, float(arrays["rho"].min()), 1.0)
+    with pytest.raises(ValueError, match="nodes must cover the spectrum"):
+        solve_hmm(arrays, TS, lr=0.1, nodes=narrow)
+    with pytest.raises(ValueError, match="mu0"):
+        solve_hmm(arrays, TS, lr=0.1, f="relu")
+    kw = dict(v=np.ones(2), A=np.ones(2), q0=1.0, lr=0.1)
+    with pytest.raises(ValueError, match="delta = -0.5: need delta > 0"):
+        solve_hmm_limit(-0.5, TS, **kw)
+    with pytest.raises(ValueError, match="no meaning for the N -> infinity"):
+        solve_hmm_limit(0.5, TS, nodes="full", **kw)
+    with pytest.raises(ValueError, match="q0 = 0"):
+        solve_hmm_limit(0.5, TS, **{**kw, "q0": 0})
+    with pytest.raises(ValueError, match="mu0"):
+        solve_hmm_limit(0.5, TS, f="relu", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        solve_hmm_limit(2.0, np.array([0.0, 1.0]), nodes=8, **kw)  # delta > 1: atom at 0
