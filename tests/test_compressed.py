@@ -70,7 +70,9 @@ def test_sample_route_without_eigenvectors_matches_full(case):
     rel = np.abs(np.asarray(comp.eg) / np.asarray(full.eg) - 1)
     assert rel.max() < 1e-9, rel.max()
     # the full route from a sample is the state-file route
-    np.testing.assert_allclose(solve_hmm_sample(*args, lr=0.5, nodes="full").eg, full.eg, rtol=1e-10)
+    np.testing.assert_allclose(
+        solve_hmm_sample(*args, lr=0.5, nodes="full").eg, full.eg, rtol=1e-10
+    )
 
 
 def test_both_layers_and_adaptive_solver():
@@ -171,3 +173,29 @@ def test_bad_inputs(case):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         solve_hmm_limit(2.0, np.array([0.0, 1.0]), nodes=8, **kw)  # delta > 1: atom at 0
+
+
+def test_a_latent_dimension_axis_is_a_batch_of_node_sets():
+    """Samples of different D and N, each compressed onto p nodes, stack into one batch:
+    one vmapped call over (state, delta, lr) equals the separate runs (no padding)."""
+    from hmmjax.ode import solve_hmm_state
+    from hmmjax.ode.spectral import sample_state
+
+    ts = np.array([0.0, 1.0, 5.0])
+    states, deltas = [], []
+    with jax.enable_x64(True):
+        for N, D in ((200, 50), (300, 150), (120, 240)):
+            student, model = setup(N, D, 2, 2, seed=N)
+            w, F, theta = (
+                jnp.asarray(a, jnp.float64) for a in (student.w, model.F, model.teacher.w)
+            )
+            states.append(sample_state(w, F, theta, 16))
+            deltas.append(D / N)
+        batch = jax.tree.map(lambda *a: jnp.stack(a), *states)
+        lrs = jnp.array([0.3, 0.5, 0.7])
+        kw = dict(v=jnp.ones(2), A=jnp.ones(2), solver="euler", dt=0.01)
+        run = jax.vmap(lambda s, d, lr: solve_hmm_state(s, ts, delta=d, lr=lr, **kw).eg)
+        eg = run(batch, jnp.asarray(deltas), lrs)
+    for i in range(3):
+        one = solve_hmm_state(states[i], ts, delta=deltas[i], lr=float(lrs[i]), **kw)
+        np.testing.assert_allclose(eg[i], one.eg, rtol=1e-12)

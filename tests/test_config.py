@@ -4,6 +4,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,16 @@ DEFAULTS = {
         mode="sim",
         same_init=False,
     ),
-    "ode": dict(solver="euler", dt=0.01, rtol=1e-8, atol=1e-10, teacher_term="auto"),
+    "ode": dict(
+        solver="euler",
+        dt=0.01,
+        rtol=1e-8,
+        atol=1e-10,
+        teacher_term="auto",
+        nodes="auto",
+        node_rtol=1e-8,
+        source="sample",
+    ),
     "output": dict(out="results/hmmjax.nc", figure=""),
 }
 
@@ -60,7 +70,7 @@ def test_defaults():
 def test_schema_types_match_defaults():
     for options in SCHEMA.values():
         for opt in options.values():
-            assert type(opt.default) is opt.type, opt.key
+            assert type(opt.default) in (typing.get_args(opt.type) or (opt.type,)), opt.key
             assert opt.doc and "\n" not in opt.doc, opt.key
 
 
@@ -286,3 +296,25 @@ def test_ode_mode_allows_iid_weight_decay_and_noise():
         {"run": {"mode": "both"}, "data": {"model": "iid", "noise": 0.1}, "sgd": {"kappa": 0.1}}
     )
     assert cfg.run.mode == "both"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (1, 'ode.nodes = 1: expected "auto", "full" or an integer >= 2'),
+        ("many", 'ode.nodes = "many": expected "auto", "full" or an integer >= 2'),
+        (2.5, "ode.nodes = 2.5 (a number): expected"),
+    ],
+)
+def test_ode_nodes_option(value, message):
+    assert config_from_dict({"ode": {"nodes": 32}}).ode.nodes == 32
+    assert config_from_dict({"ode": {"nodes": "full"}}).ode.nodes == "full"
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"ode": {"nodes": value}})
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_limit_source_needs_manifold_data():
+    d = {"data": {"model": "iid"}, "run": {"mode": "ode"}, "ode": {"source": "limit"}}
+    with pytest.raises(ConfigError, match='data.model = "iid": run.mode = "ode"'):
+        config_from_dict(d)

@@ -161,3 +161,44 @@ def test_hmm_rhs_matches_averaged_simulation_steps():
     scale = np.abs(dQ).max()
     assert np.all(np.abs(np.asarray(dQ_ode) - dQ) <= 4 * seQ + 0.02 * scale), (dQ_ode, dQ, seQ)
     assert np.all(np.abs(np.asarray(dR_ode) - dR) <= 4 * seR + 0.02 * np.abs(dR).max())
+
+
+# --- the spectral engine in the experiment layer ----------------------------------------
+
+
+def test_ode_nodes_in_configs_and_the_limit_source():
+    ds = simulate(config_from_dict({**SMALL, "ode": {"nodes": 12}}), progress=False)
+    assert ds.attrs["ode_points"] == 12 and ds.attrs["ode_source"] == "sample"
+    full = simulate(
+        config_from_dict(
+            {**SMALL, "run": {**SMALL["run"], "mode": "ode"}, "ode": {"nodes": "full"}}
+        ),
+        progress=False,
+    )
+    assert full.attrs["ode_points"] == 100  # D eigenvalues
+    np.testing.assert_allclose(ds.eg_ode, full.eg_ode, rtol=1e-6)
+    limit = simulate(
+        config_from_dict({**SMALL, "run": {**SMALL["run"], "mode": "ode"},
+                          "ode": {"source": "limit", "nodes": 9}}),
+        progress=False,
+    )  # fmt: skip
+    assert limit.attrs["ode_source"] == "limit" and limit.attrs["ode_points"] == 9
+    # the limit starts from the initialisation law: Q = <f^2> I (w ~ N(0, 1)), R = 0, T = I
+    np.testing.assert_allclose(limit.Q_ode[0], np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(limit.R_ode[0], 0.0, atol=1e-15)
+    assert float(limit.eg_ode[-1]) < float(limit.eg_ode[0])
+
+
+def test_cli_ode_nodes(shared_dir, tmp_path, capsys):
+    state = str(shared_dir / "reference" / "hmm_ode_case1_state.npz")
+    out = tmp_path / "ode.nc"
+    args = ["ode", state, "--lr", "0.3", "--t-max", "5", "--n-times", "5"]
+    assert main([*args, "--nodes", "12", "--out", str(out)]) == 0
+    ds = read_dataset(out)
+    assert ds.attrs["ode_points"] == 12 and ds.attrs["nodes"] == "12"
+    assert main([*args, "--nodes", "full", "--out", str(out)]) == 0
+    np.testing.assert_allclose(read_dataset(out).eg_ode, ds.eg_ode, rtol=1e-6)
+    for bad in ("1", "x"):
+        assert main([*args, "--nodes", bad, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"hmmjax: error: --nodes = {bad}: expected auto, full or an integer >= 2\n"

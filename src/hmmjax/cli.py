@@ -150,12 +150,37 @@ def _ode_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="exact needs beta in the state file; auto: exact when it has beta",
     )
+    p.add_argument(
+        "--nodes",
+        default="auto",
+        help="spectral points (THEORY 5.3): auto (default: fewest nodes to --node-rtol), "
+        "full (every eigenvalue, the published ODE) or a number p >= 2 of Chebyshev nodes",
+    )
+    p.add_argument(
+        "--node-rtol",
+        type=float,
+        default=1e-8,
+        help="--nodes auto: relative change of eg that stops adding nodes (default 1e-8)",
+    )
     p.add_argument("--out", metavar="FILE.nc", required=True, help="results file")
     p.add_argument("--figure", metavar="FILE.png", help="figure (default: next to --out)")
 
 
+def _parse_nodes(text: str) -> str | int:
+    if text in ("auto", "full"):
+        return text
+    try:
+        p = int(text)
+    except ValueError:
+        p = 0
+    if p < 2:
+        raise UsageError(f"--nodes = {text}: expected auto, full or an integer >= 2")
+    return p
+
+
 def cmd_ode(args: argparse.Namespace) -> int:
-    for flag in ("lr", "t_max", "dt", "rtol", "atol", "n_times"):
+    nodes = _parse_nodes(args.nodes)
+    for flag in ("lr", "t_max", "dt", "rtol", "atol", "n_times", "node_rtol"):
         value = getattr(args, flag)
         if not (math.isfinite(value) and value > 0):
             name = "--" + flag.replace("_", "-")
@@ -189,6 +214,8 @@ def cmd_ode(args: argparse.Namespace) -> int:
             f=args.f,
             g=args.g,
             teacher_term=args.teacher_term,
+            nodes=nodes,
+            node_rtol=args.node_rtol,
         )
     except ValueError as err:  # a bad state file or save times, found before solving
         raise UsageError(str(err)) from None

@@ -22,8 +22,9 @@ import json
 import math
 import os
 import tomllib
+import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,9 +68,14 @@ def option(
     choices: tuple[Any, ...] | None = None,
     gt: float | None = None,
     ge: float | None = None,
+    validate: Callable[[Any], bool] | None = None,
+    allowed: str | None = None,
 ) -> Any:
-    """A schema entry: a dataclass field carrying its constraints and documentation."""
-    meta = {"doc": doc, "choices": choices, "gt": gt, "ge": ge}
+    """A schema entry: a dataclass field carrying its constraints and documentation.
+
+    ``validate``: an extra test of the value (True = fine), described by ``allowed``."""
+    meta = {"doc": doc, "choices": choices, "gt": gt, "ge": ge, "validate": validate,
+            "allowed_text": allowed}  # fmt: skip
     return field(default=default, metadata=meta)
 
 
@@ -85,6 +91,8 @@ class Option:
     choices: tuple[Any, ...] | None = None
     gt: float | None = None
     ge: float | None = None
+    validate: Callable[[Any], bool] | None = None
+    allowed_text: str | None = None
 
     @property
     def key(self) -> str:
@@ -92,6 +100,8 @@ class Option:
 
     def allowed(self) -> str:
         """What is allowed, in words: "an integer > 0", "one of "log", "linear"", ..."""
+        if self.allowed_text is not None:
+            return self.allowed_text
         if self.choices is not None:
             return "one of " + ", ".join(_show(c) for c in self.choices)
         words = {bool: "true or false", int: "an integer", float: "a finite number"}
@@ -119,6 +129,8 @@ class Option:
         if (self.gt is not None and not value > self.gt) or (
             self.ge is not None and not value >= self.ge
         ):
+            raise ConfigError(f"{given}: {expected}")
+        if self.validate is not None and not self.validate(value):
             raise ConfigError(f"{given}: {expected}")
         return value
 
@@ -241,6 +253,22 @@ class ODEConfig(_Section):
         "auto",
         "HMM teacher term: exact (per eigenvalue), averaged (published) or auto (exact)",
         choices=("auto", "exact", "averaged"),
+    )
+    nodes: str | int = option(
+        "auto",
+        "HMM ODE spectral points (THEORY 5.3): auto (fewest nodes to node_rtol), full "
+        "(every eigenvalue) or a number p of nodes",
+        validate=lambda x: x in ("auto", "full") if isinstance(x, str) else x >= 2,
+        allowed='"auto", "full" or an integer >= 2',
+    )
+    node_rtol: float = option(
+        1e-8, "nodes = auto: relative change of eg that stops adding nodes", gt=0
+    )
+    source: str = option(
+        "sample",
+        "HMM initial state: sample (the simulation's F, teacher and member-0 weights) or "
+        "limit (N -> infinity at delta = D / N on the Marchenko-Pastur law, no F sampled)",
+        choices=("sample", "limit"),
     )
 
 
@@ -372,6 +400,9 @@ def _check_ode_applies(cfg: Config) -> None:
             ("sgd.kappa", cfg.sgd.kappa, cfg.sgd.kappa == 0, (0.0,)),
             ("data.noise", cfg.data.noise, cfg.data.noise == 0, (0.0,)),
         ]
+    if cfg.ode.source == "limit":
+        hmm = tuple(m for m in ODE_DATA_MODELS if m != "iid")
+        checks.append(("data.model", cfg.data.model, cfg.data.model in hmm, hmm))
     for key, value, ok, allowed in checks:
         if not ok:
             raise ConfigError(
@@ -461,9 +492,9 @@ def config_reference_markdown() -> str:
     for options in SCHEMA.values():
         for opt in options.values():
             allowed, doc = (_md(text) for text in (opt.allowed(), opt.doc))
-            rows.append(
-                f"| `{opt.key}` | {names[opt.type]} | `{_show(opt.default)}` | {allowed} | {doc} |"
-            )
+            kinds = typing.get_args(opt.type) or (opt.type,)
+            kind = " or ".join(names[k] for k in kinds)
+            rows.append(f"| `{opt.key}` | {kind} | `{_show(opt.default)}` | {allowed} | {doc} |")
     return "\n".join(rows) + "\n"
 
 
@@ -501,6 +532,8 @@ def _is_type(value: Any, kind: type) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(kind, types.UnionType):
+        return any(_is_type(value, k) for k in typing.get_args(kind))
     return isinstance(value, kind)
 
 

@@ -22,7 +22,10 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
 from jaxtyping import Array, Float
 
 from hmmjax.activations import gaussian_constants
@@ -35,6 +38,7 @@ __all__ = [
     "overlaps",
     "spectral_basis",
     "spectral_densities",
+    "symmetric_eigh",
 ]
 
 # Largest Omega (D x D, float64) whose eigen-decomposition we attempt: eigh needs a few
@@ -85,8 +89,32 @@ class SpectralBasis(NamedTuple):
     Psi: Float[Array, "D D"]
 
 
+def symmetric_eigh(
+    A: Float[Array, "D D"], vectors: bool = True
+) -> tuple[Float[Array, " D"], Float[Array, "D D"] | None]:
+    """Eigenvalues (ascending) and, if ``vectors``, eigenvectors (columns) of a symmetric
+    matrix.
+
+    A concrete matrix goes to LAPACK's divide-and-conquer drivers through SciPy (syevd):
+    at D = 5000 about 2x faster than ``jnp.linalg.eigh`` on the CPU, and a one-off set-up
+    step, not a hot path. Under jit/vmap (traced input) ``jnp.linalg.eigh``/``eigvalsh``.
+    """
+    if isinstance(A, jax.core.Tracer):
+        if vectors:
+            return jnp.linalg.eigh(A)
+        return jnp.linalg.eigvalsh(A), None
+    a = np.asarray(A)
+    if vectors:
+        rho, vecs = scipy.linalg.eigh(a, driver="evd", overwrite_a=True, check_finite=False)
+        return jnp.asarray(rho, A.dtype), jnp.asarray(vecs, A.dtype)
+    rho = scipy.linalg.eigh(
+        a, eigvals_only=True, driver="evd", overwrite_a=True, check_finite=False
+    )
+    return jnp.asarray(rho, A.dtype), None
+
+
 def spectral_basis(F: Float[Array, "D N"]) -> SpectralBasis:
-    """Eigen-decomposition of Omega = F F^T / N, done once per F (jnp.linalg.eigh)."""
+    """Eigen-decomposition of Omega = F F^T / N, done once per F (``symmetric_eigh``)."""
     D, N = F.shape
     need = 4 * D * D * 8
     if need > MAX_EIGH_BYTES:
@@ -96,7 +124,7 @@ def spectral_basis(F: Float[Array, "D N"]) -> SpectralBasis:
             "(hmmjax.order_params.MAX_EIGH_BYTES); use a smaller D"
         )
     omega = F @ F.T / N
-    rho, vecs = jnp.linalg.eigh(omega)
+    rho, vecs = symmetric_eigh(omega)
     return SpectralBasis(rho=rho, Psi=vecs.T * math.sqrt(D))
 
 

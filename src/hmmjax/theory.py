@@ -16,9 +16,9 @@ import numpy as np
 import xarray as xr
 
 from hmmjax.data import IIDGaussian
-from hmmjax.ode import Solution, solve_hmm, solve_iid
+from hmmjax.ode import Solution, solve_hmm, solve_hmm_limit, solve_hmm_sample, solve_iid
 from hmmjax.order_params import overlaps
-from hmmjax.state import load_state, state_arrays
+from hmmjax.state import load_state
 
 __all__ = ["ode_dataset", "ode_for_setup", "ode_from_state", "read_times", "save_times"]
 
@@ -82,7 +82,13 @@ def ode_dataset(sol: Solution, times: np.ndarray, index: np.ndarray, both: bool)
     ds["eg_ode"].attrs["long_name"] = "generalisation error from the ODE (THEORY 5)"
     ds.attrs["ode_ok"] = int(bool(sol.ok))
     ds.attrs["ode_num_steps"] = int(sol.num_steps)
+    if sol.points:
+        ds.attrs["ode_points"] = int(sol.points)  # spectral points of the HMM ODE (5.2/5.3)
     return ds
+
+
+# Variance of the first-layer weights of each initialisation (THEORY 1): w ~ N(0, q0).
+INIT_VARIANCE = {"large": 1.0, "small": 1e-6}
 
 
 def ode_for_setup(setup, cfg, times: np.ndarray) -> xr.Dataset:
@@ -116,9 +122,23 @@ def ode_for_setup(setup, cfg, times: np.ndarray) -> xr.Dataset:
             **common,
         )
     else:
-        arrays = state_arrays(student0, model)
-        sol = solve_hmm(arrays, grid, f=cfg.data.f, teacher=cfg.ode.teacher_term, **common)
-    return ode_dataset(sol, times, index, both)
+        common.update(f=cfg.data.f, nodes=o.nodes, node_rtol=o.node_rtol)
+        teacher = model.teacher
+        if o.source == "limit":
+            D, N = model.F.shape
+            sol = solve_hmm_limit(
+                D / N, grid, v=student0.v, A=teacher.v, q0=INIT_VARIANCE[cfg.student.init],
+                **common,
+            )  # fmt: skip
+        else:
+            sol = solve_hmm_sample(
+                student0.w, student0.v, model.F, teacher.w, teacher.v, grid,
+                teacher=o.teacher_term, **common,
+            )  # fmt: skip
+    ds = ode_dataset(sol, times, index, both)
+    if not isinstance(model, IIDGaussian):
+        ds.attrs["ode_source"] = o.source
+    return ds
 
 
 def ode_from_state(
@@ -136,6 +156,8 @@ def ode_from_state(
     f: str = "sign",
     g: str = "erf",
     teacher_term: str = "auto",
+    nodes: str | int = "auto",
+    node_rtol: float = 1e-8,
 ) -> xr.Dataset:
     """Integrate the HMM ODE from a state file (the `hmmjax ode` command).
 
@@ -150,7 +172,7 @@ def ode_from_state(
     grid, index = _on_grid(times, solver, dt)
     sol = solve_hmm(
         arrays, grid, lr=lr, f=f, g=g, both=both, teacher=teacher_term,
-        solver=solver, dt=dt, rtol=rtol, atol=atol,
+        solver=solver, dt=dt, rtol=rtol, atol=atol, nodes=nodes, node_rtol=node_rtol,
     )  # fmt: skip
     ds = ode_dataset(sol, times, index, both)
     K, M, D = np.shape(arrays["r"])
@@ -159,6 +181,7 @@ def ode_from_state(
         state_file=str(path),
         solver=solver,
         dt=dt,
+        nodes=str(nodes),
         teacher_term=teacher_term
         if teacher_term != "auto"
         else ("exact" if "beta" in arrays else "averaged"),

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from hmmjax.order_params import spectral_basis, spectral_densities
+from hmmjax.order_params import spectral_basis, spectral_densities, symmetric_eigh
 
 __all__ = [
     "Compressed",
@@ -180,14 +180,15 @@ def aggregate(
     return jnp.einsum("jt,...t->...j", lagrange_values(nodes, rho), x) / rho.shape[-1]
 
 
-@jax.jit
 def sample_eigenvalues(F: Float[Array, "D N"]) -> Float[Array, " D"]:
-    """Eigenvalues (ascending) of Omega = F F^T / N, without eigenvectors (eigvalsh). When
-    D > N, from the N x N Gram matrix F^T F / N, padded with D - N exact zeros."""
+    """Eigenvalues (ascending) of Omega = F F^T / N, without eigenvectors (LAPACK syevd
+    through ``symmetric_eigh``). When D > N, from the N x N Gram matrix F^T F / N, padded
+    with D - N exact zeros."""
     D, N = F.shape
     if D <= N:
-        return jnp.linalg.eigvalsh(F @ F.T / N)
-    return jnp.concatenate([jnp.zeros(D - N, F.dtype), jnp.linalg.eigvalsh(F.T @ F / N)])
+        return symmetric_eigh(F @ F.T / N, vectors=False)[0]
+    rho = symmetric_eigh(F.T @ F / N, vectors=False)[0]
+    return jnp.concatenate([jnp.zeros(D - N, rho.dtype), rho])
 
 
 def node_weights_from_F(nodes: Float[Array, " p"], F: Float[Array, "D N"]) -> Float[Array, " p"]:
