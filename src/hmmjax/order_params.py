@@ -35,6 +35,7 @@ __all__ = [
     "Overlaps",
     "SpectralBasis",
     "SpectralDensities",
+    "gram",
     "overlaps",
     "spectral_basis",
     "spectral_densities",
@@ -113,6 +114,17 @@ def symmetric_eigh(
     return jnp.asarray(rho, A.dtype), None
 
 
+def gram(X: Float[Array, "D N"], transpose: bool = False) -> Float[Array, "D D"]:
+    """X X^T / N (or X^T X / N with ``transpose``), N = X.shape[1]: the matrix Omega of a
+    feature matrix. A concrete X is multiplied by the host BLAS (NumPy), on the CPU about
+    2x faster than XLA's float64 dot at D = 5000, N = 10^4; a traced X by ``jnp``."""
+    N = X.shape[1]
+    if isinstance(X, jax.core.Tracer):
+        return (X.T @ X if transpose else X @ X.T) / N
+    x = np.asarray(X)
+    return jnp.asarray((x.T @ x if transpose else x @ x.T) / N, X.dtype)
+
+
 def spectral_basis(F: Float[Array, "D N"]) -> SpectralBasis:
     """Eigen-decomposition of Omega = F F^T / N, done once per F (``symmetric_eigh``)."""
     D, N = F.shape
@@ -123,8 +135,7 @@ def spectral_basis(F: Float[Array, "D N"]) -> SpectralBasis:
             f"more than the {MAX_EIGH_BYTES / 2**30:.0f} GiB allowed "
             "(hmmjax.order_params.MAX_EIGH_BYTES); use a smaller D"
         )
-    omega = F @ F.T / N
-    rho, vecs = symmetric_eigh(omega)
+    rho, vecs = symmetric_eigh(gram(F))
     return SpectralBasis(rho=rho, Psi=vecs.T * math.sqrt(D))
 
 

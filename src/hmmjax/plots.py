@@ -56,8 +56,9 @@ def plot_learning_curves(ds: xr.Dataset, path: str | os.PathLike | None = None) 
             style = "-" if i == 0 else "--"
             drawn |= _draw_ensemble(ax, ds[name], label, i, style, len(names))
     if "eg_ode" in ds:
+        name = "ODE, N -> infinity" if ds.attrs.get("ode_source") == "limit" else "ODE"
         for curve, suffix in _curves(ds["eg_ode"], ()):
-            drawn |= _line(ax, curve, label="ODE" + suffix, color="k", lw=1.5, zorder=3)
+            drawn |= _line(ax, curve, label=name + suffix, color="k", lw=1.5, zorder=3)
     if drawn:
         ax.set_xscale("log")
         ax.set_yscale("log")

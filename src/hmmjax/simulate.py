@@ -144,7 +144,8 @@ def train(setup: Setup, *, block: int, chunk: int, progress: bool = True):
             shared=setup.shared,
             block=block,
         )
-        pieces.append(meas)
+        # wait for the chunk: JAX dispatches asynchronously, and the bar is to show work done
+        pieces.append(jax.block_until_ready(meas))
         bar.update(int(stops[sl][-1] - starts[sl][0]))
     bar.close()
     history = jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, : n + 1], *pieces)

@@ -51,6 +51,8 @@ from hmmjax.ode.spectral import Compressed, state_from_arrays
 
 __all__ = [
     "TEACHER_TERMS",
+    "check_arrays",
+    "check_physics",
     "HMMArgs",
     "HMMState",
     "hmm_observables",
@@ -194,7 +196,9 @@ def hmm_observables(y: HMMState, args: HMMArgs) -> Observables:
 # --- building problems --------------------------------------------------------------------
 
 
-def _check_physics(f: str, g: str, teacher: str):
+def check_physics(f: str, g: str, teacher: str):
+    """Raise ValueError unless the HMM ODE covers f (mu0 = 0), g (closed-form integrals)
+    and the teacher-term option; returns the Gaussian constants of f."""
     if g not in G_NAMES:
         raise ValueError(f"the ODE needs g in {G_NAMES} (closed-form integrals); got {g!r}")
     if teacher not in TEACHER_TERMS:
@@ -228,7 +232,7 @@ def problem_from(
     "auto" = exact when B is known. ``dtype`` defaults to the default float type (float64
     when x64 is enabled).
     """
-    consts = _check_physics(f, g, teacher)
+    consts = check_physics(f, g, teacher)
     if teacher == "exact" and state.B is None:
         raise ValueError(
             "teacher='exact' needs beta (M, D) in the state; this one has none: use "
@@ -259,6 +263,19 @@ def problem_from(
     return y0, args
 
 
+def check_arrays(
+    arrays: Mapping[str, Any], *, f: str = "sign", g: str = "erf", teacher: str = "auto"
+) -> None:
+    """Raise ValueError unless state-file ``arrays`` and the options f, g, teacher make an
+    HMM ODE: required keys, closed-form g, mu0 = 0, beta for the exact teacher term."""
+    missing = [k for k in _REQUIRED if k not in arrays]
+    if missing:
+        raise ValueError(f"HMM state is missing keys {missing}; required: {list(_REQUIRED)}")
+    check_physics(f, g, teacher)
+    if teacher == "exact" and arrays.get("beta") is None:
+        raise ValueError("teacher='exact' needs beta (M, D) in the state; this one has none")
+
+
 def hmm_problem(
     arrays: Mapping[str, Any],
     *,
@@ -276,12 +293,7 @@ def hmm_problem(
     Ttilde (M,M), N, D and optionally beta (M,D). ``nodes``: "full" (every eigenvalue,
     THEORY 5.2), an integer p or an array of nodes (THEORY 5.3; see ``state_from_arrays``).
     """
-    missing = [k for k in _REQUIRED if k not in arrays]
-    if missing:
-        raise ValueError(f"HMM state is missing keys {missing}; required: {list(_REQUIRED)}")
-    _check_physics(f, g, teacher)
-    if teacher == "exact" and arrays.get("beta") is None:
-        raise ValueError("teacher='exact' needs beta (M, D) in the state; this one has none")
+    check_arrays(arrays, f=f, g=g, teacher=teacher)
     N, D = float(np.asarray(arrays["N"])), float(np.asarray(arrays["D"]))
     dtype = jnp.result_type(float) if dtype is None else dtype
     floats = {k: jnp.asarray(a, dtype) for k, a in arrays.items() if a is not None}

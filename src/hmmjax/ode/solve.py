@@ -44,7 +44,13 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from hmmjax.integrals import G_NAMES
-from hmmjax.ode.hmm import _check_physics, hmm_observables, hmm_problem, hmm_rhs, problem_from
+from hmmjax.ode.hmm import (
+    check_arrays,
+    check_physics,
+    hmm_observables,
+    hmm_rhs,
+    problem_from,
+)
 from hmmjax.ode.iid import IIDArgs, IIDState, iid_observables, iid_rhs
 from hmmjax.ode.spectral import (
     Compressed,
@@ -385,7 +391,7 @@ def solve_hmm(
     """
     check_nodes(nodes)
     with jax.enable_x64(x64):
-        hmm_problem(arrays, lr=0.0, f=f, g=g, both=both, teacher=teacher, nodes=2)  # checks
+        check_arrays(arrays, f=f, g=g, teacher=teacher)
         floats = {k: jnp.asarray(a, float) for k, a in arrays.items() if a is not None}
     N, D = float(np.asarray(arrays["N"])), float(np.asarray(arrays["D"]))
     options = dict(
@@ -462,7 +468,7 @@ def solve_hmm_limit(
         )
     if not (isinstance(q0, int | float) and math.isfinite(q0) and q0 > 0):
         raise ValueError(f"q0 = {q0!r}: the initial weight variance must be a number > 0")
-    mu1 = _check_physics(f, g, "auto").mu1
+    mu1 = check_physics(f, g, "auto").mu1
     with jax.enable_x64(x64):
         delta = float(delta)
         mp_support(delta)  # checks delta > 0

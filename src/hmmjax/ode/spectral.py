@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from hmmjax.order_params import spectral_basis, spectral_densities, symmetric_eigh
+from hmmjax.order_params import gram, spectral_basis, spectral_densities, symmetric_eigh
 
 __all__ = [
     "Compressed",
@@ -186,8 +186,8 @@ def sample_eigenvalues(F: Float[Array, "D N"]) -> Float[Array, " D"]:
     with D - N exact zeros."""
     D, N = F.shape
     if D <= N:
-        return symmetric_eigh(F @ F.T / N, vectors=False)[0]
-    rho = symmetric_eigh(F.T @ F / N, vectors=False)[0]
+        return symmetric_eigh(gram(F), vectors=False)[0]
+    rho = symmetric_eigh(gram(F, transpose=True), vectors=False)[0]
     return jnp.concatenate([jnp.zeros(D - N, rho.dtype), rho])
 
 
