@@ -199,3 +199,27 @@ def test_a_latent_dimension_axis_is_a_batch_of_node_sets():
     for i in range(3):
         one = solve_hmm_state(states[i], ts, delta=deltas[i], lr=float(lrs[i]), **kw)
         np.testing.assert_allclose(eg[i], one.eg, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_exact_teacher_term_follows_the_simulation_where_the_published_one_misses():
+    """THEORY 5.2 / issue 8: same F, theta, w, 16 data streams, N = 1000, delta = 0.5,
+    lr = 0.2, t = 30. The late-time (t >= 24) ensemble mean follows the ODE with the exact
+    teacher term to 0.5%; for this sample the averaged (published) term misses by > 2%
+    (measured 4.1%, benchmarks/spectral.py)."""
+    from hmmjax.config import Config
+    from hmmjax.simulate import simulate
+
+    cfg = Config().replace(
+        data=dict(model="hmm", N=1000, D=500, f="sign"),
+        sgd=dict(lr=0.2),
+        run=dict(mode="both", same_init=True, t_max=30.0, n_times=60, spacing="linear",
+                 ensemble=16, seed=2, test_size=500),
+        ode=dict(teacher_term="exact"),
+    )  # fmt: skip
+    sim = simulate(cfg, progress=False)
+    avg = simulate(cfg.replace(run=dict(mode="ode"), ode=dict(teacher_term="averaged")), False)
+    late = sim.t >= 24.0
+    mean = float(sim.eg.mean("member")[late].mean())
+    assert abs(mean / float(sim.eg_ode[late].mean()) - 1) < 5e-3
+    assert abs(mean / float(avg.eg_ode[late].mean()) - 1) > 2e-2
