@@ -18,9 +18,11 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from hmmjax.activations import activation
 from hmmjax.rng import normal
 
-__all__ = ["INITS", "SECOND_LAYERS", "SCALINGS", "TwoLayer", "init_network"]
+__all__ = ["INITS", "INIT_SCALE", "SECOND_LAYERS", "SCALINGS", "TwoLayer", "init_network"]
 
 INITS = ("large", "small")
+INIT_SCALE = {"large": 1.0, "small": 1e-3}
+"""First-layer initialisations (THEORY 1): w ~ INIT_SCALE[init] * N(0, 1)."""
 SECOND_LAYERS = ("ones", "gaussian")
 SCALINGS = ("none", "normalise", "meanfield")
 
@@ -76,8 +78,7 @@ def init_network(
     kw, kv = jax.random.split(key)
     if isinstance(init, str):
         _check_choice("init", init, INITS)
-        scale = 1.0 if init == "large" else 1e-3
-        w = scale * normal(kw, (width, input_dim), dtype)
+        w = INIT_SCALE[init] * normal(kw, (width, input_dim), dtype)
     else:
         w = jnp.asarray(init, dtype)
         if w.shape != (width, input_dim):

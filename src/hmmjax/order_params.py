@@ -36,6 +36,7 @@ __all__ = [
     "SpectralBasis",
     "SpectralDensities",
     "gram",
+    "spectral_arrays",
     "overlaps",
     "spectral_basis",
     "spectral_densities",
@@ -165,3 +166,23 @@ def spectral_densities(
         beta=beta,
         Ttilde=(beta * basis.rho) @ beta.T / D,
     )
+
+
+def spectral_arrays(
+    w: Float[Array, "K N"], F: Float[Array, "D N"], theta: Float[Array, "M D"]
+) -> dict[str, Array]:
+    """The per-eigenvalue order parameters of a sample in the names of the state files:
+    rho, sigma (K,K,D), r (K,M,D), beta (M,D), Ttilde, W = w w^T / N, T = theta theta^T / D
+    (one eigen-decomposition of Omega)."""
+    D, N = F.shape
+    basis = spectral_basis(F)
+    dens = spectral_densities(w, F, theta, basis)
+    return {
+        "rho": basis.rho,
+        "sigma": dens.sigma,
+        "r": dens.r,
+        "beta": dens.beta,
+        "Ttilde": dens.Ttilde,
+        "W": w @ w.T / N,
+        "T": theta @ theta.T / D,
+    }

@@ -21,7 +21,7 @@ import numpy as np
 
 from hmmjax.data import HiddenManifold
 from hmmjax.networks import TwoLayer
-from hmmjax.order_params import spectral_basis, spectral_densities
+from hmmjax.order_params import spectral_arrays
 from hmmjax.results import atomic_write_bytes
 
 __all__ = ["REQUIRED_KEYS", "load_state", "save_state", "state_arrays"]
@@ -42,18 +42,10 @@ def state_arrays(student: TwoLayer, model: HiddenManifold) -> dict[str, np.ndarr
         F = jnp.asarray(model.F, jnp.float64)
         theta = jnp.asarray(model.teacher.w, jnp.float64)
         D, N = F.shape
-        basis = spectral_basis(F)
-        dens = spectral_densities(w, F, theta, basis)
         out = {
-            "rho": basis.rho,
-            "sigma": dens.sigma,
-            "r": dens.r,
-            "W": w @ w.T / N,
+            **spectral_arrays(w, F, theta),
             "v": jnp.asarray(student.v, jnp.float64),
             "A": jnp.asarray(model.teacher.v, jnp.float64),
-            "T": theta @ theta.T / D,
-            "Ttilde": dens.Ttilde,
-            "beta": dens.beta,
             "F": F,
             "theta": theta,
             "w": w,

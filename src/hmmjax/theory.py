@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from hmmjax.data import IIDGaussian
+from hmmjax.networks import INIT_SCALE
 from hmmjax.ode import Solution, solve_hmm, solve_hmm_limit, solve_hmm_sample, solve_iid
 from hmmjax.order_params import overlaps
 from hmmjax.state import load_state
@@ -87,10 +88,6 @@ def ode_dataset(sol: Solution, times: np.ndarray, index: np.ndarray, both: bool)
     return ds
 
 
-# Variance of the first-layer weights of each initialisation (THEORY 1): w ~ N(0, q0).
-INIT_VARIANCE = {"large": 1.0, "small": 1e-6}
-
-
 def ode_for_setup(setup, cfg, times: np.ndarray) -> xr.Dataset:
     """The ODE from the initial state of member 0 of a simulation set-up (same F, teacher,
     initial weights), saved at ``times`` (Euler: at the nearest whole step)."""
@@ -127,7 +124,7 @@ def ode_for_setup(setup, cfg, times: np.ndarray) -> xr.Dataset:
         if o.source == "limit":
             D, N = model.F.shape
             sol = solve_hmm_limit(
-                D / N, grid, v=student0.v, A=teacher.v, q0=INIT_VARIANCE[cfg.student.init],
+                D / N, grid, v=student0.v, A=teacher.v, q0=INIT_SCALE[cfg.student.init] ** 2,
                 **common,
             )  # fmt: skip
         else:

@@ -353,8 +353,8 @@ def _on_nodes(
     options: dict[str, Any],
 ) -> Solution:
     """solve_hmm_state on ``make_state(nodes)``, with nodes = "auto" resolved by
-    ``select_nodes`` (``options``: everything else solve_hmm_state takes)."""
-    check_nodes(nodes)
+    ``select_nodes`` (``options``: everything else solve_hmm_state takes). The callers
+    check ``nodes`` first, before any set-up work."""
 
     def run(n):
         with jax.enable_x64(x64):
@@ -461,6 +461,7 @@ def solve_hmm_limit(
     ``mp_initial_state``). No F is sampled; the cost is independent of N and D.
     ``nodes``: "auto", an integer p (``mp_nodes``) or an array of nodes.
     """
+    check_nodes(nodes)
     if isinstance(nodes, str) and nodes == "full":
         raise ValueError(
             "nodes = 'full' has no meaning for the N -> infinity limit (there is no finite "

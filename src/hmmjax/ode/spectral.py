@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from hmmjax.order_params import gram, spectral_basis, spectral_densities, symmetric_eigh
+from hmmjax.order_params import gram, spectral_arrays, symmetric_eigh
 
 __all__ = [
     "Compressed",
@@ -137,11 +137,14 @@ def chebyshev_coefficients(nodes: Float[Array, " p"]) -> Float[Array, "p p"]:
     return jnp.linalg.solve(V, jnp.eye(p, dtype=V.dtype))
 
 
-def check_nodes(nodes: Any) -> None:
-    """Validate a ``nodes`` option: "full", "auto", an integer p >= 2 or an array of nodes."""
+def check_nodes(nodes: Any, auto: bool = True) -> None:
+    """Validate a ``nodes`` option: "full", "auto", an integer p >= 2 or an array of nodes.
+    With ``auto=False`` "auto" is refused: a state is built for resolved nodes only."""
     if isinstance(nodes, str):
         if nodes not in ("full", "auto"):
             raise ValueError(f"nodes = {nodes!r}: allowed: full, auto or an integer p >= 2")
+        if nodes == "auto" and not auto:
+            raise ValueError(f"nodes = {nodes!r}: resolve 'auto' first (hmmjax.ode.select_nodes)")
     elif isinstance(nodes, int | np.integer):
         if nodes < 2:
             raise ValueError(f"nodes = {nodes}: need p >= 2 (or full, auto)")
@@ -309,10 +312,8 @@ def state_from_arrays(arrays: Mapping[str, Any], nodes: Any = "full") -> Compres
     """The aggregated state of state-file arrays (rho, sigma (K,K,D), r (K,M,D), ...):
     ``nodes = "full"`` keeps every eigenvalue; an integer p puts p Chebyshev nodes on
     [min rho, max rho]; an array gives the nodes (checked to cover the spectrum)."""
-    check_nodes(nodes)
-    if isinstance(nodes, str):
-        if nodes != "full":
-            raise ValueError(f"nodes = {nodes!r}: resolve 'auto' first (hmmjax.ode.select_nodes)")
+    check_nodes(nodes, auto=False)
+    if isinstance(nodes, str):  # "full"
         return full_state(arrays)
     rho = jnp.asarray(arrays["rho"])
     if isinstance(nodes, int | np.integer):
@@ -347,18 +348,9 @@ def sample_state(
     """The aggregated state of a sample: ``nodes = "full"`` by the eigen-decomposition of
     Omega (THEORY 5.2, every eigenvalue), else ``compress_sample`` (THEORY 5.3: eigenvalues
     only, no eigenvectors)."""
-    check_nodes(nodes)
-    if isinstance(nodes, str):
-        if nodes != "full":
-            raise ValueError(f"nodes = {nodes!r}: resolve 'auto' first (hmmjax.ode.select_nodes)")
-        D, N = F.shape
-        basis = spectral_basis(F)
-        dens = spectral_densities(w, F, theta, basis)
-        arrays = dict(
-            rho=basis.rho, sigma=dens.sigma, r=dens.r, beta=dens.beta, Ttilde=dens.Ttilde,
-            W=w @ w.T / N, T=theta @ theta.T / D,
-        )  # fmt: skip
-        return full_state(arrays)
+    check_nodes(nodes, auto=False)
+    if isinstance(nodes, str):  # "full"
+        return full_state(spectral_arrays(w, F, theta))
     return compress_sample(w, F, theta, nodes, rho)
 
 
