@@ -42,6 +42,10 @@ DEFAULTS = {
         chunk=20,
         mode="sim",
         same_init=False,
+        diverge_eg=1000.0,
+        memory_gib="auto",
+        checkpoint=True,
+        devices="all",
     ),
     "ode": dict(
         solver="euler",
@@ -54,6 +58,7 @@ DEFAULTS = {
         source="sample",
     ),
     "output": dict(out="results/hmmjax.nc", figure=""),
+    "grid": {},
 }
 
 

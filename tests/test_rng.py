@@ -35,18 +35,20 @@ def test_bits_to_normal_as_jax_does():
 
 
 def test_layout_rule():
-    """Normal (i, s, b) is word i // h of threefry(key, (s, (i mod h) batch + b))."""
+    """Normal (i, s, b) is word i mod 2 of threefry(key, (s, (i // 2) batch + b))."""
     kw = key_words(jax.random.PRNGKey(3))
     n, B = 7, 3
     z = normal_counter(kw, jnp.array([5, 9]), n, B)
     assert z.shape == (n, 2, B)
-    h = 4
     for i, s, b in [(0, 5, 0), (2, 9, 1), (3, 5, 2), (4, 9, 0), (6, 5, 2)]:
-        words = threefry2x32(kw, jnp.uint32(s), jnp.uint32((i % h) * B + b))
-        expected = normal_from_bits(words[i // h])
+        words = threefry2x32(kw, jnp.uint32(s), jnp.uint32((i // 2) * B + b))
+        expected = normal_from_bits(words[i % 2])
         assert float(z[i, int(s == 9), b]) == float(expected)
     # the normals of a step do not depend on which other steps are drawn with it
     np.testing.assert_array_equal(normal_counter(kw, 9, n, B), z[:, 1])
+    # nor on how many components are drawn (what padded sweeps rely on)
+    np.testing.assert_array_equal(normal_counter(kw, jnp.array([5, 9]), 4, B), z[:4])
+    np.testing.assert_array_equal(normal_counter(kw, jnp.array([5, 9]), 12, B)[:n], z)
 
 
 def test_typed_and_legacy_keys_give_the_same_words():

@@ -62,6 +62,34 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     )
     _set_argument(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--fresh", action="store_true", help="ignore and replace an existing checkpoint"
+    )
+    dist = p.add_argument_group(
+        "multi-host (jax.distributed; one process per host, each runs its share of the grid)"
+    )
+    dist.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize (cluster auto-detection, or the options below)",
+    )
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    dist.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
+    dist.add_argument("--process-id", type=int, metavar="I", help="this process, 0 .. N-1")
+
+
+def _distributed(args: argparse.Namespace) -> None:
+    """jax.distributed.initialize from the --distributed options (before any JAX work)."""
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if not args.distributed:
+        if any(x is not None for x in given):
+            raise UsageError("--coordinator/--num-processes/--process-id need --distributed")
+        return
+    import jax
+
+    options = dict(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                   process_id=args.process_id)  # fmt: skip
+    jax.distributed.initialize(**{k: v for k, v in options.items() if v is not None})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -80,20 +108,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
 
+    _distributed(args)
     from hmmjax.simulate import simulate  # imports JAX: only now that the config is valid
+    from hmmjax.sweep import checkpoint_path
 
-    ds = simulate(cfg, progress=not args.quiet)
-    _save(ds, out, figure)
+    ckpt = checkpoint_path(cfg) if cfg.run.checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        if args.fresh:
+            ckpt.unlink()
+        else:
+            print(f"hmmjax: resuming from {ckpt}", file=sys.stderr)
+    ds = simulate(cfg, progress=not args.quiet, checkpoint=ckpt)
+    if ds is not None:  # None: a process > 0 of a multi-host run (process 0 writes)
+        _save(ds, out, figure)
+    if ckpt is not None and ckpt.exists():
+        ckpt.unlink()  # the results are safely written
     return 0
 
 
 def _save(ds, out: Path, figure: Path) -> None:
-    from hmmjax.plots import plot_learning_curves
+    from hmmjax.plots import plot_results
     from hmmjax.results import write_dataset
 
     write_dataset(ds, out)
     print(f"hmmjax: wrote {out}")
-    plot_learning_curves(ds, figure)
+    plot_results(ds, figure)
     print(f"hmmjax: wrote {figure}")
 
 
@@ -106,7 +145,7 @@ def _plot_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from hmmjax.plots import check_figure_path, plot_learning_curves
+    from hmmjax.plots import check_figure_path, plot_results
     from hmmjax.results import read_dataset
 
     src = Path(args.results)
@@ -119,7 +158,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError(f"results file {src} not found")
     _check_writable(figure)
     ds = read_dataset(src)
-    plot_learning_curves(ds, figure)
+    plot_results(ds, figure)
     print(f"hmmjax: wrote {figure}")
     return 0
 

@@ -12,6 +12,9 @@ imported, any array is allocated or anything is compiled.
     cfg = load_config("configs/quickstart.toml", ["sgd.lr=0.5", "run.seed=3"])
     cfg.sgd.lr, cfg.data.N
     cfg.replace(sgd={"lr": 0.1})  # a new, re-validated Config
+
+The optional ``[grid]`` table (parameter sweeps) is read by ``hmmjax.grid``, which
+imports this module; so this module imports it only where it is used.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ import difflib
 import json
 import math
 import os
+import re
 import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from hmmjax.grid import Grid
 
 __all__ = [
     "ACTIVATIONS",
@@ -118,7 +125,7 @@ class Option:
         expected = f"expected {self.allowed()}"
         if not _is_type(value, self.type):
             raise ConfigError(f"{given} ({_kind(value)}): {expected}{_int_hint(self, value)}")
-        if self.type is float:
+        if _takes_float(self.type) and not isinstance(value, str):
             value = float(value)
             if not math.isfinite(value):
                 raise ConfigError(f"{given}: {expected}")
@@ -133,6 +140,12 @@ class Option:
         if self.validate is not None and not self.validate(value):
             raise ConfigError(f"{given}: {expected}")
         return value
+
+
+def _word_or(words: tuple[str, ...], test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """A ``validate`` for a ``str | number`` option: one of ``words`` or a number passing
+    ``test``."""
+    return lambda x: x in words if isinstance(x, str) else test(x)
 
 
 class _Section:
@@ -234,6 +247,29 @@ class RunConfig(_Section):
     same_init: bool = option(
         False, "all members start from the same weights (own data streams): sim vs ODE"
     )
+    diverge_eg: float = option(
+        1e3,
+        "a grid point whose eg exceeds this (or turns non-finite) is flagged as diverged "
+        "and frozen",
+        gt=0,
+    )
+    memory_gib: str | float = option(
+        "auto",
+        "device memory the sweep may use, in GiB; auto = 80% of what the device reports "
+        "(CPU: available RAM)",
+        validate=_word_or(("auto",), lambda x: x > 0),
+        allowed='"auto" or a number > 0',
+    )
+    checkpoint: bool = option(
+        True,
+        "write the sweep's state after each chunk next to output.out (.ckpt) and resume from it",
+    )
+    devices: str | int = option(
+        "all",
+        "local devices the grid axis is sharded over: all or a number >= 1",
+        validate=_word_or(("all",), lambda n: n >= 1),
+        allowed='"all" or an integer >= 1',
+    )
 
 
 @dataclass(frozen=True)
@@ -258,7 +294,7 @@ class ODEConfig(_Section):
         "auto",
         "HMM ODE spectral points (THEORY 5.3): auto (fewest nodes to node_rtol), full "
         "(every eigenvalue) or a number p of nodes",
-        validate=lambda x: x in ("auto", "full") if isinstance(x, str) else x >= 2,
+        validate=_word_or(("auto", "full"), lambda p: p >= 2),
         allowed='"auto", "full" or an integer >= 2',
     )
     node_rtol: float = option(
@@ -313,6 +349,7 @@ def _schema_of(cls: type[_Section]) -> dict[str, Option]:
 
 
 SCHEMA: dict[str, dict[str, Option]] = {name: _schema_of(cls) for name, cls in SECTIONS.items()}
+_ALL_SECTIONS = (*SECTIONS, "grid")  # [grid] is a table of sweeps, not a _Section
 
 
 @dataclass(frozen=True)
@@ -326,19 +363,26 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     ode: ODEConfig = field(default_factory=ODEConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    grid: Grid = field(default_factory=lambda: _grid_module().Grid())
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise ConfigError(f"Config({name}=...) must be a {cls.__name__}")
-        if self.run.mode != "sim":
-            _check_ode_applies(self)
+        if not isinstance(self.grid, _grid_module().Grid):
+            raise ConfigError("Config(grid=...) must be a Grid")
         if not self.output.out:
             object.__setattr__(self, "output", _default_out(self.output, DEFAULT_STEM))
+        if self.grid.kind == "none":
+            _check_cross_keys(self)
+        else:  # the swept keys of the base are placeholders: check every point instead
+            self.grid.configs(self)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """Plain nested dict ``{section: {key: value}}`` (JSON- and TOML-serialisable)."""
-        return dataclasses.asdict(self)
+        """Plain nested dict ``{section: {key: value}}`` (JSON- and TOML-serialisable),
+        the grid last as its ``[grid]`` table."""
+        d = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        return {**d, "grid": self.grid.to_dict()}
 
     def to_toml(self) -> str:
         """The config as a TOML document that ``load_config`` reads back to an equal one."""
@@ -349,10 +393,15 @@ class Config:
             lines.append("")
         return "\n".join(lines)
 
-    def replace(self, **sections: Mapping[str, Any]) -> Config:
-        """A new, re-validated Config: ``cfg.replace(sgd={"lr": 0.1}, run={"seed": 2})``."""
+    def replace(self, **sections: Mapping[str, Any] | Grid) -> Config:
+        """A new, re-validated Config: ``cfg.replace(sgd={"lr": 0.1}, run={"seed": 2})``.
+
+        ``grid=`` replaces the whole grid: a Grid or a ``[grid]`` table (``{}``: none)."""
         d = self.to_dict()
         for section, updates in sections.items():
+            if section == "grid":
+                d["grid"] = updates
+                continue
             if section not in SCHEMA:
                 _unknown_section(section)
             if not isinstance(updates, Mapping):
@@ -375,6 +424,23 @@ class Config:
 # What the ODEs of THEORY.md section 5 cover; anything else is refused before any work.
 ODE_DATA_MODELS = ("iid", "hmm", "get")
 ODE_G = ("erf", "linear")
+
+
+def _grid_module() -> types.ModuleType:
+    """hmmjax.grid, imported on use (it imports this module)."""
+    import hmmjax.grid
+
+    return hmmjax.grid
+
+
+def _check_cross_keys(cfg: Config) -> None:
+    """Checks of one run that involve several keys: one line naming the key."""
+    if cfg.student.K > cfg.data.N:
+        raise ConfigError(
+            f"student.K = {cfg.student.K}: expected an integer <= data.N = {cfg.data.N}"
+        )
+    if cfg.run.mode != "sim":
+        _check_ode_applies(cfg)
 
 
 def _check_ode_applies(cfg: Config) -> None:
@@ -414,13 +480,15 @@ def _check_ode_applies(cfg: Config) -> None:
 def config_from_dict(d: Mapping[str, Any], *, stem: str = DEFAULT_STEM) -> Config:
     """Validate a nested dict ``{section: {key: value}}``; missing keys take defaults.
 
-    An empty ``output.out`` becomes ``results/<stem>.nc``.
+    An empty ``output.out`` becomes ``results/<stem>.nc``; ``d["grid"]`` (optional) is
+    the ``[grid]`` table or a Grid (see ``hmmjax.grid``).
     """
     if not isinstance(d, Mapping):
         raise ConfigError(f"a config is a table of sections; got {_show(d)}")
     for section in d:
-        if section not in SCHEMA:
+        if section not in _ALL_SECTIONS:
             _unknown_section(section)
+    grid = _grid_module().parse_grid(d.get("grid", {}))
     sections = {}
     for section, cls in SECTIONS.items():
         values = d.get(section, {})
@@ -435,7 +503,7 @@ def config_from_dict(d: Mapping[str, Any], *, stem: str = DEFAULT_STEM) -> Confi
         sections[section] = cls(**values)
     if not sections["output"].out:
         sections["output"] = _default_out(sections["output"], stem)
-    return Config(**sections)
+    return Config(**sections, grid=grid)
 
 
 def _default_out(output: OutputConfig, stem: str) -> OutputConfig:
@@ -483,7 +551,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 
 
 def config_reference_markdown() -> str:
-    """A markdown table of every key: type, default, what is allowed, description."""
+    """A markdown table of every key (type, default, what is allowed, description), then
+    a paragraph on the ``[grid]`` table."""
     names = {bool: "bool", int: "int", float: "float", str: "str"}
     rows = [
         "| key | type | default | allowed | description |",
@@ -495,7 +564,7 @@ def config_reference_markdown() -> str:
             kinds = typing.get_args(opt.type) or (opt.type,)
             kind = " or ".join(names[k] for k in kinds)
             rows.append(f"| `{opt.key}` | {kind} | `{_show(opt.default)}` | {allowed} | {doc} |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n" + _grid_module().grid_reference_markdown()
 
 
 def _md(text: str) -> str:
@@ -511,9 +580,11 @@ def _closest(word: Any, options: Iterable[Any]) -> Any:
 
 
 def _unknown_section(section: Any) -> typing.NoReturn:
-    close = _closest(section, SCHEMA)
+    close = _closest(section, _ALL_SECTIONS)
     hint = f"did you mean [{close}]? " if close is not None else ""
-    raise ConfigError(f"unknown section [{section}]; {hint}allowed sections: {', '.join(SCHEMA)}")
+    raise ConfigError(
+        f"unknown section [{section}]; {hint}allowed sections: {', '.join(_ALL_SECTIONS)}"
+    )
 
 
 def _unknown_key(section: str, key: Any, value: Any) -> typing.NoReturn:
@@ -535,6 +606,11 @@ def _is_type(value: Any, kind: type) -> bool:
     if isinstance(kind, types.UnionType):
         return any(_is_type(value, k) for k in typing.get_args(kind))
     return isinstance(value, kind)
+
+
+def _takes_float(kind: Any) -> bool:
+    """Whether an option of type ``kind`` (float, or a union with float) stores floats."""
+    return kind is float or float in typing.get_args(kind)
 
 
 def _int_hint(opt: Option, value: Any) -> str:
@@ -564,6 +640,16 @@ def _show(value: Any, limit: int | None = 80) -> str:
         return repr(value)
     if isinstance(value, str):
         text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, Mapping):
+        text = "{" + ", ".join(f"{_key(k)} = {_show(v, None)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_show(v, None) for v in value) + "]"
     else:
         text = repr(value).replace("\n", " ")
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: Any) -> str:
+    """A TOML key: bare if it can be, else quoted."""
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text, ensure_ascii=False)

@@ -12,10 +12,18 @@ Labels are y = teacher(z) + noise * N(0, 1); ``sample(..., noise=False)`` gives 
 
 Randomness: a sample is a function of standard normals, and the normals are counter-based
 (``hmmjax.rng.normal_counter``), so the B samples of step s of a data stream are a pure
-function of (stream key, s): component k of sample b of step s is the normal (k, s, b), the
-component k = n_normals being the label noise. ``sample(key, B)`` (step 0) and
+function of (stream key, s). A model draws its normals in groups (``groups``: the latent
+c; for ``get`` also the noise xi; the label noise last), each from its own sub-stream of
+the key (``hmmjax.rng.subkey_words``): component k of sample b of step s of group j is the
+normal (k, s, b) of sub-stream j. A group's normals do not depend on the sizes of the
+others, nor on how many components are drawn. ``sample(key, B)`` (step 0) and
 ``sample_steps(key, steps, B)`` (a whole block of steps in one vectorised call) follow the
 same rule, and noisy and clean labels share their inputs.
+
+Padding (sweeps): ``pad_model`` zero-pads F, the teacher and the input dimension to a
+grid's maximum and records the true N and D (``true_N``, ``true_D``): the inputs' padded
+components are set to zero and every 1/sqrt(N), 1/sqrt(D) keeps its true value, so a
+padded model draws the same samples as the unpadded one, followed by zeros.
 """
 
 from __future__ import annotations
@@ -29,8 +37,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from hmmjax.activations import GaussianConstants, activation, gaussian_constants
-from hmmjax.networks import TwoLayer, init_network
-from hmmjax.rng import key_words, normal, normal_counter
+from hmmjax.networks import TwoLayer, init_network, pad_network, pad_tail, root
+from hmmjax.rng import key_words, normal, normal_counter, subkey_words
 
 __all__ = [
     "KINDS",
@@ -40,6 +48,7 @@ __all__ = [
     "HiddenManifold",
     "IIDGaussian",
     "make_data_model",
+    "pad_model",
 ]
 
 KINDS = ("iid", "hmm", "hmm_x", "get")
@@ -55,24 +64,30 @@ class Batch(NamedTuple):
 
 class DataModel(eqx.Module):
     """Base class: a teacher plus a way to turn standard normals into inputs; subclasses
-    define ``n_normals`` (normals per sample) and ``inputs``."""
+    define ``groups`` (normals per sample, per group) and ``inputs``."""
 
     teacher: eqx.AbstractVar[TwoLayer]
     noise: eqx.AbstractVar[Float[Array, ""]]
+    # subclasses also have a field true_N: the true input dimension if padded, else None
 
     @property
-    def n_normals(self) -> int:
-        """How many standard normals one sample's inputs use."""
+    def groups(self) -> tuple[int, ...]:
+        """How many standard normals one sample's inputs use, per group."""
         raise NotImplementedError
 
-    def inputs(self, zT: Float[Array, "n P"]) -> tuple[Array, Array]:
-        """Inputs x (P, N) and the teacher's inputs (P, dim z) of P samples, from their
-        standard normals laid out one column per sample."""
+    def inputs(self, *zT: Float[Array, "n P"]) -> tuple[Array, Array]:
+        """Inputs x (P, N) and the teacher's inputs (P, dim z) of P samples, from the
+        standard normals of each group laid out one column per sample."""
         raise NotImplementedError
 
     @property
     def input_dim(self) -> int:
         raise NotImplementedError
+
+    @property
+    def n(self) -> int | Float[Array, ""]:
+        """The input dimension N of the scalings: ``true_N`` if padded."""
+        return self.input_dim if self.true_N is None else self.true_N
 
     @property
     def dtype(self):
@@ -84,16 +99,21 @@ class DataModel(eqx.Module):
         """The ``batch`` samples of each step in ``steps`` (any shape S) of the data stream
         ``key``: leaves of shape (*S, B, ...), all steps drawn in one vectorised call.
 
-        Component k of sample b of step s is ``normal_counter``'s normal (k, s, b); the
-        component k = n_normals is the label noise."""
+        Component k of sample b of step s in group j is ``normal_counter``'s normal
+        (k, s, b) of sub-stream j; the label noise is sub-stream ``len(groups)``."""
         steps = jnp.asarray(steps)
-        n = self.n_normals
-        z = normal_counter(key_words(key), steps, n + 1, batch, self.dtype)
-        z = z.reshape(n + 1, -1)  # (n + 1, P): one column per sample, samples step-major
-        x, zt = self.inputs(z[:n])
+        words = key_words(key)
+
+        def draw(j, n):  # (n, P): one column per sample, samples step-major
+            z = normal_counter(subkey_words(words, j), steps, n, batch, self.dtype)
+            return z.reshape(n, -1)
+
+        x, zt = self.inputs(*(draw(j, n) for j, n in enumerate(self.groups)))
+        if self.true_N is not None:
+            x = jnp.where(jnp.arange(x.shape[-1]) < self.true_N, x, 0)
         y = self.teacher(zt)
         if noise:
-            y = y + self.noise * z[n]
+            y = y + self.noise * draw(len(self.groups), 1)[0]
         lead = (*steps.shape, batch)
         return Batch(
             x=x.reshape(*lead, x.shape[-1]), y=y.reshape(lead), z=zt.reshape(*lead, zt.shape[-1])
@@ -109,14 +129,15 @@ class IIDGaussian(DataModel):
 
     teacher: TwoLayer
     noise: Float[Array, ""]
+    true_N: Float[Array, ""] | None = None
 
     @property
     def input_dim(self) -> int:
         return self.teacher.input_dim
 
     @property
-    def n_normals(self) -> int:
-        return self.input_dim
+    def groups(self) -> tuple[int, ...]:
+        return (self.input_dim,)
 
     def inputs(self, zT):
         x = zT.T
@@ -131,6 +152,8 @@ class HiddenManifold(DataModel):
     noise: Float[Array, ""]
     f: str = eqx.field(static=True, default="sign")
     teacher_on: str = eqx.field(static=True, default="c")
+    true_N: Float[Array, ""] | None = None
+    true_D: Float[Array, ""] | None = None
 
     @property
     def input_dim(self) -> int:
@@ -141,13 +164,18 @@ class HiddenManifold(DataModel):
         return self.F.shape[0]
 
     @property
-    def n_normals(self) -> int:
-        return self.latent_dim
+    def d(self) -> int | Float[Array, ""]:
+        """The latent dimension D of the scalings: ``true_D`` if padded."""
+        return self.latent_dim if self.true_D is None else self.true_D
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return (self.latent_dim,)
 
     def project(self, cT: Float[Array, "D P"]) -> Float[Array, "P N"]:
         """u = F^T c / sqrt(D) for each column c of ``cT``. Laid out as (D, P)^T (D, N):
         XLA's CPU dot is several times faster than with c as (P, D) when D is small."""
-        return jnp.einsum("dp,dn->pn", cT / math.sqrt(self.latent_dim), self.F)
+        return jnp.einsum("dp,dn->pn", cT / root(self.d), self.F)
 
     def inputs(self, zT):
         x = activation(self.f).fn(self.project(zT))
@@ -161,11 +189,10 @@ class GaussianEquivalent(HiddenManifold):
     constants: GaussianConstants = eqx.field(static=True, default=None)
 
     @property
-    def n_normals(self) -> int:
-        return self.latent_dim + self.input_dim
+    def groups(self) -> tuple[int, ...]:
+        return (self.latent_dim, self.input_dim)
 
-    def inputs(self, zT):
-        cT, xiT = zT[: self.latent_dim], zT[self.latent_dim :]
+    def inputs(self, cT, xiT):
         u = self.project(cT)
         k = self.constants
         return k.mu0 + k.mu1 * u + math.sqrt(max(k.mu_star, 0.0)) * xiT.T, cT.T
@@ -207,4 +234,24 @@ def make_data_model(
         )
     return HiddenManifold(
         F=F, teacher=teacher, noise=noise_arr, f=f, teacher_on="x" if kind == "hmm_x" else "c"
+    )
+
+
+def pad_model(model: DataModel, N: int, D: int | None, M: int) -> DataModel:
+    """``model`` (or a batch of models) zero-padded to N inputs, D latent directions
+    (manifold models) and M teacher units; it draws the same samples as ``model``, with
+    the padded components zero."""
+    lead = model.teacher.w.shape[:-2]
+    n_true = jnp.broadcast_to(jnp.asarray(model.n, model.dtype), lead)
+    if isinstance(model, IIDGaussian):
+        return IIDGaussian(pad_network(model.teacher, M, N), model.noise, true_N=n_true)
+    if not isinstance(model, HiddenManifold):
+        raise TypeError(f"cannot pad a {type(model).__name__}")
+    teacher = pad_network(model.teacher, M, N if model.teacher_on == "x" else D)
+    d_true = jnp.broadcast_to(jnp.asarray(model.d, model.dtype), lead)
+    return eqx.tree_at(
+        lambda m: (m.F, m.teacher, m.true_N, m.true_D),
+        model,
+        (pad_tail(model.F, (D, N)), teacher, n_true, d_true),
+        is_leaf=lambda x: x is None,
     )

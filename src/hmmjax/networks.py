@@ -4,6 +4,11 @@
 
 A student has K hidden units acting on the input x (dimension N); a teacher has M units
 acting on its own input z (x for i.i.d. data, the latent c for the hidden manifold).
+
+Padding (sweeps over K and N compile once): ``pad_network`` appends zero hidden units
+(w_k = 0, v_k = 0) and zero input components, and stores the true N in ``dim`` so that
+the fields keep their 1/sqrt(N) scaling. A zero unit is inert under SGD: its gradient
+carries v_k = 0 and g(0) = 0 for every activation here.
 """
 
 from __future__ import annotations
@@ -18,7 +23,17 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from hmmjax.activations import activation
 from hmmjax.rng import normal
 
-__all__ = ["INITS", "INIT_SCALE", "SECOND_LAYERS", "SCALINGS", "TwoLayer", "init_network"]
+__all__ = [
+    "INITS",
+    "INIT_SCALE",
+    "SECOND_LAYERS",
+    "SCALINGS",
+    "TwoLayer",
+    "init_network",
+    "pad_network",
+    "pad_tail",
+    "root",
+]
 
 INITS = ("large", "small")
 INIT_SCALE = {"large": 1.0, "small": 1e-3}
@@ -33,6 +48,8 @@ class TwoLayer(eqx.Module):
     w: Float[Array, "K N"]
     v: Float[Array, " K"]
     g: str = eqx.field(static=True, default="erf")
+    dim: Float[Array, ""] | None = None  # true input dimension of a padded network
+
 
     @property
     def width(self) -> int:
@@ -42,9 +59,14 @@ class TwoLayer(eqx.Module):
     def input_dim(self) -> int:
         return self.w.shape[-1]
 
+    @property
+    def n(self) -> int | Float[Array, ""]:
+        """The N of the 1/sqrt(N) scalings: ``dim`` if padded, else the width of w."""
+        return self.input_dim if self.dim is None else self.dim
+
     def fields(self, x: Float[Array, "... N"]) -> Float[Array, "... K"]:
         """Local fields lambda = w x / sqrt(N)."""
-        return x @ self.w.T / math.sqrt(self.input_dim)
+        return x @ self.w.T / root(self.n)
 
     def __call__(self, x: Float[Array, "... N"]) -> Float[Array, "..."]:
         return activation(self.g).fn(self.fields(x)) @ self.v
@@ -91,3 +113,26 @@ def init_network(
         v = normal(kv, (width,), dtype)
     v = v / {"none": 1.0, "normalise": width, "meanfield": math.sqrt(width)}[scaling]
     return TwoLayer(w=w, v=v, g=g)
+
+
+def root(n: int | Array) -> float | Array:
+    """sqrt(n): a Python float for a static size, an array for a padded one."""
+    return math.sqrt(n) if isinstance(n, int) else jnp.sqrt(n)
+
+
+def pad_tail(a: Array, tail: tuple[int, ...]) -> Array:
+    """Zero-pad the trailing axes of ``a`` (leading axes: batches) to the sizes ``tail``."""
+    lead = a.ndim - len(tail)
+    extra = [n - m for n, m in zip(tail, a.shape[lead:], strict=True)]
+    if min(extra, default=0) < 0:
+        raise ValueError(f"cannot pad trailing axes {a.shape[lead:]} to {tail}")
+    return jnp.pad(a, [(0, 0)] * lead + [(0, e) for e in extra])
+
+
+def pad_network(net: TwoLayer, width: int, input_dim: int) -> TwoLayer:
+    """``net`` (or a batch of networks) with zero hidden units up to ``width`` and zero
+    input components up to ``input_dim``; the true input dimension goes to ``dim``. Computes
+    the same function on (zero-padded) inputs and trains the same under SGD."""
+    dim = jnp.broadcast_to(jnp.asarray(net.n, net.w.dtype), net.w.shape[:-2])
+    w = pad_tail(net.w, (width, input_dim))
+    return TwoLayer(w=w, v=pad_tail(net.v, (width,)), g=net.g, dim=dim)

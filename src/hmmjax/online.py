@@ -30,7 +30,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from hmmjax.activations import activation
 from hmmjax.data import Batch, DataModel
 from hmmjax.metrics import Measurement, measure
-from hmmjax.networks import TwoLayer
+from hmmjax.networks import TwoLayer, root
 
 __all__ = ["SGD", "advance", "record_steps", "run_chunk"]
 
@@ -54,17 +54,17 @@ class SGD(eqx.Module):
     def step(self, student: TwoLayer, data: Batch) -> TwoLayer:
         """One SGD step on the B samples in ``data`` (x: (B, N), y: (B,))."""
         act = activation(student.g)
-        N = student.input_dim
+        N = student.n
         lam = student.fields(data.x)  # (B, K)
         g_lam = act.fn(lam)
         delta = data.y - g_lam @ student.v  # (B,)
         coef = act.deriv(lam) * delta[:, None]  # (B, K)
         grad_w = (coef.T @ data.x) * (student.v[:, None] / self.batch)  # (K, N)
-        w = student.w + (self.lr / math.sqrt(N)) * grad_w - (self.kappa / N) * student.w
+        w = student.w + (self.lr / root(N)) * grad_w - (self.kappa / N) * student.w
         v = student.v
         if self.train_second:
             v = v + (self.lr / N) * (g_lam.T @ delta) / self.batch
-        return TwoLayer(w=w, v=v, g=student.g)
+        return TwoLayer(w=w, v=v, g=student.g, dim=student.dim)
 
 
 def draw_block(

@@ -30,6 +30,7 @@ from jaxtyping import Array, Float
 
 from hmmjax.activations import gaussian_constants
 from hmmjax.data import DataModel, HiddenManifold, IIDGaussian
+from hmmjax.networks import root
 
 __all__ = [
     "Overlaps",
@@ -60,7 +61,7 @@ class Overlaps(NamedTuple):
 
 def overlaps(w: Float[Array, "K N"], model: DataModel) -> Overlaps:
     """Q, R, T (and W, Sigma) for student weights ``w`` on the data model ``model``."""
-    N = w.shape[-1]
+    N = model.n  # the true N of a padded model (its padded components of w are zero)
     theta = model.teacher.w
     W = w @ w.T / N
     if isinstance(model, IIDGaussian):
@@ -69,15 +70,15 @@ def overlaps(w: Float[Array, "K N"], model: DataModel) -> Overlaps:
         raise TypeError(f"no order parameters for data model {type(model).__name__}")
     consts = gaussian_constants(model.f)
     zeta, mu1 = consts.zeta, consts.mu1
-    D = model.latent_dim
-    S = w @ model.F.T / math.sqrt(N)
+    D = model.d
+    S = w @ model.F.T / root(N)
     Sigma = S @ S.T / D
     Q = zeta * W + mu1**2 * Sigma
     if model.teacher_on == "c":
         R = mu1 * S @ theta.T / D
         T = theta @ theta.T / D
     else:
-        S_t = theta @ model.F.T / math.sqrt(N)
+        S_t = theta @ model.F.T / root(N)
         R = zeta * w @ theta.T / N + mu1**2 * S @ S_t.T / D
         T = zeta * theta @ theta.T / N + mu1**2 * S_t @ S_t.T / D
     return Overlaps(Q=Q, R=R, T=T, W=W, Sigma=Sigma)

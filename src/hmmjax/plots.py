@@ -1,4 +1,5 @@
-"""Figures of learning curves: simulation ensembles (mean and band) and ODE predictions.
+"""Figures of learning curves: simulation ensembles (mean and band) and ODE predictions,
+and overviews of sweeps (curves per grid point, final error over the grid, sim vs ODE).
 
 Figures are built on matplotlib's Agg canvas directly (no pyplot, no GUI, no global
 figure registry), so this works the same on a laptop, a headless node and in tests.
@@ -6,19 +7,38 @@ figure registry), so this works the same on a laptop, a headless node and in tes
 
 from __future__ import annotations
 
+import contextlib
 import io
+import itertools
+import json
+import math
 import os
 import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
+from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Colormap, ListedColormap, LogNorm, Normalize
+from matplotlib.figure import Figure, SubFigure
 
 from hmmjax.results import atomic_write_bytes
 
-__all__ = ["ENSEMBLE_DIMS", "FIGURE_FORMATS", "check_figure_path", "plot_learning_curves"]
+__all__ = [
+    "ENSEMBLE_DIMS",
+    "FIGURE_FORMATS",
+    "check_figure_path",
+    "plot_learning_curves",
+    "plot_results",
+    "plot_sweep",
+]
 
 ENSEMBLE_DIMS = ("member", "seed")  # averaged over; every other extra dim is one curve
 FIGURE_FORMATS = tuple(sorted(FigureCanvasAgg.get_supported_filetypes()))
@@ -69,12 +89,17 @@ def plot_learning_curves(ds: xr.Dataset, path: str | os.PathLike | None = None) 
     ax.set_ylabel("generalisation error")
     ax.set_title(str(ds.attrs.get("title", "")), fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
+    _save(fig, path)
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike | None) -> None:
+    """Write ``fig`` atomically to ``path`` (format from its suffix); nothing if ``None``."""
     if path is not None:
         path = check_figure_path(path)
         buf = io.BytesIO()
         fig.savefig(buf, format=path.suffix[1:].lower(), dpi=150)
         atomic_write_bytes(path, buf.getvalue())
-    return fig
 
 
 def _time_dim(da: xr.DataArray) -> str:
@@ -103,8 +128,12 @@ def _curves(da: xr.DataArray, keep: tuple[str, ...]):
         yield curve.drop_vars(["_curve", *other], errors="ignore"), ", " + suffix
 
 
-def _fmt(value) -> str:
-    return f"{value:g}" if isinstance(value, int | float | np.number) else str(value)
+def _fmt(value, digits: int = 6) -> str:
+    """A number with ``digits`` significant digits (``:g``), anything else as ``str``."""
+    return f"{value:.{digits}g}" if isinstance(value, int | float | np.number) else str(value)
+
+
+_short = partial(_fmt, digits=4)  # axis values in sweep labels and ticks
 
 
 def _times(curve: xr.DataArray) -> np.ndarray:
@@ -113,8 +142,12 @@ def _times(curve: xr.DataArray) -> np.ndarray:
 
 
 def _line(ax, curve: xr.DataArray, **kwargs) -> bool:
-    x, y = _times(curve), np.asarray(curve.values, float)
-    ok = (x > 0) & np.isfinite(y) & (y > 0)  # what a log-log plot can show
+    return _loglog_line(ax, _times(curve), np.asarray(curve.values, float), **kwargs)
+
+
+def _loglog_line(ax: Axes, x: np.ndarray, y: np.ndarray, **kwargs) -> bool:
+    """Plot the points of ``(x, y)`` a log-log plot can show; ``False`` if there are none."""
+    ok = (x > 0) & np.isfinite(y) & (y > 0)
     if not ok.any():
         return False
     ax.plot(x[ok], y[ok], **kwargs)
@@ -146,3 +179,510 @@ def _draw_ensemble(ax, da: xr.DataArray, label: str, index: int, style: str, n_v
             ax.fill_between(x, lo, hi, where=band, color=color, alpha=0.2, lw=0)
         drawn = True
     return drawn
+
+
+# --------------------------------------------------------------------------------------
+# Sweeps
+# --------------------------------------------------------------------------------------
+
+SWEEP_VARS = ("eg_sim", "eg_sim_mean", "eg_sim_std", "eg_ode", "diverged", "diverged_ode")
+MAX_CURVE_PANELS = 6  # eg(t) panels, one per value of the second axis; more: one panel
+MAX_COMPARE_PANELS = 16  # sim vs ODE small multiples; more: an evenly spread subset
+MAX_ANNOTATED_CELLS = 64  # heat maps up to this size show each cell's value
+PANEL_INCHES = (3.3, 2.6)  # width, height of one subplot
+CURVE_CMAP = ListedColormap(colormaps["viridis"](np.linspace(0.0, 0.85, 256)), "viridis_dark")
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """A sweep reduced to numpy: one row per grid point, members and seeds averaged.
+
+    Grid points are in C order over ``axes`` (product grids) or in ``point`` order.
+    """
+
+    title: str
+    axes: tuple[str, ...]  # swept axes other than seed, in order
+    points: bool  # grid_kind "points"
+    shape: tuple[int, ...]  # grid shape over ``axes`` (product) or (number of points,)
+    coords: dict[str, np.ndarray]  # product grids: each axis's values
+    labels: list[dict[str, Any]]  # each point's axis values
+    t: np.ndarray
+    mean: np.ndarray | None  # (point, t) simulation ensemble mean
+    std: np.ndarray | None  # (point, t) simulation ensemble standard deviation
+    ode: np.ndarray | None  # (point, t) ODE prediction
+    final: np.ndarray  # (point,) mean over members/seeds of the last finite eg
+    diverged: np.ndarray  # (point,) any member diverged, or the ODE did
+    source: str  # "simulation" or "ODE": what ``final`` and the eg(t) lines show
+
+    @property
+    def curves(self) -> np.ndarray | None:
+        """The eg(t) line per grid point: simulation mean, else the ODE."""
+        return self.mean if self.mean is not None else self.ode
+
+
+class _Group(NamedTuple):
+    """One panel group: its subplot grid and how to draw it into a subfigure."""
+
+    nrows: int
+    ncols: int
+    draw: Callable[[SubFigure], None]
+
+
+def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure:
+    """:func:`plot_sweep` for sweeps (a non-empty ``swept`` attribute), else
+    :func:`plot_learning_curves`."""
+    plot = plot_sweep if _swept_axes(ds) else plot_learning_curves
+    return plot(ds, path)
+
+
+def plot_sweep(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure:
+    """Overview of a sweep, in up to three panel groups chosen from what ``ds`` holds.
+
+    ``ds`` has attributes ``swept`` (JSON list of axis names) and ``grid_kind``
+    (``"product"``: one dim per axis; ``"points"``: a ``point`` dim with each axis as a
+    coordinate along it). Members and a swept ``seed`` are averaged over.
+
+    (a) eg(t) per grid point, log-log: the simulation ensemble mean (else the ODE),
+        coloured by the first swept axis, one subplot per value of the second (at most
+        :data:`MAX_CURVE_PANELS`, else all in one); axes labelled ``"sweep:curves"``.
+    (b) final eg, the mean over members/seeds of the last finite value: a heat map over
+        the first two axes (x: first, y: second, so the image is ``(n_second, n_first)``;
+        mean over any further axes), or a line against the only axis or the point index;
+        diverged points marked "x"; labelled ``"sweep:final"``.
+    (c) with both simulation and ODE: one subplot per grid point (at most
+        :data:`MAX_COMPARE_PANELS`, evenly spread), mean +- std band and the ODE in black;
+        labelled ``"sweep:compare"``.
+
+    Saved atomically to ``path`` (format from its suffix) when given.
+    """
+    sweep = _reduce_sweep(ds)
+    groups = _plan(sweep)
+    width = max([g.ncols for g in groups] or [1]) * PANEL_INCHES[0] + 1.2
+    heights = [g.nrows * PANEL_INCHES[1] + 0.6 for g in groups] or [PANEL_INCHES[1]]
+    fig = Figure(figsize=(max(width, 6.4), sum(heights) + 0.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(sweep.title)
+    if groups:
+        subs = fig.subfigures(len(groups), 1, height_ratios=heights, squeeze=False)
+        for group, sub in zip(groups, subs[:, 0], strict=True):
+            group.draw(sub)
+    else:
+        fig.add_subplot().text(0.5, 0.5, "no finite learning curve", ha="center")
+    _save(fig, path)
+    return fig
+
+
+# ---- reading a sweep -------------------------------------------------------------------
+
+
+def _swept_axes(ds: xr.Dataset) -> tuple[str, ...]:
+    """The ``swept`` attribute (a JSON list, or a list) as a tuple; empty if absent."""
+    swept = ds.attrs.get("swept") or ()
+    if isinstance(swept, str):
+        swept = json.loads(swept) if swept.strip() else ()
+    return tuple(str(a) for a in np.atleast_1d(swept))
+
+
+def _reduce_sweep(ds: xr.Dataset) -> _Sweep:
+    """Check the grid of ``ds`` and reduce it to a :class:`_Sweep`."""
+    swept = _swept_axes(ds)
+    if not swept:
+        raise ValueError("not a sweep: the dataset has no 'swept' attribute")
+    axes = tuple(a for a in swept if a != "seed")
+    points = ds.attrs.get("grid_kind", "product") == "points"
+    g = ds[[name for name in SWEEP_VARS if name in ds]]
+    _check_grid(g, swept, points)
+    if points and "seed" in swept:
+        g = _merge_seed_points(g, axes)
+    grid = ("point",) if points else axes
+    n_points = math.prod(g.sizes[d] for d in grid)
+    flat = partial(_flat, g=g, grid=grid)
+    mean, std = _simulation_stats(g)
+    ode = _ensemble_mean(g["eg_ode"]) if _finite(g, "eg_ode") else None
+    source = next((n for n in ("eg_sim", "eg_sim_mean", "eg_ode") if _finite(g, n)), None)
+    final = _ensemble_mean(_last_finite(g[source])) if source else None
+    return _Sweep(
+        title=_sweep_title(ds, swept),
+        axes=axes,
+        points=points,
+        shape=tuple(g.sizes[d] for d in grid),
+        coords={} if points else {a: _coord(g, a) for a in axes},
+        labels=_point_labels(g, axes, points),
+        t=np.asarray(g["t"].values if "t" in g.coords else np.arange(g.sizes["t"]), float),
+        mean=None if mean is None else flat(mean),
+        std=None if std is None else flat(std),
+        ode=None if ode is None else flat(ode),
+        final=np.full(n_points, np.nan) if final is None else flat(final),
+        diverged=_diverged(g, flat, n_points),
+        source="ODE" if source == "eg_ode" else "simulation",
+    )
+
+
+def _check_grid(g: xr.Dataset, swept: Sequence[str], points: bool) -> None:
+    """``ValueError`` unless ``g`` has the dims (or point coordinates) the sweep names."""
+    if "t" not in g.dims:
+        raise ValueError(f"sweep has no variable over time 't' among {list(SWEEP_VARS)}")
+    if points:
+        missing = ["point"] if "point" not in g.dims else [a for a in swept if a not in g.coords]
+    else:
+        missing = [a for a in swept if a not in g.dims]
+    if missing:
+        kind = "points" if points else "product"
+        raise ValueError(f"{kind} sweep over {list(swept)}: the dataset lacks {missing}")
+
+
+def _merge_seed_points(g: xr.Dataset, axes: tuple[str, ...]) -> xr.Dataset:
+    """Points differing only in seed become one point with a ``seed`` dim (NaN-padded)."""
+    groups: dict[tuple, list[int]] = {}
+    for i in range(g.sizes["point"]):
+        groups.setdefault(tuple(g[a].values[i].item() for a in axes), []).append(i)
+    along_point = [name for name, c in g.coords.items() if "point" in c.dims]
+    parts = [
+        g.isel(point=idx)
+        .drop_vars(along_point)
+        .rename_dims(point="seed")
+        .assign_coords(seed=np.arange(len(idx)))
+        for idx in groups.values()
+    ]
+    fill = {name: False for name, v in g.data_vars.items() if v.dtype == bool}
+    merged = xr.concat(
+        parts,
+        dim="point",
+        join="outer",
+        fill_value=fill,
+        data_vars="all",
+        coords="minimal",
+        compat="override",
+    )
+    return merged.assign_coords({a: ("point", [k[j] for k in groups]) for j, a in enumerate(axes)})
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence numpy's warnings about all-NaN slices (runs diverged from the start)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def _finite(g: xr.Dataset, name: str) -> bool:
+    """Whether ``g`` holds variable ``name`` with at least one finite value."""
+    return name in g and bool(np.isfinite(g[name].values).any())
+
+
+def _ensemble_dims(da: xr.DataArray) -> list[str]:
+    return [d for d in ENSEMBLE_DIMS if d in da.dims]
+
+
+def _ensemble_mean(da: xr.DataArray) -> xr.DataArray:
+    """Mean over members and seeds, skipping NaN (members that diverged)."""
+    with _quiet():
+        return da.mean(_ensemble_dims(da), skipna=True)
+
+
+def _simulation_stats(g: xr.Dataset) -> tuple[xr.DataArray | None, xr.DataArray | None]:
+    """Ensemble mean and standard deviation of the simulation over members and seeds;
+    from ``eg_sim_mean``/``eg_sim_std`` (averaged over seeds) without ``eg_sim``."""
+    if _finite(g, "eg_sim"):
+        with _quiet():
+            return _ensemble_mean(g["eg_sim"]), g["eg_sim"].std(_ensemble_dims(g["eg_sim"]))
+    if _finite(g, "eg_sim_mean"):
+        std = _ensemble_mean(g["eg_sim_std"]) if "eg_sim_std" in g else None
+        return _ensemble_mean(g["eg_sim_mean"]), std
+    return None, None
+
+
+def _last_finite_values(a: np.ndarray) -> np.ndarray:
+    """The last finite value along the last axis of ``a``; NaN where there is none."""
+    ok = np.isfinite(a)
+    index = a.shape[-1] - 1 - np.argmax(ok[..., ::-1], axis=-1)
+    last = np.take_along_axis(a, index[..., None], axis=-1)[..., 0]
+    return np.where(ok.any(axis=-1), last, np.nan)
+
+
+def _last_finite(da: xr.DataArray) -> xr.DataArray:
+    """The last finite value of ``da`` over time (before it diverged)."""
+    return xr.apply_ufunc(_last_finite_values, da.astype(float), input_core_dims=[["t"]])
+
+
+def _flat(da: xr.DataArray, g: xr.Dataset, grid: tuple[str, ...]) -> np.ndarray:
+    """``da``'s values with the ``grid`` dims flattened (C order) into a leading one."""
+    da = da.expand_dims({d: g.sizes[d] for d in grid if d not in da.dims})
+    values = da.transpose(*grid, ...).values
+    return values.reshape(-1, *values.shape[len(grid) :])
+
+
+def _diverged(
+    g: xr.Dataset, flat: Callable[[xr.DataArray], np.ndarray], n_points: int
+) -> np.ndarray:
+    """Per grid point: any member (or seed) diverged, or the ODE did."""
+    flags = [
+        flat(g[name].astype(bool).any(_ensemble_dims(g[name])))
+        for name in ("diverged", "diverged_ode")
+        if name in g
+    ]
+    return np.logical_or.reduce([np.zeros(n_points, bool), *flags])
+
+
+def _coord(g: xr.Dataset, dim: str) -> np.ndarray:
+    """The coordinate values of ``dim``, or its indices if it has none."""
+    return np.asarray(g[dim].values if dim in g.coords else np.arange(g.sizes[dim]))
+
+
+def _point_labels(g: xr.Dataset, axes: tuple[str, ...], points: bool) -> list[dict[str, Any]]:
+    """Each grid point's axis values, in the order of :func:`_flat`."""
+    if points:
+        return [{a: g[a].values[i].item() for a in axes} for i in range(g.sizes["point"])]
+    values = itertools.product(*(_coord(g, a).tolist() for a in axes))
+    return [dict(zip(axes, v, strict=True)) for v in values]
+
+
+def _sweep_title(ds: xr.Dataset, swept: Sequence[str]) -> str:
+    title = str(ds.attrs.get("title", "")) or f"sweep over {', '.join(swept)}"
+    mode = ds.attrs.get("mode")
+    return f"{title} ({mode})" if mode else title
+
+
+def _label(point: dict[str, Any]) -> str:
+    """``"lr=0.1, K=2"`` for a grid point (``"all"`` for a seeds-only sweep)."""
+    return ", ".join(f"{a}={_short(v)}" for a, v in point.items()) or "all"
+
+
+# ---- drawing a sweep -------------------------------------------------------------------
+
+
+def _plan(sweep: _Sweep) -> list[_Group]:
+    """The panel groups ``sweep`` has data for, with their subplot grids."""
+    if sweep.curves is None:
+        return []
+    splits = _curve_splits(sweep)
+    groups = [_Group(*_subplot_grid(len(splits), 3), partial(_draw_curves, sweep, splits))]
+    if sweep.axes or sweep.points:
+        groups.append(_Group(1, 1, partial(_draw_final, sweep)))
+    if sweep.mean is not None and sweep.ode is not None:
+        shown = _spread(len(sweep.labels), MAX_COMPARE_PANELS)
+        groups.append(_Group(*_subplot_grid(len(shown), 4), partial(_draw_compare, sweep, shown)))
+    return groups
+
+
+def _subplot_grid(n: int, max_cols: int) -> tuple[int, int]:
+    """Rows and columns for ``n`` subplots, at most ``max_cols`` a row."""
+    cols = min(n, max_cols)
+    return math.ceil(n / cols), cols
+
+
+def _spread(n: int, most: int) -> np.ndarray:
+    """All of ``range(n)``, or ``most`` indices evenly spread over it (first and last kept)."""
+    return np.arange(n) if n <= most else np.unique(np.linspace(0, n - 1, most).round().astype(int))
+
+
+def _curve_splits(sweep: _Sweep) -> list[tuple[str, list[int]]]:
+    """(title, grid points) per eg(t) panel: one per value of the second axis when there
+    are at most :data:`MAX_CURVE_PANELS`, else a single panel."""
+    everything = [("", list(range(len(sweep.labels))))]
+    if len(sweep.axes) < 2:
+        return everything
+    axis = sweep.axes[1]
+    values = list(dict.fromkeys(p[axis] for p in sweep.labels))
+    if len(values) > MAX_CURVE_PANELS:
+        return everything
+    return [
+        (f"{axis}={_short(v)}", [i for i, p in enumerate(sweep.labels) if p[axis] == v])
+        for v in values
+    ]
+
+
+def _value_norm(values: np.ndarray) -> Normalize:
+    """A log norm for positive values spanning more than 10x, else a linear one."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    lo, hi = (values.min(), values.max()) if values.size else (0.0, 1.0)
+    if lo > 0 and hi > 10 * lo:
+        return LogNorm(lo, hi)
+    return Normalize(lo, hi if hi > lo else lo + 1)
+
+
+def _draw_curves(sweep: _Sweep, splits: list[tuple[str, list[int]]], sub: SubFigure) -> None:
+    """Panel group (a): eg(t) per grid point, coloured by the first axis."""
+    colour_axis = sweep.axes[0] if sweep.axes else None
+    values = [p[colour_axis] for p in sweep.labels] if colour_axis else []
+    norm = _value_norm(np.asarray(values, float)) if values else None
+    nrows, ncols = _subplot_grid(len(splits), 3)
+    axs: list[Axes] = []
+    for i, (title, indices) in enumerate(splits):
+        ax = sub.add_subplot(
+            nrows,
+            ncols,
+            i + 1,
+            sharex=axs[0] if axs else None,
+            sharey=axs[0] if axs else None,
+            label="sweep:curves",
+        )
+        for j in indices:
+            colour = CURVE_CMAP(norm(values[j])) if norm else "C0"
+            _loglog_line(ax, sweep.t, sweep.curves[j], color=colour, lw=1.2)
+        _loglog_axes(ax, title, ylabel="eg" if i % ncols == 0 else "")
+        axs.append(ax)
+    what = "simulation ensemble mean" if sweep.mean is not None else "ODE"
+    overlaid = len(splits) == 1 and len(sweep.axes) > 1
+    sub.suptitle(
+        f"eg(t), {what}"
+        + (f", colour = {colour_axis}" if colour_axis else "")
+        + (f", all {sweep.axes[1]} overlaid" if overlaid else ""),
+        fontsize="medium",
+    )
+    if norm:
+        _value_colorbar(sub, axs, norm, CURVE_CMAP, colour_axis, np.unique(values))
+
+
+def _loglog_axes(ax: Axes, title: str, ylabel: str = "eg") -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("t (steps / N)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize="small")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _value_colorbar(
+    sub: SubFigure,
+    axs: list[Axes],
+    norm: Normalize,
+    cmap: Colormap,
+    label: str,
+    ticks: np.ndarray,
+) -> None:
+    """A colorbar for ``axs`` labelled ``label``, ticked at the swept values (if few)."""
+    bar = sub.colorbar(ScalarMappable(norm, cmap), ax=axs, label=label)
+    if len(ticks) <= 12:
+        bar.ax.minorticks_off()
+        bar.set_ticks(ticks, labels=[_short(v) for v in ticks])
+
+
+def _draw_final(sweep: _Sweep, sub: SubFigure) -> None:
+    """Panel group (b): the final eg over the grid, diverged points marked "x"."""
+    ax = sub.add_subplot(label="sweep:final")
+    if len(sweep.axes) >= 2 and not sweep.points:
+        _final_heatmap(sub, ax, sweep)
+    else:
+        _final_line(ax, sweep)
+    n_div = int(sweep.diverged.sum())
+    note = f"; x = diverged ({n_div} of {sweep.diverged.size})" if n_div else ""
+    ax.set_title(
+        f"final eg ({sweep.source}): mean over members/seeds of the last finite value{note}",
+        fontsize="small",
+    )
+
+
+def _final_heatmap(sub: SubFigure, ax: Axes, sweep: _Sweep) -> None:
+    """Final eg over the first two axes (x: first, y: second); the mean over the others."""
+    x_axis, y_axis = sweep.axes[:2]
+    extra = tuple(range(2, len(sweep.axes)))
+    with _quiet():
+        final = np.nanmean(sweep.final.reshape(sweep.shape), axis=extra).T
+    diverged = sweep.diverged.reshape(sweep.shape).any(axis=extra).T
+    norm = _log_norm(final)
+    cmap = colormaps["viridis"].with_extremes(bad="lightgrey")
+    image = ax.imshow(final, norm=norm, cmap=cmap, origin="lower", aspect="auto")
+    sub.colorbar(image, ax=ax, label="final eg")
+    _category_ticks(ax.set_xticks, sweep.coords[x_axis])
+    _category_ticks(ax.set_yticks, sweep.coords[y_axis])
+    ax.set_xlabel(x_axis + (f" (mean over {', '.join(sweep.axes[2:])})" if extra else ""))
+    ax.set_ylabel(y_axis)
+    annotated = final.size <= MAX_ANNOTATED_CELLS
+    if annotated:
+        _annotate_cells(ax, final, image.norm)
+    rows, cols = np.nonzero(diverged)
+    corner = 0.3 if annotated else 0.0  # keep the value readable
+    ax.plot(cols + corner, rows + corner, "x", color="red", ms=10, mew=2, ls="none")
+
+
+def _log_norm(values: np.ndarray) -> Normalize:
+    """A log norm over the positive finite ``values`` (linear, autoscaled, if none)."""
+    positive = values[np.isfinite(values) & (values > 0)]
+    if not positive.size:
+        return Normalize()
+    lo, hi = positive.min(), positive.max()
+    return LogNorm(lo, hi) if hi > lo else LogNorm(lo / 2, hi * 2)
+
+
+def _category_ticks(set_ticks: Callable, values: np.ndarray, **text) -> None:
+    """Ticks at the indices of ``values``, labelled with them (``text``: label styles)."""
+    set_ticks(np.arange(len(values)), labels=[_short(v) for v in values.tolist()], **text)
+
+
+def _annotate_cells(ax: Axes, values: np.ndarray, norm: Normalize) -> None:
+    """Write each cell's value (``.3g``) in a colour readable on it."""
+    for (row, col), value in np.ndenumerate(values):
+        colour = "white" if np.isfinite(value) and norm(value) < 0.5 else "black"
+        ax.text(
+            col, row, f"{value:.3g}", ha="center", va="center", color=colour, fontsize="x-small"
+        )
+
+
+def _final_line(ax: Axes, sweep: _Sweep) -> None:
+    """Final eg against the only axis, or against the point index of a points grid."""
+    if sweep.points or not sweep.axes:
+        x = np.arange(len(sweep.labels), dtype=float)
+        rotate = {"rotation": 30, "ha": "right", "rotation_mode": "anchor"} if len(x) > 4 else {}
+        labels = np.array([_label(p) for p in sweep.labels])
+        _category_ticks(ax.set_xticks, labels, fontsize="x-small", **rotate)
+        ax.set_xlabel("grid point")
+    else:
+        x = np.asarray(sweep.coords[sweep.axes[0]], float)
+        ax.set_xlabel(sweep.axes[0])
+        if isinstance(_value_norm(x), LogNorm):
+            ax.set_xscale("log")
+    y = sweep.final
+    ok = np.isfinite(y) & (y > 0)
+    style = "o" if sweep.points else "o-"  # points of a points grid are not a series
+    ax.plot(x[ok], y[ok], style, color="C0", label="final eg")
+    if ok.any():
+        ax.set_yscale("log")
+    ax.set_ylabel("final eg")
+    ax.grid(True, which="major", alpha=0.3)
+    _mark_diverged(ax, x, y, sweep.diverged)
+
+
+def _mark_diverged(ax: Axes, x: np.ndarray, y: np.ndarray, diverged: np.ndarray) -> None:
+    """Red "x" at diverged points: on the curve, or at the bottom without a final value."""
+    shown = diverged & np.isfinite(y) & (y > 0)
+    ax.plot(x[shown], y[shown], "x", color="red", ms=10, mew=2, ls="none", label="diverged")
+    hidden = diverged & ~shown
+    ax.plot(
+        x[hidden],
+        np.full(hidden.sum(), 0.03),
+        "x",
+        color="red",
+        ms=10,
+        mew=2,
+        ls="none",
+        transform=ax.get_xaxis_transform(),
+    )
+
+
+def _draw_compare(sweep: _Sweep, shown: np.ndarray, sub: SubFigure) -> None:
+    """Panel group (c): simulation mean +- std against the ODE, one subplot per point."""
+    nrows, ncols = _subplot_grid(len(shown), 4)
+    for i, j in enumerate(shown):
+        ax = sub.add_subplot(nrows, ncols, i + 1, label="sweep:compare")
+        _sim_band(ax, sweep.t, sweep.mean[j], None if sweep.std is None else sweep.std[j])
+        _loglog_line(ax, sweep.t, sweep.mean[j], color="C0", lw=1.5, label="simulation")
+        _loglog_line(ax, sweep.t, sweep.ode[j], color="k", lw=1.2, label="ODE")
+        _loglog_axes(ax, _label(sweep.labels[j]), ylabel="eg" if i % ncols == 0 else "")
+        if i == 0:
+            ax.legend(fontsize="x-small")
+    total = len(sweep.labels)
+    subset = f": {len(shown)} of {total} grid points, evenly spread" if len(shown) < total else ""
+    sub.suptitle(f"simulation (mean +- std) vs ODE{subset}", fontsize="medium")
+
+
+def _sim_band(ax: Axes, t: np.ndarray, mean: np.ndarray, std: np.ndarray | None) -> None:
+    """The band mean +- std where a log-log plot can show it."""
+    if std is None:
+        return
+    lo, hi = mean - std, mean + std
+    band = (t > 0) & np.isfinite(lo) & np.isfinite(hi) & (hi > 0)
+    if band.any():
+        lo = np.where(lo > 0, lo, mean / 10)  # clip what a log axis cannot show
+        ax.fill_between(t, lo, hi, where=band, color="C0", alpha=0.25, lw=0)

@@ -10,12 +10,13 @@ Two mechanisms:
   feature matrix F, the teacher).
 - ``normal_counter(key_words, steps, n, batch)``: counter-based standard normals for data
   streams, shape (n, *steps.shape, batch). Normal (i, s, b), component i of sample b of
-  step s, is a pure function of (key, s, i, b): with ``h = ceil(n / 2)`` it is word
-  ``i // h`` of ``threefry2x32(key, (s, (i mod h) batch + b))``, made Gaussian the way
+  step s, is a pure function of (key, s, i, b): it is word ``i mod 2`` of
+  ``threefry2x32(key, (s, (i // 2) batch + b))``, made Gaussian the way
   ``jax.random.normal`` does (a uniform in (-1, 1), then ``sqrt(2) erfinv``). Nothing is
   derived per step: a whole block of steps is one elementwise computation that XLA fuses
   into vectorised loops, also under ``vmap`` over ensemble members. Step indices must lie
-  in [0, 2^32).
+  in [0, 2^32). Normal i does not depend on n: the first n normals of a draw of n' > n
+  are the draw of n, which is what lets a sweep pad the latent and input dimensions.
 
 ``threefry2x32`` is Random123's threefry2x32_20 (20 rounds), the function behind JAX's
 default PRNG (``jax.extend.random.threefry_2x32``), written as plain uint32 array code.
@@ -32,7 +33,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, UInt32
 
-__all__ = ["key_words", "normal", "normal_counter", "normal_from_bits", "threefry2x32"]
+__all__ = [
+    "key_words",
+    "normal",
+    "normal_counter",
+    "normal_from_bits",
+    "subkey_words",
+    "threefry2x32",
+]
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = 0x1BD11BDA
@@ -103,9 +111,10 @@ def normal_counter(
     """Standard normals (i, s, b) for i < ``n``, s in ``steps`` (any shape S), b < ``batch``:
     shape (n, *S, batch).
 
-    ``key`` holds the two key words (see ``key_words``). With ``h = ceil(n / 2)``, normal
-    (i, s, b) is word ``i // h`` of ``threefry2x32(key, (s, (i mod h) batch + b))``, made
-    Gaussian as ``jax.random.normal`` does; drawn in float32, then cast to ``dtype``.
+    ``key`` holds the two key words (see ``key_words``). Normal (i, s, b) is word
+    ``i mod 2`` of ``threefry2x32(key, (s, (i // 2) batch + b))``, made Gaussian as
+    ``jax.random.normal`` does; drawn in float32, then cast to ``dtype``. It does not
+    depend on ``n``.
 
     The layout puts the steps and the batch minor: XLA's CPU loops vectorise the minor axis,
     and with one as short as a latent dimension (D = 10) the fused threefry and erfinv run
@@ -117,5 +126,14 @@ def normal_counter(
     i = jax.lax.broadcasted_iota(jnp.uint32, shape, 0)
     b = jax.lax.broadcasted_iota(jnp.uint32, shape, len(shape) - 1)
     y0, y1 = threefry2x32(key, s, i * np.uint32(batch) + b)
-    z = normal_from_bits(jnp.concatenate([y0, y1], axis=0)[:n])
+    z = normal_from_bits(jnp.stack([y0, y1], axis=1).reshape(2 * h, *shape[1:])[:n])
     return z.astype(dtype)
+
+
+def subkey_words(key: UInt32[Array, "2"], index: int) -> UInt32[Array, "2"]:
+    """Key words of the independent sub-stream ``index`` of ``key``: threefry2x32(key,
+    (2^32 - 1, index)). Data models draw each group of normals (latent c, noise xi, label
+    noise) from its own sub-stream, so a group's normals do not depend on the sizes of
+    the others."""
+    y0, y1 = threefry2x32(key, np.uint32(0xFFFFFFFF), np.uint32(index))
+    return jnp.stack([y0, y1], axis=-1)

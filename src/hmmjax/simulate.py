@@ -1,30 +1,42 @@
-"""From a validated config to a labelled learning-curve Dataset: the online-SGD experiment.
+"""From a validated config to a labelled learning-curve Dataset: the experiment layer.
 
 Everything random derives from ``run.seed``: one key for the data model(s), one for the
 students' initial weights, one per ensemble member for its data stream and one for the
-test set. The ensemble of E students trains in one ``vmap``ped, jit-compiled call per
-chunk of recording intervals; the progress bar advances between chunks.
+test set (``build``). A single run is a grid of one point: the ensemble of E students,
+and every point of a ``[grid]``, trains in one ``vmap``ped, jit-compiled call per chunk of
+recording intervals (``hmmjax.sweep``); the progress bar advances between chunks.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from hmmjax.data import Batch, DataModel, make_data_model
-from hmmjax.metrics import analytic_available, measure
+from hmmjax.layout import sweep_dataset
+from hmmjax.metrics import analytic_available
 from hmmjax.networks import TwoLayer, init_network
-from hmmjax.online import SGD, record_steps, run_chunk
-from hmmjax.theory import ode_for_setup
+from hmmjax.online import SGD, record_steps
+from hmmjax.sweep import (
+    build_lanes,
+    choose_devices,
+    device_budget,
+    gather_shares,
+    plan_batches,
+    point_configs,
+    point_steps,
+    process_share,
+    record_times,
+    run_points,
+)
+from hmmjax.sweep_ode import ode_points
 
 __all__ = ["Setup", "build", "simulate"]
 
@@ -105,114 +117,71 @@ def build(cfg) -> Setup:
     )
 
 
-@partial(jax.jit, static_argnames=("shared", "block"))
-def _ensemble_chunk(students, sgd, model, keys, test, starts, stops, *, shared, block):
-    axis = None if shared else 0
-    fn = jax.vmap(partial(run_chunk, block=block), in_axes=(0, None, axis, 0, axis, None, None))
-    return fn(students, sgd, model, keys, test, starts, stops)
+def simulate(
+    cfg, progress: bool = True, checkpoint: Path | None = None
+) -> xr.Dataset | None:
+    """Run the experiment of ``cfg`` (a single run or a whole ``[grid]``); return the
+    learning curves as one Dataset (``hmmjax.results_layout`` describes its variables).
 
+    ``run.mode = "sim"``: online SGD; ``"ode"``: the ODE from member 0's initial state;
+    ``"both"``: both on the same t. The grid's points run as one compiled computation
+    (``hmmjax.sweep``, ``hmmjax.sweep_ode``). ``checkpoint``: a file to write the state
+    to after each chunk and to resume from.
 
-@partial(jax.jit, static_argnames=("shared",))
-def _ensemble_measure(students, model, test, *, shared):
-    axis = None if shared else 0
-    return jax.vmap(measure, in_axes=(0, axis, axis))(students, model, test)
-
-
-def train(setup: Setup, *, block: int, chunk: int, progress: bool = True):
-    """Run the ensemble through all recording intervals; return final students and
-    the stacked measurements (leaves of shape (E, n_times, ...))."""
-    steps = setup.steps
-    starts, stops = steps[:-1], steps[1:]
-    n = len(starts)
-    pad = (-n) % chunk
-    starts = np.concatenate([starts, np.full(pad, steps[-1])])
-    stops = np.concatenate([stops, np.full(pad, steps[-1])])
-    students = setup.students
-    first = _ensemble_measure(students, setup.model, setup.test, shared=setup.shared)
-    pieces = [jax.tree.map(lambda a: a[:, None], first)]
-    bar = tqdm(total=int(steps[-1]), disable=not progress, unit="step", unit_scale=True)
-    for c0 in range(0, len(starts), chunk):
-        sl = slice(c0, c0 + chunk)
-        students, meas = _ensemble_chunk(
-            students,
-            setup.sgd,
-            setup.model,
-            setup.stream_keys,
-            setup.test,
-            jnp.asarray(starts[sl]),
-            jnp.asarray(stops[sl]),
-            shared=setup.shared,
-            block=block,
-        )
-        # wait for the chunk: JAX dispatches asynchronously, and the bar is to show work done
-        pieces.append(jax.block_until_ready(meas))
-        bar.update(int(stops[sl][-1] - starts[sl][0]))
-    bar.close()
-    history = jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, : n + 1], *pieces)
-    return students, history
-
-
-def simulate(cfg, progress: bool = True) -> xr.Dataset:
-    """Run the experiment of ``cfg``; return the learning curves as a Dataset.
-
-    ``run.mode = "sim"``: online SGD, variables eg (analytic, NaN where no closed form
-    applies), eg_mc (Monte Carlo on the test set), Q, R, v over (member, t).
-    ``"ode"``: the ODE from member 0's initial state, variables eg_ode, Q_ode, R_ode
-    (v_ode) over t. ``"both"``: both on the same t, from the same initial state.
+    Multi-host (after ``jax.distributed.initialize``): process i runs the i-th share of
+    the grid's points on its local devices; process 0 gathers the shares and returns the
+    Dataset, the other processes return None.
     """
     t0 = time.perf_counter()
-    with jax.enable_x64(cfg.run.precision == "float64"):
-        setup = build(cfg)
-        parts = []
-        if cfg.run.mode != "ode":
-            parts.append(_simulation_dataset(cfg, setup, progress))
+    all_cfgs = point_configs(cfg)
+    devices = choose_devices(cfg)
+    times = record_times(all_cfgs)  # from the whole grid: the same on every process
+    mine = process_share(len(all_cfgs))
+    cfgs = [all_cfgs[i] for i in mine]
+    if checkpoint is not None and jax.process_count() > 1:
+        checkpoint = checkpoint.with_name(f"{checkpoint.name}.p{jax.process_index()}")
+    setups: dict = {}
+    sim = ode = plan = None
+    if cfg.run.mode != "ode":
+        plan = plan_batches(cfgs, len(devices), device_budget(cfg))  # before any work
+        with jax.enable_x64(cfg.run.precision == "float64"):
+            lanes = build_lanes(cfgs, setups)
+            steps = point_steps(cfgs, times)
+            sim = run_points(cfg, cfgs, lanes, steps, plan, devices, progress=progress,
+                             checkpoint=checkpoint)  # fmt: skip
     if cfg.run.mode != "sim":
-        times = setup.steps / cfg.data.N
-        parts.append(ode_for_setup(setup, cfg, times))
-    ds = xr.merge(parts, combine_attrs="no_conflicts")
+        with jax.enable_x64(cfg.run.precision == "float64"):
+            ode = ode_points(cfgs, setups, times)
+    if jax.process_count() > 1:  # gather every process's share on process 0
+        sim, ode = gather_shares((sim, ode), len(all_cfgs))
+        if jax.process_index() != 0:
+            return None
+        cfgs = all_cfgs
+    some = next(iter(setups.values()))
+    student0 = jax.tree.map(lambda a: a[0], some.students)
+    model0 = some.model if cfg.data.shared else jax.tree.map(lambda a: a[0], some.model)
+    ds = sweep_dataset(cfg, cfgs, times, sim, ode, analytic_available(student0, model0))
     ds.attrs.update(
-        config=json.dumps(cfg.to_dict()),
         title=_title(cfg),
         mode=cfg.run.mode,
         precision=cfg.run.precision,
-        device=str(jax.devices()[0]),
+        device=str(devices[0]),
+        n_devices=len(devices),
         jax_version=jax.__version__,
         elapsed_s=time.perf_counter() - t0,
     )
-    return ds
-
-
-def _simulation_dataset(cfg, setup: Setup, progress: bool) -> xr.Dataset:
-    _, h = train(setup, block=cfg.run.block, chunk=cfg.run.chunk, progress=progress)
-    analytic = analytic_available(
-        jax.tree.map(lambda a: a[0], setup.students),
-        setup.model if setup.shared else jax.tree.map(lambda a: a[0], setup.model),
-    )
-    dims = ("member", "t")
-    ds = xr.Dataset(
-        {
-            "eg": (dims, h.eg),
-            "eg_mc": (dims, h.eg_mc),
-            "Q": (dims + ("k", "l"), h.Q),
-            "R": (dims + ("k", "m"), h.R),
-            "v": (dims + ("k",), h.v),
-        },
-        coords={
-            "t": setup.steps / cfg.data.N,
-            "step": ("t", setup.steps),
-            "member": np.arange(cfg.run.ensemble),
-        },
-    )
-    ds["eg"].attrs["long_name"] = "generalisation error from order parameters (THEORY 4)"
-    ds["eg_mc"].attrs["long_name"] = f"Monte-Carlo eg on {cfg.run.test_size} test samples"
-    ds.attrs["analytic_eg"] = int(analytic)
+    if plan is not None:
+        ds.attrs["plan"] = plan.describe()
     return ds
 
 
 def _title(cfg) -> str:
     d, s = cfg.data, cfg.student
     latent = "" if d.model == "iid" else f", D={d.D}, f={d.f}"
-    return (
+    title = (
         f"{d.model}: N={d.N}{latent}, K={s.K}, M={cfg.teacher.M}, g={s.g}, "
         f"lr={cfg.sgd.lr}, E={cfg.run.ensemble}"
     )
+    if cfg.grid.kind == "none":
+        return title
+    return f"{d.model} sweep over {', '.join(cfg.grid.names)} ({cfg.grid.size} points), g={s.g}"

@@ -137,8 +137,15 @@ def _g_e_matrices(Q, R, T, v, A, I3):
     I3_kkn = I3[ks, ks, K:]  # [k, n] = I3(k,k,n)
     I3_knn = I3[:, ns, ns]  # [k, n] = I3(k,n,n)
     off = 1.0 - jnp.eye(K, dtype=Q.dtype)
-    det_kj = jnp.where(off > 0, Qd[:, None] * Qd[None, :] - Q**2, 1.0)
-    det_kn = Qd[:, None] * Td[None, :] - R**2
+    # A zero unit (Q_kk = 0 or T_nn = 0: the inert padding of a sweep, v_k = 0 or A_n = 0)
+    # enters every term below with a factor v_k or A_n; its denominators are set to 1 so
+    # that the factor gives 0 rather than 0 / 0.
+    real_k, real_n = Qd > 0, Td > 0
+    Qd = jnp.where(real_k, Qd, 1.0)
+    det_kj = jnp.where(
+        (off > 0) & real_k[:, None] & real_k[None, :], Qd[:, None] * Qd[None, :] - Q**2, 1.0
+    )
+    det_kn = jnp.where(real_k[:, None] & real_n[None, :], Qd[:, None] * Td[None, :] - R**2, 1.0)
     vv = off * v[:, None] * v[None, :]
     vA = v[:, None] * A[None, :]
     # Each term ends in its division: XLA then keeps G and E as small materialised arrays

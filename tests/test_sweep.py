@@ -1,0 +1,179 @@
+"""One compiled sweep: padding and masks change nothing, divergence, batching, the Dataset."""
+
+import numpy as np
+import pytest
+
+from hmmjax.config import ConfigError, config_from_dict
+from hmmjax.simulate import simulate
+from hmmjax.sweep import (
+    build_lanes,
+    choose_devices,
+    plan_batches,
+    point_configs,
+    point_steps,
+    record_times,
+    run_points,
+)
+from hmmjax.sweep_ode import ode_points
+
+RUN = {"t_max": 2.0, "n_times": 8, "ensemble": 2, "test_size": 200, "chunk": 3}
+
+
+def _cfg(d):
+    return config_from_dict(d)
+
+
+def _train(cfgs, steps, memory_gib=None):
+    """The engine on ``cfgs`` (one compiled call per chunk), without the Dataset layer."""
+    cfg = cfgs[0]
+    devices = choose_devices(cfg)
+    budget = int(memory_gib * 2**30) if memory_gib else 2**34
+    plan = plan_batches(cfgs, len(devices), budget)
+    lanes = build_lanes(cfgs)
+    return run_points(cfg, cfgs, lanes, steps, plan, devices, progress=False), plan
+
+
+HMM_GRID = {
+    "data": {"model": "hmm", "N": 50, "D": 6, "f": "sign"},
+    "sgd": {"lr": 0.5},
+    "run": RUN,
+    "grid": {"K": [1, 3], "M": [1, 2], "D": [4, 7], "N": [40, 56], "seed": [0, 1]},
+}
+
+
+@pytest.fixture(scope="module")
+def hmm_grid():
+    cfg = _cfg(HMM_GRID)
+    cfgs = point_configs(cfg)
+    times = record_times(cfgs)
+    steps = point_steps(cfgs, times)
+    prog, _ = _train(cfgs, steps)
+    return cfgs, steps, prog
+
+
+def test_grid_points_and_shared_times(hmm_grid):
+    cfgs, steps, prog = hmm_grid
+    assert len(cfgs) == 32
+    assert prog.history["eg"].shape == (32, 2, steps.shape[1])
+    assert prog.history["Q"].shape == (32, 2, steps.shape[1], 3, 3)
+    # every point records at the same times t = steps / N
+    t = steps / np.array([c.data.N for c in cfgs])[:, None]
+    np.testing.assert_allclose(t, np.broadcast_to(t[0], t.shape), atol=0.5 / 40)
+
+
+@pytest.mark.parametrize("point", [0, 13, 22, 31])
+def test_padded_point_equals_its_unpadded_run(hmm_grid, point):
+    """K, M, D, N padded to the grid's maximum and masked: the same numbers."""
+    cfgs, steps, prog = hmm_grid
+    single, _ = _train([cfgs[point]], steps[point : point + 1])
+    c = cfgs[point]
+    K, M = c.student.K, c.teacher.M
+    h, s = prog.history, single.history
+    for name in ("eg", "eg_mc"):
+        np.testing.assert_allclose(h[name][point], s[name][0], rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(h["Q"][point][..., :K, :K], s["Q"][0], rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(h["R"][point][..., :K, :M], s["R"][0], rtol=2e-5, atol=1e-6)
+    # the padded units stay exactly zero
+    assert np.all(h["Q"][point][..., K:, :] == 0) and np.all(h["v"][point][..., K:] == 0)
+
+
+def test_padded_ode_point_equals_its_unpadded_run():
+    cfg = _cfg({**HMM_GRID, "run": {**RUN, "mode": "ode"}, "ode": {"nodes": 9}})
+    cfgs = point_configs(cfg)
+    times = record_times(cfgs)
+    all_points = ode_points(cfgs, {}, times)
+    for point in (0, 21, 31):
+        c = cfgs[point]
+        one = ode_points([c], {}, times)
+        K, M = c.student.K, c.teacher.M
+        np.testing.assert_allclose(all_points["eg"][point], one["eg"][0], rtol=1e-11)
+        np.testing.assert_allclose(
+            all_points["R"][point][:, :K, :M], one["R"][0], rtol=1e-10, atol=1e-14
+        )
+        assert np.all(all_points["Q"][point][:, K:, :] == 0)
+
+
+def test_iid_ode_grid_equals_single_runs():
+    d = {
+        "data": {"model": "iid", "N": 40},
+        "run": {**RUN, "mode": "ode"},
+        "grid": {"lr": [0.3, 1.0], "K": [1, 2], "M": [1, 3], "noise": [0.0, 0.2]},
+    }
+    cfgs = point_configs(_cfg(d))
+    times = record_times(cfgs)
+    grid = ode_points(cfgs, {}, times)
+    for point in (0, 7, 15):
+        one = ode_points([cfgs[point]], {}, times)
+        np.testing.assert_allclose(grid["eg"][point], one["eg"][0], rtol=1e-12)
+
+
+def test_divergence_is_flagged_frozen_and_isolated():
+    d = {
+        "data": {"model": "iid", "N": 40},
+        "student": {"g": "linear", "K": 2},
+        "run": {**RUN, "t_max": 4.0, "diverge_eg": 1e3},
+        "grid": {"lr": [0.05, 30.0]},
+    }
+    cfgs = point_configs(_cfg(d))
+    steps = point_steps(cfgs, record_times(cfgs))
+    prog, _ = _train(cfgs, steps)
+    dead = prog.dead
+    assert not dead[0].any() and dead[1].all(axis=0)[-1]
+    first = int(np.argmax(dead[1, 0]))
+    assert np.all(np.isnan(prog.history["eg"][1, 0, first:]))
+    assert np.all(np.isfinite(prog.history["eg"][1, 0, :first]))
+    alone, _ = _train(cfgs[:1], steps[:1])
+    np.testing.assert_allclose(prog.history["eg"][0], alone.history["eg"][0], rtol=1e-6)
+
+
+def test_batches_give_the_numbers_of_one_batch(hmm_grid):
+    cfgs, steps, prog = hmm_grid
+    few = cfgs[:5]
+    per_point = plan_batches(few, 1, 2**34).per_point_bytes
+    batched, plan = _train(few, steps[:5], memory_gib=(2.5 * per_point + 64 * 2**20) / 2**30)
+    assert plan.batch == 2 and plan.n_batches == 3
+    np.testing.assert_allclose(batched.history["eg"], prog.history["eg"][:5], rtol=1e-5)
+    np.testing.assert_array_equal(batched.dead, prog.dead[:5])
+
+
+def test_memory_estimate_too_large_is_an_error_before_any_work():
+    d = {**HMM_GRID, "run": {**RUN, "memory_gib": 1e-4}}
+    with pytest.raises(ConfigError, match="run.memory_gib.*GiB"):
+        simulate(_cfg(d), progress=False)
+
+
+def test_more_devices_than_there_are_is_an_error():
+    with pytest.raises(ConfigError, match="run.devices = 64"):
+        simulate(_cfg({**HMM_GRID, "run": {**RUN, "devices": 64}}), progress=False)
+
+
+def test_dataset_of_a_product_grid():
+    d = {
+        "data": {"model": "iid", "N": 30},
+        "run": {**RUN, "mode": "both"},
+        "grid": {"lr": [0.2, 0.6, 1.0], "K": [1, 2]},
+    }
+    ds = simulate(_cfg(d), progress=False)
+    assert ds.eg_sim.dims == ("lr", "K", "member", "t")
+    assert ds.eg_ode.dims == ("lr", "K", "t")
+    assert ds.Q.dims == ("lr", "K", "member", "t", "k", "l")
+    assert list(ds.lr.values) == [0.2, 0.6, 1.0] and list(ds.K.values) == [1, 2]
+    # K = 1 points: the padded unit is NaN; the real one is not
+    assert np.isnan(ds.Q.sel(K=1).values[..., 1, :]).all()
+    assert np.isfinite(ds.Q.sel(K=1).values[..., 0, 0]).all()
+    np.testing.assert_allclose(ds.eg_sim_mean.values, ds.eg_sim.mean("member").values)
+    assert ds.diverged.dtype == bool and not ds.diverged.any()
+    assert ds.attrs["swept"] == '["lr", "K"]'
+    # eg from the order parameters and Monte Carlo agree on the test set's scale
+    assert np.allclose(ds.eg.values, ds.eg_mc.values, rtol=0.3, atol=0.02)
+
+
+def test_dataset_of_explicit_points():
+    d = {
+        "data": {"model": "iid", "N": 30},
+        "run": RUN,
+        "grid": {"points": [{"lr": 0.2, "K": 1}, {"lr": 0.5, "K": 3}]},
+    }
+    ds = simulate(_cfg(d), progress=False)
+    assert ds.eg_sim.dims == ("point", "member", "t")
+    assert list(ds.K.values) == [1, 3] and ds.K.dims == ("point",)
