@@ -8,7 +8,6 @@ import textwrap
 import time
 
 import numpy as np
-import pytest
 import xarray as xr
 
 HERE = os.path.dirname(os.path.abspath(__file__))

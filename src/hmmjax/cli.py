@@ -62,9 +62,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     )
     _set_argument(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--fresh", action="store_true", help="ignore and replace an existing checkpoint"
-    )
+    p.add_argument("--fresh", action="store_true", help="ignore and replace an existing checkpoint")
     dist = p.add_argument_group(
         "multi-host (jax.distributed; one process per host, each runs its share of the grid)"
     )

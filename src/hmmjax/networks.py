@@ -50,7 +50,6 @@ class TwoLayer(eqx.Module):
     g: str = eqx.field(static=True, default="erf")
     dim: Float[Array, ""] | None = None  # true input dimension of a padded network
 
-
     @property
     def width(self) -> int:
         return self.w.shape[-2]

@@ -117,9 +117,7 @@ def build(cfg) -> Setup:
     )
 
 
-def simulate(
-    cfg, progress: bool = True, checkpoint: Path | None = None
-) -> xr.Dataset | None:
+def simulate(cfg, progress: bool = True, checkpoint: Path | None = None) -> xr.Dataset | None:
     """Run the experiment of ``cfg`` (a single run or a whole ``[grid]``); return the
     learning curves as one Dataset (``hmmjax.results_layout`` describes its variables).
 
