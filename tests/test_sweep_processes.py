@@ -118,3 +118,67 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):
     assert set(a.data_vars) == set(b.data_vars)
     for name in a.data_vars:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+MULTI = """
+[data]
+model = "iid"
+N = 40
+
+[run]
+t_max = 2.0
+n_times = 8
+ensemble = 2
+test_size = 200
+mode = "both"
+
+[grid]
+lr = [0.2, 0.5, 1.0]
+K = [1, 2]
+
+[output]
+out = "{out}"
+"""
+
+
+def test_two_processes_with_jax_distributed_gather_into_one_file(tmp_path):
+    """`hmmjax run --distributed`: each process runs its share of the grid, process 0
+    writes the whole Dataset; it equals the single-process run."""
+    import socket
+
+    with socket.socket() as s:  # a free port for the coordinator
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "multi.toml").write_text(MULTI.format(out=tmp_path / "multi.nc"))
+    (tmp_path / "single.toml").write_text(MULTI.format(out=tmp_path / "single.nc"))
+    procs = [
+        subprocess.Popen(
+            _hmmjax(
+                "run",
+                str(tmp_path / "multi.toml"),
+                "-q",
+                "--distributed",
+                "--coordinator",
+                f"localhost:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "wrote" in logs[0] and "wrote" not in logs[1]  # process 0 writes, alone
+    subprocess.run(_hmmjax("run", str(tmp_path / "single.toml"), "-q"), check=True, timeout=300)
+    a, b = xr.load_dataset(tmp_path / "multi.nc"), xr.load_dataset(tmp_path / "single.nc")
+    assert a.eg_sim.dims == ("lr", "K", "member", "t") and a.eg_sim.shape[:2] == (3, 2)
+    for name in ("eg_mc", "Q", "v", "eg_ode", "Q_ode", "R_ode", "diverged"):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    for name in ("eg", "R"):
+        np.testing.assert_allclose(a[name].values, b[name].values, rtol=3e-6, err_msg=name)
+    assert not list(tmp_path.glob("*.ckpt.npz"))  # every process removed its checkpoint

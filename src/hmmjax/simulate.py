@@ -136,8 +136,6 @@ def simulate(cfg, progress: bool = True, checkpoint: Path | None = None) -> xr.D
     times = record_times(all_cfgs)  # from the whole grid: the same on every process
     mine = process_share(len(all_cfgs))
     cfgs = [all_cfgs[i] for i in mine]
-    if checkpoint is not None and jax.process_count() > 1:
-        checkpoint = checkpoint.with_name(f"{checkpoint.name}.p{jax.process_index()}")
     setups: dict = {}
     sim = ode = plan = None
     if cfg.run.mode != "ode":

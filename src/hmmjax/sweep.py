@@ -350,8 +350,10 @@ def fingerprint(cfg: Config, plan: Plan) -> str:
 
 
 def checkpoint_path(cfg: Config) -> Path:
+    """OUT.ckpt.npz next to ``output.out``; OUT.pI.ckpt.npz for process I of several."""
     out = Path(cfg.output.out)
-    return out.with_name(out.name + ".ckpt.npz")
+    part = f".p{jax.process_index()}" if jax.process_count() > 1 else ""
+    return out.with_name(f"{out.name}{part}.ckpt.npz")
 
 
 def _save_checkpoint(path: Path, state: dict[str, np.ndarray]) -> None:
@@ -497,7 +499,8 @@ def gather_shares(tree: Any, P: int) -> Any:
     from jax.experimental import multihost_utils
 
     leaves, treedef = jax.tree.flatten(tree)
-    gathered = [np.asarray(multihost_utils.process_allgather(np.asarray(a))) for a in leaves]
+    with jax.enable_x64(True):  # float64 ODE results travel as float64
+        gathered = [np.asarray(multihost_utils.process_allgather(np.asarray(a))) for a in leaves]
     return jax.tree.unflatten(treedef, [_first_points(a, P) for a in gathered])
 
 
