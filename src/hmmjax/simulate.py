@@ -119,7 +119,7 @@ def build(cfg) -> Setup:
 
 def simulate(cfg, progress: bool = True, checkpoint: Path | None = None) -> xr.Dataset | None:
     """Run the experiment of ``cfg`` (a single run or a whole ``[grid]``); return the
-    learning curves as one Dataset (``hmmjax.results_layout`` describes its variables).
+    learning curves as one Dataset (``hmmjax.layout`` describes its variables).
 
     ``run.mode = "sim"``: online SGD; ``"ode"``: the ODE from member 0's initial state;
     ``"both"``: both on the same t. The grid's points run as one compiled computation

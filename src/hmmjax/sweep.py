@@ -410,8 +410,13 @@ def run_points(
         b0, c0 = int(state["batch"]), int(state["chunk"])
         done = [_history_of(state, "done")] if "done_eg" in state else []
 
-    total = plan.n_batches * n_chunks
-    bar = tqdm(total=total, initial=b0 * n_chunks + c0, disable=not progress, unit="chunk")
+    # progress in SGD steps of the grid's largest N, summed over batches
+    last = int(steps[:, -1].max())
+    done_steps = b0 * last + (int(stops[:, c0 * C - 1].max()) if c0 > 0 else 0)
+    if progress:
+        tqdm.write(f"hmmjax: {plan.describe()}")
+    bar = tqdm(total=plan.n_batches * last, initial=done_steps, disable=not progress,
+               unit="step", unit_scale=True)  # fmt: skip
     for b in range(b0, plan.n_batches):
         idx = np.arange(b * plan.batch, (b + 1) * plan.batch)
         idx = np.minimum(idx, P - 1)  # the last batch repeats the last point
@@ -441,7 +446,7 @@ def run_points(
                     checkpoint,
                     _state(stamp, b, c + 1, students, dead, _concat(pieces, 2), done),
                 )
-            bar.update(1)
+            bar.update(int(stops[idx, sl][:, -1].max() - starts[idx, sl][:, 0].max()))
         real = min(plan.batch, P - b * plan.batch)  # the points of this batch, not copies
         hist = {k: a[:real] for k, a in _concat(pieces, 2).items()}
         done = [_concat([*done, hist], 0)]
