@@ -112,6 +112,22 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def cpu_mark() -> tuple[float, float, float]:
+    """(busy CPU seconds of the machine from /proc/stat, CPU seconds of this process,
+    wall seconds): two marks give the cores other processes used in between."""
+    with open("/proc/stat") as fh:
+        user, nice, system, _, _, irq, softirq, steal = map(int, fh.readline().split()[1:9])
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    t = os.times()
+    return busy, t.user + t.system, time.perf_counter()
+
+
+def other_cores(mark: tuple[float, float, float]) -> float:
+    """Cores used on average by other processes since ``mark``."""
+    busy, mine, wall = (b - a for a, b in zip(mark, cpu_mark(), strict=True))
+    return (busy - mine) / wall
+
+
 def _status(field: str) -> float:
     """A field of /proc/self/status in MiB."""
     with open("/proc/self/status") as fh:
@@ -160,15 +176,17 @@ def picks(n: int, total: int) -> np.ndarray:
     return np.unique(np.rint(np.linspace(0, total - 1, n)).astype(int))
 
 
-def header(args, start_load: float, end_load: float) -> str:
-    """Command, machine, versions, date and load average of a section."""
+def header(args, start_load: float, mark: tuple[float, float, float]) -> str:
+    """Command, machine, versions, date, load average and other processes' CPU use of a
+    section that began at ``start_load`` and ``mark``."""
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"Command: `python benchmarks/sweep.py {' '.join(sys.argv[1:])}`.  \n"
         f"Machine: {machine()}; jax {jax.__version__} ({jax.devices()[0].platform}, "
         f"{jax.device_count()} XLA host devices), NumPy {np.__version__}; {now}. "
         f"Load average (1 min) {start_load:.2f} at the start of this part, "
-        f"{end_load:.2f} at its end."
+        f"{load():.2f} at its end; other processes used {other_cores(mark):.2f} cores on "
+        "average during it (/proc/stat minus this process)."
     )
 
 
@@ -194,7 +212,7 @@ def ode_config(N: int, D: int, t_max: float) -> dict:
 
 def ode_part(args, N: int, D: int, t_max: float) -> str:
     """Time the ODE sweep four ways; the Markdown of section ode-sweep."""
-    start_load = load()
+    start_load, mark = load(), cpu_mark()
     rows, notes, mem = [], [], []
 
     # 1. the sweep engine, end to end
@@ -285,14 +303,14 @@ def ode_part(args, N: int, D: int, t_max: float) -> str:
     L = [
         "## 64-learning-rate HMM-ODE sweep (issues 5, 8)",
         "",
-        header(args, start_load, load()),
+        header(args, start_load, mark),
         "",
         f"N = {N}, D = {D}, K = M = 2, sign f, erf g, exact teacher term, 64 learning rates "
         f"log-spaced in [0.05, 2], Euler dt = 0.01 to t = {t_max:g} "
         f"({int(round(t_max / 0.01))} steps), 200 log-spaced records, float64. 'cold': "
         "the first call, compilation included; 'incl.': the set-up (drawing F, the "
         "spectral state) is inside the timed call. Rows 1-2 use the config engine "
-        "(`run.mode = \"ode\"`, `ode.nodes = 33`); rows 3-4 call the ODE directly on "
+        '(`run.mode = "ode"`, `ode.nodes = 33`); rows 3-4 call the ODE directly on '
         "another sample of F.",
         "",
         "| run | set-up (s) | learning rates timed | first call, cold (s) "
@@ -326,7 +344,8 @@ def sim_config(t_max: float, devices: int) -> dict:
 
 def numpy_rates(cfgs, steps: int) -> list[tuple[str, int, float]]:
     """(point, steps, seconds) of benchmarks/online.py's NumPy loop, one point per K."""
-    spec = importlib.util.spec_from_file_location("online_benchmark", os.path.join(HERE, "online.py"))
+    path = os.path.join(HERE, "online.py")
+    spec = importlib.util.spec_from_file_location("online_benchmark", path)
     online = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(online)
     assert (online.N, online.D, online.M) == (784, 10, 2)
@@ -347,7 +366,7 @@ def numpy_rates(cfgs, steps: int) -> list[tuple[str, int, float]]:
 
 def sim_part(args, t_max: float) -> str:
     """Time the online-SGD grid; the Markdown of section sim-sweep."""
-    start_load = load()
+    start_load, mark = load(), cpu_mark()
     cfg1 = config_from_dict(sim_config(t_max, 1))
     cfgs = point_configs(cfg1)
     P = len(cfgs)
@@ -361,7 +380,8 @@ def sim_part(args, t_max: float) -> str:
         cfg = config_from_dict(sim_config(t_max, dev))
         for call in ("cold", "warm"):
             ds, t, before, top = timed_peak(lambda cfg=cfg: simulate(cfg, progress=False))
-            rows.append((f"sweep, {dev} device{'s' * (dev > 1)}, {call}", P, t, total_steps / t, ""))
+            name = f"sweep, {dev} device{'s' * (dev > 1)}, {call}"
+            rows.append((name, P, t, total_steps / t, ""))
             mem.append((f"SGD sweep, {dev} device(s), {call}", before, top))
             plans[dev] = ds.attrs["plan"]
             finals[(dev, call)] = ds["eg_sim"].values[..., -1].reshape(P, E)
@@ -390,23 +410,28 @@ def sim_part(args, t_max: float) -> str:
                  len(nps), np_t, np_steps / np_t,
                  "; ".join(f"{name}: {s / t:,.0f}/s" for name, s, t in nps)))  # fmt: skip
 
-    diffs = []
-    for key, fin in finals.items():
-        d = max_rel(fin[chosen], np.array([seq_eg[i] for i in chosen]))
-        diffs.append(f"{key[0]} device(s) {key[1]}: {d[0]:.1e} ({d[1]} finite, {d[2]} finite "
-                     "in only one)")  # fmt: skip
+    ref = np.array([seq_eg[i] for i in chosen])
+    d_all = max_rel(finals[(1, "cold")][chosen], ref)
+    by_lr = []
+    for lr in sorted({cfgs[i].sgd.lr for i in chosen}):
+        sel = [j for j, i in enumerate(chosen) if cfgs[i].sgd.lr == lr]
+        by_lr.append(f"{lr:.3g}: {max_rel(finals[(1, 'cold')][chosen[sel]], ref[sel])[0]:.0e}")
+    others = [f"{dev} device(s) {call}: {max_rel(fin, finals[(1, 'cold')])[0]:.1e}"
+              for (dev, call), fin in finals.items() if (dev, call) != (1, "cold")]  # fmt: skip
     n_dead = int((~np.isfinite(finals[(1, "cold")])).sum())
 
     # memory: the engine's estimate and when the plan batches
     per_point, fixed = estimate_bytes(cfgs)
-    budgets = {"default (80% of MemAvailable)": device_budget(cfg1),
-               "run.memory_gib = 16": device_budget(cfg1.replace(run={"memory_gib": 16}))}  # fmt: skip
+    budgets = {
+        "default (80% of MemAvailable)": device_budget(cfg1),
+        "run.memory_gib = 16": device_budget(cfg1.replace(run={"memory_gib": 16})),
+    }
     est = per_point * P + fixed
 
     L = [
         "## Online-SGD grid in one compiled sweep (issue 5)",
         "",
-        header(args, start_load, load()),
+        header(args, start_load, mark),
         "",
         f"HMM data, N = 784, D = 10, M = 2, sign f, erf g, first layer, ensemble {E}, "
         f"float32, test set 500; grid 8 lr (log-spaced in [0.05, 2]) x K (1, 2, 4, 8) x "
@@ -431,9 +456,11 @@ def sim_part(args, t_max: float) -> str:
         f"{total_steps / (np_steps / np_t) / best:.0f}x (NumPy at its measured rate for "
         "all points; the time column of the single-run and NumPy rows is that rate "
         "applied to all 128 points).",
-        f"- Final eg_sim, sweep vs single runs (the {n} points run singly), max relative "
-        f"difference: {'; '.join(diffs)}. Points non-finite (diverged) at the end of the "
-        f"sweep: {n_dead} of {P}.",
+        f"- Final eg_sim, sweep (1 device, cold) vs single runs (the {n} points run "
+        f"singly; {d_all[1]} finite in both, {d_all[2]} finite in only one): max relative "
+        f"difference {d_all[0]:.1e}; by learning rate, {', '.join(by_lr)}. The other "
+        f"sweep calls vs that one: {'; '.join(others)}. Points non-finite (diverged) at "
+        f"the end of the sweep: {n_dead} of {P}.",
         "",
         memory_table(mem),
         "",
@@ -491,7 +518,7 @@ def main() -> None:
     ap.add_argument("--numpy-steps", type=int, help="NumPy SGD steps per point")
     args = ap.parse_args()
     q = args.quick
-    defaults = dict(ode_runs=(4, 8), full_runs=(2, 4), sim_runs=(16, 128), sim_tmax=(2.0, 200.0),
+    defaults = dict(ode_runs=(4, 8), full_runs=(2, 4), sim_runs=(16, 128), sim_tmax=(2.0, 100.0),
                     numpy_steps=(2000, 50_000))  # fmt: skip
     for key, (quick, full) in defaults.items():
         if getattr(args, key) is None:

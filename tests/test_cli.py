@@ -104,7 +104,7 @@ def test_run_writes_results_and_figure(tmp_path, monkeypatch, capsys):
     """The run command with the physics replaced by a stub module (no JAX)."""
     calls = []
 
-    def simulate(cfg, progress=True):
+    def simulate(cfg, progress=True, checkpoint=None):
         calls.append((cfg, progress))
         return fake_results(cfg)
 
@@ -126,7 +126,9 @@ def test_run_figure_option_and_bad_figure_format(tmp_path, monkeypatch):
     monkeypatch.setitem(
         sys.modules,
         "hmmjax.simulate",
-        types.SimpleNamespace(simulate=lambda cfg, progress=True: fake_results(cfg)),
+        types.SimpleNamespace(
+            simulate=lambda cfg, progress=True, checkpoint=None: fake_results(cfg)
+        ),
     )
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path / "exp.toml", "[run]\nensemble = 2\n")
@@ -142,7 +144,9 @@ def test_run_with_simulate_stubbed(tmp_path, monkeypatch):
         import hmmjax.simulate as simulate_module
     except ImportError:
         pytest.skip("simulate.py not written yet")
-    monkeypatch.setattr(simulate_module, "simulate", lambda cfg, progress=True: fake_results(cfg))
+    monkeypatch.setattr(
+        simulate_module, "simulate", lambda cfg, progress=True, checkpoint=None: fake_results(cfg)
+    )
     path = write(tmp_path / "exp.toml", "[run]\nensemble = 2\n")
     out = tmp_path / "r.nc"
     assert main(["run", str(path), "--out", str(out), "-q"]) == 0

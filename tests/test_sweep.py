@@ -177,3 +177,32 @@ def test_dataset_of_explicit_points():
     ds = simulate(_cfg(d), progress=False)
     assert ds.eg_sim.dims == ("point", "member", "t")
     assert list(ds.K.values) == [1, 3] and ds.K.dims == ("point",)
+
+
+def test_a_checkpoint_of_another_config_is_refused(tmp_path):
+    from hmmjax.sweep import _save_checkpoint
+
+    ckpt = tmp_path / "run.nc.ckpt.npz"
+    _save_checkpoint(ckpt, {"fingerprint": np.asarray("another"), "batch": np.asarray(0)})
+    d = {"data": {"model": "iid", "N": 30}, "run": RUN, "grid": {"lr": [0.2, 0.5]}}
+    with pytest.raises(ConfigError, match="different config.*--fresh"):
+        simulate(_cfg(d), progress=False, checkpoint=ckpt)
+    assert ckpt.exists()  # nothing of the user's is deleted
+
+
+def test_sweep_results_file_and_figure(tmp_path):
+    from hmmjax.cli import main
+    from hmmjax.results import read_dataset
+
+    d = {"data": {"model": "iid", "N": 30}, "run": RUN, "grid": {"lr": [0.2, 0.5], "K": [1, 2]}}
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        _cfg(d).to_toml().replace('out = "results/hmmjax.nc"', f'out = "{tmp_path}/s.nc"')
+    )
+    assert main(["run", str(toml), "-q"]) == 0
+    ds = read_dataset(tmp_path / "s.nc")
+    assert ds.eg_sim.dims == ("lr", "K", "member", "t")
+    assert (tmp_path / "s.png").stat().st_size > 10_000
+    assert not (tmp_path / "s.nc.ckpt.npz").exists()
+    assert main(["plot", str(tmp_path / "s.nc"), "--out", str(tmp_path / "again.png")]) == 0
+    assert (tmp_path / "again.png").stat().st_size > 10_000

@@ -371,8 +371,8 @@ def _load_checkpoint(path: Path, stamp: str) -> dict[str, np.ndarray] | None:
         state = {k: z[k] for k in z.files}
     if str(state.get("fingerprint")) != stamp:
         raise ConfigError(
-            f"checkpoint {path} belongs to a different config or plan; delete it to start "
-            "afresh, or run the config that wrote it"
+            f"checkpoint {path} belongs to a different config or plan; run with --fresh "
+            "(or delete it) to start afresh, or run the config that wrote it"
         )
     return state
 
