@@ -76,6 +76,17 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     dist.add_argument("--process-id", type=int, metavar="I", help="this process, 0 .. N-1")
 
 
+def _host_devices() -> None:
+    """One XLA CPU device per core (unless XLA_FLAGS already sets it), so that a sweep on
+    a CPU shards its grid over the cores (run.devices); must run before JAX starts.
+    Accelerator runs are unaffected: their devices are the GPUs or TPUs."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags or "jax" in sys.modules:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores or 1}"
+
+
 def _distributed(args: argparse.Namespace) -> None:
     """jax.distributed.initialize from the --distributed options (before any JAX work)."""
     given = [args.coordinator, args.num_processes, args.process_id]
@@ -106,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
 
+    _host_devices()
     _distributed(args)
     from hmmjax.simulate import simulate  # imports JAX: only now that the config is valid
     from hmmjax.sweep import checkpoint_path

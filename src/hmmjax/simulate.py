@@ -132,9 +132,9 @@ def simulate(cfg, progress: bool = True, checkpoint: Path | None = None) -> xr.D
     """
     t0 = time.perf_counter()
     all_cfgs = point_configs(cfg)
-    devices = choose_devices(cfg)
     times = record_times(all_cfgs)  # from the whole grid: the same on every process
     mine = process_share(len(all_cfgs))
+    devices = choose_devices(cfg, len(mine))
     cfgs = [all_cfgs[i] for i in mine]
     setups: dict = {}
     sim = ode = plan = None

@@ -255,12 +255,14 @@ def plan_batches(cfgs: list[Config], n_devices: int, budget: int) -> Plan:
     return Plan(P, per_device * n_devices, n_devices, per_point, budget)
 
 
-def choose_devices(cfg: Config) -> list[jax.Device]:
-    """The local devices of ``run.devices`` ("all" or a number)."""
+def choose_devices(cfg: Config, n_points: int | None = None) -> list[jax.Device]:
+    """The local devices of ``run.devices`` ("all" or a number); "all" uses no more
+    devices than there are grid points (``n_points``), as a device would otherwise run
+    copies."""
     devices = jax.local_devices()
     want = cfg.run.devices
     if want == "all":
-        return devices
+        return devices[: n_points or len(devices)]
     if want > len(devices):
         raise ConfigError(
             f"run.devices = {want}: only {len(devices)} local device(s) "

@@ -141,12 +141,18 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
     o = c.ode
     f = c.data.f
     teacher = "exact" if o.source == "limit" else o.teacher_term
+    # the initial states depend on the drawn set-up only: one per distinct set-up (e.g.
+    # one for a whole learning-rate sweep), then indexed per point
+    keys = [_data_key(cfg) for cfg in cfgs]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    order = list(first)
+    index = np.array([order.index(key) for key in keys])
     with jax.enable_x64(True):
         delta = jnp.asarray([cfg.data.D / cfg.data.N for cfg in cfgs], float)
         if o.source == "sample":
             arrays = [
                 tuple(jnp.asarray(a, float) for a in (_member0(s).w, s.model.F, s.model.teacher.w))
-                for s in pts
+                for s in (pts[first[key]] for key in order)
             ]
             rho = [sample_eigenvalues(a[1]) if o.nodes != "full" else None for a in arrays]
     mu1 = check_physics(f, c.student.g, teacher).mu1
@@ -155,13 +161,17 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
     def states(p) -> Compressed:
         with jax.enable_x64(True):
             if o.source == "limit":
-                made = [
-                    mp_initial_state(mp_nodes(p, d), d, cfg.student.K, cfg.teacher.M, q0, mu1)
-                    for cfg, d in zip(cfgs, [x.data.D / x.data.N for x in cfgs], strict=True)
-                ]
+                made = []
+                for key in order:
+                    cfg = cfgs[first[key]]
+                    d = cfg.data.D / cfg.data.N
+                    made.append(
+                        mp_initial_state(mp_nodes(p, d), d, cfg.student.K, cfg.teacher.M, q0, mu1)
+                    )
             else:
                 made = [sample_state(*a, p, r) for a, r in zip(arrays, rho, strict=True)]
-            return _stack([_pad_state(st, sz.K, sz.M) for st in made])
+            stacked = _stack([_pad_state(st, sz.K, sz.M) for st in made])
+            return jax.tree.map(lambda a: a[index], stacked)
 
     def run(p) -> Solution:
         st = states(p)
