@@ -551,7 +551,7 @@ def main() -> None:
     top = lifetime_peak()
     ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     line = (
-        f"Peak RSS of the whole benchmark process (both parts): {top:.0f} MiB (VmHWM, "
+        f"Peak RSS of the whole benchmark process (all parts it ran): {top:.0f} MiB (VmHWM, "
         f"kept across the per-part resets; ru_maxrss, which the resets also clear, reads "
         f"{ru:.0f} MiB: the peak since the last reset)."
     )

@@ -139,7 +139,10 @@ def simulate(cfg, progress: bool = True, checkpoint: Path | None = None) -> xr.D
     setups: dict = {}
     sim = ode = plan = None
     if cfg.run.mode != "ode":
-        plan = plan_batches(cfgs, len(devices), device_budget(cfg))  # before any work
+        budget = device_budget(cfg)
+        if devices[0].platform == "cpu":  # host devices share one RAM
+            budget //= len(devices)
+        plan = plan_batches(cfgs, len(devices), budget)  # before any work
         with jax.enable_x64(cfg.run.precision == "float64"):
             lanes = build_lanes(cfgs, setups)
             steps = point_steps(cfgs, times)
