@@ -16,8 +16,8 @@ Recording times are shared by all points in units of t: those of a single run at
 smallest N of the grid, so each point records at step round(t N).
 
 Divergence: a member whose weights or eg turn non-finite, or whose eg exceeds
-``run.diverge_eg``, is frozen at its last state before that interval (its remaining SGD
-steps are skipped), its measurements from then on are NaN, and the flag and time are
+``run.diverge_eg``, is frozen at its last state before that interval (what it computes
+afterwards is dropped), its measurements from then on are NaN, and the flag and time are
 kept. Other members and points are not affected.
 
 Checkpoints: after each chunk the state (students, flags, the history so far, finished
