@@ -29,10 +29,9 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from hmmjax.activations import activation
 from hmmjax.data import Batch, DataModel
-from hmmjax.metrics import Measurement, measure
 from hmmjax.networks import TwoLayer, root
 
-__all__ = ["SGD", "advance", "record_steps", "run_chunk"]
+__all__ = ["SGD", "advance", "record_steps"]
 
 
 class SGD(eqx.Module):
@@ -103,28 +102,6 @@ def advance(
 
     _, student = jax.lax.while_loop(lambda c: c[0] < stop, segment, (start, student))
     return student
-
-
-def run_chunk(
-    student: TwoLayer,
-    sgd: SGD,
-    model: DataModel,
-    key: PRNGKeyArray,
-    test: Batch,
-    starts: Int[Array, " C"],
-    stops: Int[Array, " C"],
-    block: int = 64,
-) -> tuple[TwoLayer, Measurement]:
-    """Advance through C recording intervals, measuring at the end of each.
-
-    Returns the final student and the C measurements stacked along the first axis.
-    """
-
-    def interval(net, bounds):
-        net = advance(net, sgd, model, key, bounds[0], bounds[1], block)
-        return net, measure(net, model, test)
-
-    return jax.lax.scan(interval, student, (starts, stops))
 
 
 def record_steps(N: int, t_max: float, n: int = 200, spacing: str = "log") -> np.ndarray:

@@ -16,14 +16,13 @@ from pathlib import Path
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import xarray as xr
 
 from hmmjax.data import Batch, DataModel, make_data_model
 from hmmjax.layout import sweep_dataset
 from hmmjax.metrics import analytic_available
 from hmmjax.networks import TwoLayer, init_network
-from hmmjax.online import SGD, record_steps
+from hmmjax.online import SGD
 from hmmjax.sweep import (
     build_lanes,
     choose_devices,
@@ -50,7 +49,6 @@ class Setup:
     sgd: SGD
     stream_keys: jax.Array  # (E,) data-stream keys
     test: Batch  # batched over members unless ``shared``
-    steps: np.ndarray  # recording step counts, starting at 0
     shared: bool
 
 
@@ -112,7 +110,6 @@ def build(cfg) -> Setup:
         ),
         stream_keys=jax.random.split(k_streams, E),
         test=test,
-        steps=record_steps(d.N, cfg.run.t_max, cfg.run.n_times, cfg.run.spacing),
         shared=d.shared,
     )
 
