@@ -416,11 +416,11 @@ def run_points(
 
     stamp = fingerprint(cfg, plan)
     state = _load_checkpoint(checkpoint, stamp) if checkpoint else None
-    done: list[dict[str, np.ndarray]] = []
+    done: dict[str, np.ndarray] | None = None  # the finished batches' history
     b0, c0 = 0, 0
     if state is not None:
         b0, c0 = int(state["batch"]), int(state["chunk"])
-        done = [_history_of(state, "done")] if "done_eg" in state else []
+        done = _history_of(state, "done") if "done_eg" in state else None
 
     # progress in SGD steps of the grid's largest N, summed over batches
     last = int(steps[:, -1].max())
@@ -461,12 +461,12 @@ def run_points(
             bar.update(int(stops[idx, sl][:, -1].max() - starts[idx, sl][:, 0].max()))
         real = min(plan.batch, P - b * plan.batch)  # the points of this batch, not copies
         hist = {k: a[:real] for k, a in _concat(pieces, 2).items()}
-        done = [_concat([*done, hist], 0)]
+        done = hist if done is None else _concat([done, hist], 0)
         state = None
         if checkpoint is not None and b + 1 < plan.n_batches:
             _save_checkpoint(checkpoint, _state(stamp, b + 1, 0, None, None, None, done))
     bar.close()
-    hist = {k: a[:, :, :n] for k, a in done[0].items()}
+    hist = {k: a[:, :, :n] for k, a in done.items()}
     dead = hist.pop("dead")
     return Progress(history=hist, dead=dead)
 
@@ -497,8 +497,8 @@ def _state(stamp, batch, chunk, students, dead, hist, done) -> dict[str, np.ndar
         out.update(net_w=np.asarray(students.w), net_v=np.asarray(students.v))
         out["net_dead"] = np.asarray(dead)
         out.update({f"cur_{k}": a for k, a in hist.items()})
-    if done:
-        out.update({f"done_{k}": a for k, a in done[0].items()})
+    if done is not None:
+        out.update({f"done_{k}": a for k, a in done.items()})
     return out
 
 
