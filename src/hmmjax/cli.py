@@ -120,19 +120,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     _host_devices()
     _distributed(args)
     from hmmjax.simulate import simulate  # imports JAX: only now that the config is valid
-    from hmmjax.sweep import checkpoint_path
+    from hmmjax.sweep import checkpoint_files, checkpoint_path
 
     ckpt = checkpoint_path(cfg) if cfg.run.checkpoint else None
-    if ckpt is not None and ckpt.exists():
+    for old in checkpoint_files(ckpt) if ckpt is not None else []:
         if args.fresh:
-            ckpt.unlink()
+            old.unlink()
         else:
-            print(f"hmmjax: resuming from {ckpt}", file=sys.stderr)
+            print(f"hmmjax: resuming from {old}", file=sys.stderr)
     ds = simulate(cfg, progress=not args.quiet, checkpoint=ckpt)
     if ds is not None:  # None: a process > 0 of a multi-host run (process 0 writes)
         _save(ds, out, figure)
-    if ckpt is not None and ckpt.exists():
-        ckpt.unlink()  # the results are safely written
+    for done in checkpoint_files(ckpt) if ckpt is not None else []:
+        done.unlink()  # the results are safely written
     return 0
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataConfig",
+    "FiniteConfig",
     "Option",
     "ODEConfig",
     "OutputConfig",
@@ -58,7 +59,9 @@ __all__ = [
 # Kept here (not imported from activations.py) so that this module never imports JAX;
 # tests check that the lists agree with the physics modules.
 ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sign")
-DATA_MODELS = ("iid", "hmm", "hmm_x", "get")
+DATA_MODELS = ("iid", "hmm", "hmm_x", "get", "digits", "mnist")
+REAL_DATA = ("digits", "mnist")  # finite data sets shipped or on disk (hmmjax.datasets)
+OPTIMIZERS = ("sgd", "momentum", "adam")
 SCALINGS = ("none", "normalise", "meanfield")
 DEFAULT_STEM = "hmmjax"  # output.out is results/<stem>.nc; load_config uses the file's stem
 
@@ -166,7 +169,8 @@ class DataConfig(_Section):
     model: str = option(
         "hmm",
         "iid: Gaussian inputs; hmm: hidden manifold, teacher on c; hmm_x: teacher on x; "
-        "get: Gaussian equivalent of hmm",
+        "get: Gaussian equivalent of hmm; digits: scikit-learn's 8x8 digits, even vs odd "
+        "(N = 64); mnist: an MNIST IDX file (data.path), even vs odd (finite.P > 0 only)",
         choices=DATA_MODELS,
     )
     N: int = option(784, "input dimension", gt=0)
@@ -176,6 +180,9 @@ class DataConfig(_Section):
     )
     noise: float = option(0.0, "standard deviation of the label noise", ge=0)
     shared: bool = option(True, "one F and teacher for the whole ensemble (else one per member)")
+    path: str = option(
+        "", "mnist: the images IDX file (the labels file is found beside it by its MNIST name)"
+    )
 
 
 @dataclass(frozen=True)
@@ -223,6 +230,38 @@ class SGDConfig(_Section):
     lr: float = option(0.2, "learning rate eta", gt=0)
     kappa: float = option(0.0, "weight decay (L2 penalty) kappa", ge=0)
     batch: int = option(1, "samples per SGD step", gt=0)
+
+
+@dataclass(frozen=True)
+class FiniteConfig(_Section):
+    """[finite]: training on a fixed set of P samples (P = 0: online, fresh samples)."""
+
+    section: ClassVar[str] = "finite"
+    P: int = option(
+        0,
+        "training samples, drawn once and shared by the members; 0 = online SGD. Mini-batches "
+        "of sgd.batch samples, reshuffled every epoch; sgd.batch = P is full-batch GD",
+        ge=0,
+    )
+    optimizer: str = option(
+        "sgd",
+        "optax optimiser of the finite-set runs, at learning rate sgd.lr (sgd: the online "
+        "update of THEORY 1)",
+        choices=OPTIMIZERS,
+    )
+    momentum: float = option(0.9, "optimizer = momentum: the momentum", ge=0)
+    labels: str = option(
+        "sign",
+        "training labels: teacher (the teacher's output, plus data.noise), sign (its sign: "
+        "a binary task) or random (the sign labels shuffled across the training samples: "
+        "memorisation); real data sets are +-1 (even/odd), shuffled for random",
+        choices=("teacher", "sign", "random"),
+    )
+    shuffle: bool = option(
+        True,
+        "reshuffle the sample order every epoch (each member its own order); false: "
+        "the order in which the samples were drawn",
+    )
 
 
 @dataclass(frozen=True)
@@ -333,6 +372,7 @@ SECTIONS: dict[str, type[_Section]] = {
         TeacherConfig,
         StudentConfig,
         SGDConfig,
+        FiniteConfig,
         RunConfig,
         ODEConfig,
         OutputConfig,
@@ -360,6 +400,7 @@ class Config:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     sgd: SGDConfig = field(default_factory=SGDConfig)
+    finite: FiniteConfig = field(default_factory=FiniteConfig)
     run: RunConfig = field(default_factory=RunConfig)
     ode: ODEConfig = field(default_factory=ODEConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -441,6 +482,55 @@ def _check_cross_keys(cfg: Config) -> None:
         )
     if cfg.run.mode != "sim":
         _check_ode_applies(cfg)
+    if cfg.finite.P > 0:
+        _check_finite(cfg)
+    elif cfg.data.model in REAL_DATA:
+        raise ConfigError(
+            f"data.model = {_show(cfg.data.model)}: a real data set is finite; set finite.P "
+            "> 0 (the training set size)"
+        )
+    elif cfg.finite.optimizer != "sgd":
+        raise ConfigError(
+            f"finite.optimizer = {_show(cfg.finite.optimizer)}: online runs (finite.P = 0) "
+            'use "sgd"; set finite.P > 0 for a finite training set'
+        )
+
+
+def _check_finite(cfg: Config) -> None:
+    """Cross-key checks of a finite-training-set run (finite.P > 0)."""
+    P, B = cfg.finite.P, cfg.sgd.batch
+    if cfg.run.mode != "sim":
+        raise ConfigError(
+            f"run.mode = {_show(cfg.run.mode)}: finite.P = {P} (a finite training set) has no "
+            'ODE; use "sim"'
+        )
+    if P % B:
+        raise ConfigError(
+            f"sgd.batch = {B}: expected a divisor of finite.P = {P} (every epoch is P / batch "
+            "whole mini-batches)"
+        )
+    if not cfg.data.shared:
+        raise ConfigError(
+            "data.shared = false: finite.P > 0 trains every member on one training set; "
+            "set data.shared = true"
+        )
+    if cfg.data.model in REAL_DATA:
+        from hmmjax.datasets import shape  # NumPy only, no JAX
+
+        try:
+            n, N = shape(cfg.data.model, cfg.data.path)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"data.path = {_show(cfg.data.path)}: {err}") from None
+        if cfg.data.N != N:
+            raise ConfigError(
+                f"data.N = {cfg.data.N}: data.model = {_show(cfg.data.model)} has {N} inputs; "
+                f"set data.N = {N}"
+            )
+        if P + cfg.run.test_size > n:
+            raise ConfigError(
+                f"finite.P = {P}: with run.test_size = {cfg.run.test_size}, more than the {n} "
+                f"samples of {cfg.data.model}; expected finite.P + run.test_size <= {n}"
+            )
 
 
 def _check_ode_applies(cfg: Config) -> None:

@@ -36,6 +36,8 @@ __all__ = ["AXES", "KINDS", "Grid", "grid_reference_markdown", "parse_grid"]
 
 # The swept axes and the config key each sets, in the canonical order of the dims.
 AXES: dict[str, tuple[str, str]] = {
+    "model": ("data", "model"),
+    "labels": ("finite", "labels"),
     "lr": ("sgd", "lr"),
     "kappa": ("sgd", "kappa"),
     "noise": ("data", "noise"),
@@ -105,6 +107,17 @@ class Grid:
             return {"points": self.points()}
         return {name: list(values) for name, values in self.axes}
 
+    def select(self, name: str, value: Value) -> Grid:
+        """The points with ``name == value``, without that axis (``Grid()`` if none is
+        left): e.g. the part of a grid over data models that one model runs."""
+        rows = [p for p in self.points() if p.get(name) == value]
+        rest = [n for n in self.names if n != name]
+        if not rows or not rest:
+            return Grid()
+        if self.kind == "product":
+            return Grid("product", tuple((n, v) for n, v in self.axes if n != name))
+        return Grid("points", tuple((n, tuple(p[n] for p in rows)) for n in rest))
+
     def configs(self, base: Config) -> list[Config]:
         """One validated Config per point, in the order of ``points()``: ``base`` with the
         point's values and no grid. Errors name the grid axis: ``grid.lr[2] = ...``."""
@@ -163,6 +176,10 @@ Each axis is a non-empty list of numbers, `lr = [0.1, 0.2, 0.5]`, or a range, ex
 `{{start, stop, num}}` gives `num` values from `start` to `stop`, both included, evenly spaced
 (`spacing = "linear"`, the default) or log-spaced (`spacing = "log"`, `start > 0`); the
 integer axes ({integers}) also take `{{start, stop, step}}`.
+`model` (the data model) takes a list of names, `model = ["hmm", "get"]`: the points of
+each model run as one compiled computation per model, and the results are put together
+along the model axis (e.g. hidden manifold against its Gaussian equivalent, at the same
+F, teacher, initial weights and latent inputs).
 The grid is every combination of the axes' values (dims in the order above).
 Instead of axes, `points = [{{lr = 0.1, K = 2}}, {{lr = 0.5, K = 4}}]` lists the points
 themselves, each naming the same axes. Every value is checked like the key it sets, and
@@ -225,7 +242,10 @@ def _is_integer_axis(name: str) -> bool:
 
 def _checked_value(label: str, name: str, value: Any) -> Value:
     """``value`` checked and coerced like the key axis ``name`` sets, named ``label``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if _axis_option(name).type is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{label} = {_show(value)} ({_kind(value)}): expected a string")
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{label} = {_show(value)} ({_kind(value)}): expected a number")
     section, key = label.split(".", 1)
     return dataclasses.replace(_axis_option(name), section=section, name=key).check(value)
@@ -270,7 +290,7 @@ def _check_axis_name(key: str, name: Any, value: Any) -> None:
 
 def _axis_values(name: str, spec: Any) -> tuple[Any, ...]:
     """The values of one axis of a product grid: a list, or a range table expanded."""
-    if isinstance(spec, Mapping):
+    if isinstance(spec, Mapping) and _axis_option(name).type is not str:
         return _expand_range(name, spec)
     if isinstance(spec, list | tuple) and spec:
         return tuple(spec)
@@ -278,6 +298,8 @@ def _axis_values(name: str, spec: Any) -> tuple[Any, ...]:
 
 
 def _range_forms(name: str) -> str:
+    if _axis_option(name).type is str:
+        return "(no ranges)"
     forms = "{start, stop, num}"
     return forms + " or {start, stop, step}" if _is_integer_axis(name) else forms
 
@@ -287,7 +309,8 @@ def _not_list_or_range(name: str, spec: Any) -> ConfigError:
     if isinstance(spec, int | float) and not isinstance(spec, bool):
         hint = f" (write [{_show(spec)}] for one value)"
     return ConfigError(
-        f"grid.{name} = {_show(spec)}: expected a non-empty list of numbers or a range "
+        f"grid.{name} = {_show(spec)}: expected a non-empty list of "
+        f"{'strings' if _axis_option(name).type is str else 'numbers or a range'} "
         f"{_range_forms(name)}{hint}"
     )
 

@@ -27,7 +27,7 @@ import xarray as xr
 from hmmjax.config import Config
 from hmmjax.sweep import Progress, diverged_at, unit_masks
 
-__all__ = ["sweep_dataset"]
+__all__ = ["combine_models", "finite_dataset", "sweep_dataset"]
 
 
 def _grid_dims(cfg: Config) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, Any]]:
@@ -54,6 +54,17 @@ def _mask_units(a: np.ndarray, masks: list[np.ndarray | None]) -> np.ndarray:
     return a
 
 
+def _grid_placer(cfg: Config):
+    """(dims, coords, place): ``place(a, extra)`` gives an (dims, array) pair with the
+    point axis of ``a`` unfolded into the grid's dims."""
+    dims, shape, coords = _grid_dims(cfg)
+
+    def place(a: np.ndarray, extra: tuple[str, ...]):
+        return (dims + extra, np.asarray(a).reshape(shape + np.shape(a)[1:]))
+
+    return dims, coords, place
+
+
 def sweep_dataset(
     cfg: Config,
     cfgs: list[Config],
@@ -63,12 +74,9 @@ def sweep_dataset(
     analytic: bool,
 ) -> xr.Dataset:
     """Label the results of ``simulate``: see the module docstring."""
-    dims, shape, coords = _grid_dims(cfg)
+    _, coords, grid = _grid_placer(cfg)
     kmask, mmask = unit_masks(cfgs)
     P = len(cfgs)
-
-    def grid(a: np.ndarray, extra: tuple[str, ...]):
-        return (dims + extra, np.asarray(a).reshape(shape + np.shape(a)[1:]))
 
     data: dict[str, Any] = {}
     attrs: dict[str, Any] = {}
@@ -111,6 +119,10 @@ def sweep_dataset(
     coords["t"] = times
     if len({c.data.N for c in cfgs}) == 1:
         coords["step"] = ("t", np.rint(times * cfgs[0].data.N).astype(np.int64))
+    return _labelled(cfg, data, coords, attrs, P)
+
+
+def _labelled(cfg: Config, data, coords, attrs, P: int) -> xr.Dataset:
     ds = xr.Dataset(data, coords=coords)
     _describe(ds)
     ds.attrs.update(
@@ -119,6 +131,92 @@ def sweep_dataset(
         swept=json.dumps(list(cfg.grid.names)),
         grid_kind=cfg.grid.kind,
         n_points=P,
+    )
+    return ds
+
+
+FINITE_SCALARS = ("eg_mc", "err_test", "loss_train", "err_train", "agree_lin", "mse_lin")
+
+
+def finite_dataset(
+    cfg: Config, cfgs: list[Config], times: np.ndarray, sim: Progress, lin: dict[str, np.ndarray]
+) -> xr.Dataset:
+    """Label the results of a finite-training-set run (``hmmjax.finite``).
+
+    Per member over t: ``eg_mc`` (test, 0.5 MSE), ``err_test``, ``loss_train``,
+    ``err_train``, ``agree_lin``, ``mse_lin`` and ``fitted`` (t, sample); per member and
+    sample ``t_fitted`` (the time from which the sample stays fitted, NaN if it is not at
+    the end). Across members (phenomenon 2): ``fit_all`` (fraction of training samples
+    fitted by every member), ``fit_indep`` (the product of the members' fractions: what
+    ``fit_all`` would be for independent members), ``fit_ratio`` and its standard error
+    under independence ``fit_ratio_se``. Per point: the linear predictor's test errors
+    ``eg_lin`` and ``err_lin``.
+    """
+    from hmmjax.finite import epochs
+    from hmmjax.phenomena import first_fit_time, fitted_by_all, ratio_stderr
+
+    _, coords, grid = _grid_placer(cfg)
+    h = sim.history
+    member = ("member", "t")
+    data: dict[str, Any] = {k: grid(h[k], member) for k in FINITE_SCALARS}
+    fit = h["fitted"].astype(bool)
+    alive = ~sim.dead  # (P, E, n): a diverged member's flags are blank
+    data["fitted"] = grid(fit.astype(np.uint8), (*member, "sample"))
+    data["t_fitted"] = grid(first_fit_time(fit, times), ("member", "sample"))
+    frac_all, expected, ratio = fitted_by_all(fit, member_axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = ratio_stderr(fit, member_axis=1)
+    everyone = alive.all(axis=1)
+    for name, a in (("fit_all", frac_all), ("fit_indep", expected), ("fit_ratio", ratio),
+                    ("fit_ratio_se", se)):  # fmt: skip
+        data[name] = grid(np.where(everyone, a, np.nan), ("t",))
+    data["eg_lin"] = grid(lin["eg"], ())
+    data["err_lin"] = grid(lin["err"], ())
+    flag, first = diverged_at(sim.dead, times)
+    data.update(diverged=grid(flag, ("member",)), t_diverged=grid(first, ("member",)))
+    coords.update(member=np.arange(cfg.run.ensemble), t=times)
+    ep = epochs(cfgs, times)
+    if ep is not None:
+        coords["epoch"] = ("t", ep)
+    return _labelled(cfg, data, coords, {"experiment": "finite"}, len(cfgs))
+
+
+def combine_models(cfg: Config, parts: dict[str, xr.Dataset], order: list[int]) -> xr.Dataset:
+    """The datasets of the models of a grid over ``model`` (each run by itself) as one:
+    a ``model`` dim first (product grids) or a ``model`` coordinate along ``point``
+    (``order``: the grid's point indices in the order of the parts' points). Unit dims
+    of different sizes are padded with NaN; each part's own attributes go to
+    ``attrs["by_model"]``."""
+    sizes = {d: max(p.sizes.get(d, 0) for p in parts.values()) for d in ("k", "l", "m")}
+    padded = []
+    for p in parts.values():
+        pad = {d: (0, n - p.sizes[d]) for d, n in sizes.items() if d in p.dims and n > p.sizes[d]}
+        padded.append(p.pad(pad) if pad else p)
+    models = list(parts)
+    if cfg.grid.kind == "points":
+        padded = [p if "point" in p.dims else p.expand_dims("point") for p in padded]
+        ds = xr.concat(padded, "point", coords="minimal", compat="override",
+                       combine_attrs="drop", data_vars="all")  # fmt: skip
+        ds = ds.assign_coords(model=("point", [m for m, p in zip(models, padded, strict=True)
+                                               for _ in range(p.sizes["point"])]))  # fmt: skip
+        ds = ds.isel(point=np.argsort(order, kind="stable"))
+    else:
+        ds = xr.concat(padded, "model", coords="minimal", compat="override",
+                       combine_attrs="drop", data_vars="all")  # fmt: skip
+        ds = ds.assign_coords(model=models)
+    _describe(ds)
+    common = ("title", "mode", "precision", "device", "n_devices", "jax_version", "experiment")
+    first = next(iter(parts.values())).attrs
+    ds.attrs.update({k: first[k] for k in common if k in first})
+    ds.attrs["by_model"] = {
+        m: {k: v for k, v in p.attrs.items() if k not in (*common, "config", "swept")}
+        for m, p in parts.items()
+    }
+    ds.attrs.update(
+        config=json.dumps(cfg.to_dict()),
+        swept=json.dumps(list(cfg.grid.names)),
+        grid_kind=cfg.grid.kind,
+        n_points=cfg.grid.size,
     )
     return ds
 

@@ -20,6 +20,8 @@ product, the teacher's labels); only the student update runs sequentially, insid
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -29,9 +31,10 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from hmmjax.activations import activation
 from hmmjax.data import Batch, DataModel
+from hmmjax.metrics import Measurement, measure
 from hmmjax.networks import TwoLayer, root
 
-__all__ = ["SGD", "advance", "record_steps"]
+__all__ = ["SGD", "advance", "record_steps", "run_steps"]
 
 
 class SGD(eqx.Module):
@@ -65,12 +68,58 @@ class SGD(eqx.Module):
             v = v + (self.lr / N) * (g_lam.T @ delta) / self.batch
         return TwoLayer(w=w, v=v, g=student.g, dim=student.dim)
 
+    # The trainer interface of the sweep engine (``hmmjax.sweep``): advance a member's
+    # state, measure it, and the scalar watched for divergence.
+
+    def advance(self, student, model, key, start, stop, block):
+        return advance(student, self, model, key, start, stop, block)
+
+    def measure(self, student: TwoLayer, model: DataModel, test: Batch) -> Measurement:
+        return measure(student, model, test)
+
+    @staticmethod
+    def monitor(m: Measurement) -> Float[Array, ""]:
+        """The eg watched for divergence: analytic where available, else Monte Carlo."""
+        return jnp.where(jnp.isnan(m.eg), m.eg_mc, m.eg)
+
 
 def draw_block(
     model: DataModel, key: PRNGKeyArray, first_step: Int[Array, ""], block: int, batch: int
 ) -> Batch:
     """The data of steps first_step .. first_step + block - 1: leaves of shape (block, B, ...)."""
     return model.sample_steps(key, first_step + jnp.arange(block), batch)
+
+
+def run_steps(
+    carry: Any,
+    draw: Callable[[Int[Array, ""]], Any],
+    step: Callable[[Any, Any], Any],
+    start: Int[Array, ""],
+    stop: Int[Array, ""],
+    block: int,
+) -> Any:
+    """Apply ``step(carry, data[i])`` for the steps start .. stop - 1, where ``draw(b0)``
+    gives the data of the ``block`` steps b0 .. b0 + block - 1 (leaves of leading size
+    ``block``).
+
+    Blocks are aligned to multiples of ``block`` in the global step count, so a block cut
+    by a recording point is drawn again in full (at most one extra block per interval).
+    """
+
+    def segment(c):
+        s, net = c
+        b0 = (s // block) * block
+        data = draw(b0)
+        i1 = jnp.minimum(stop - b0, block)
+
+        def one(i, net):
+            return step(net, jax.tree.map(lambda a: a[i], data))
+
+        net = jax.lax.fori_loop(s - b0, i1, one, net)
+        return b0 + i1, net
+
+    _, carry = jax.lax.while_loop(lambda c: c[0] < stop, segment, (start, carry))
+    return carry
 
 
 def advance(
@@ -82,26 +131,13 @@ def advance(
     stop: Int[Array, ""],
     block: int = 64,
 ) -> TwoLayer:
-    """Run the SGD steps start .. stop - 1 of the data stream ``key``.
+    """Run the SGD steps start .. stop - 1 of the data stream ``key`` (``run_steps`` over
+    blocks of ``block`` steps drawn by ``draw_block``)."""
 
-    Blocks are aligned to multiples of ``block`` in the global step count, so a block cut
-    by a recording point is drawn again in full (at most one extra block per interval).
-    """
+    def draw(b0):
+        return draw_block(model, key, b0, block, sgd.batch)
 
-    def segment(carry):
-        s, net = carry
-        b0 = (s // block) * block
-        data = draw_block(model, key, b0, block, sgd.batch)
-        i1 = jnp.minimum(stop - b0, block)
-
-        def one(i, net):
-            return sgd.step(net, jax.tree.map(lambda a: a[i], data))
-
-        net = jax.lax.fori_loop(s - b0, i1, one, net)
-        return b0 + i1, net
-
-    _, student = jax.lax.while_loop(lambda c: c[0] < stop, segment, (start, student))
-    return student
+    return run_steps(student, draw, sgd.step, start, stop, block)
 
 
 def record_steps(N: int, t_max: float, n: int = 200, spacing: str = "log") -> np.ndarray:

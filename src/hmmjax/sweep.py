@@ -44,10 +44,9 @@ from jax.sharding import PartitionSpec
 from tqdm.auto import tqdm
 
 from hmmjax.config import Config, ConfigError
-from hmmjax.data import Batch, DataModel, pad_model
-from hmmjax.metrics import measure
-from hmmjax.networks import TwoLayer, pad_network, pad_tail
-from hmmjax.online import SGD, advance, record_steps
+from hmmjax.data import Batch, pad_model
+from hmmjax.networks import pad_network, pad_tail
+from hmmjax.online import SGD, record_steps
 from hmmjax.results import atomic_write_bytes
 
 __all__ = [
@@ -64,8 +63,6 @@ __all__ = [
     "record_times",
     "run_points",
 ]
-
-HISTORY = ("eg", "eg_mc", "Q", "R", "v")
 
 
 # --- the grid's points -----------------------------------------------------------------
@@ -93,11 +90,11 @@ def point_steps(cfgs: list[Config], times: np.ndarray) -> np.ndarray:
 class Lanes(NamedTuple):
     """A grid's stacked, padded arrays: leading axis point, then member where batched."""
 
-    students: TwoLayer  # (P, E, K, N)
-    sgd: SGD  # (P,)
-    model: DataModel  # (P, ...) if shared, else (P, E, ...)
+    students: Any  # members' states, (P, E, ...): TwoLayer (online), (TwoLayer, optax state)
+    sgd: Any  # the trainer, (P,): online.SGD or finite.FiniteTrainer
+    model: Any  # DataModel or TrainingSet, (P, ...) if shared, else (P, E, ...)
     keys: jax.Array  # (P, E, 2)
-    test: Batch  # like model
+    test: Any  # Batch or finite.TestSet, like model
 
 
 @dataclass(frozen=True)
@@ -280,32 +277,44 @@ def _freeze(dead, old, new):
     return jax.tree.map(lambda a, b: jnp.where(dead, a, b), old, new)
 
 
-def _member_chunk(student, dead, sgd, model, key, test, starts, stops, bound, *, block):
+def _member_chunk(state, dead, trainer, model, key, test, starts, stops, bound, *, block):
     """One member through C recording intervals, freezing it when it diverges.
 
-    A frozen member still runs each interval (from its frozen state) and the result is
-    dropped: the loop bounds stay the same for every member, so that under ``vmap`` the
-    SGD loops are not turned into per-lane predicated loops (2x slower on a CPU)."""
+    ``trainer`` (``online.SGD`` or ``finite.FiniteTrainer``) advances the member's state
+    (a pytree) and measures it. A frozen member still runs each interval (from its
+    frozen state) and the result is dropped: the loop bounds stay the same for every
+    member, so that under ``vmap`` the loops are not turned into per-lane predicated
+    loops (2x slower on a CPU)."""
 
     def interval(carry, bounds):
         net, dead = carry
         start, stop = bounds
-        new = advance(net, sgd, model, key, start, stop, block)
-        m = measure(new, model, test)
-        eg = jnp.where(jnp.isnan(m.eg), m.eg_mc, m.eg)
-        finite = jnp.isfinite(eg) & jnp.all(jnp.isfinite(new.w)) & jnp.all(jnp.isfinite(new.v))
-        dead = dead | ~finite | (eg > bound)
-        m = jax.tree.map(lambda a: jnp.where(dead, jnp.nan, a), m)
+        new = trainer.advance(net, model, key, start, stop, block)
+        m = trainer.measure(new, model, test)
+        watched = trainer.monitor(m)
+        finite = jnp.isfinite(watched) & _all_finite(new)
+        dead = dead | ~finite | (watched > bound)
+        m = jax.tree.map(lambda a: _blank(dead, a), m)
         return (_freeze(dead, net, new), dead), (m, dead)
 
-    (student, dead), (meas, deads) = jax.lax.scan(interval, (student, dead), (starts, stops))
-    return student, dead, meas, deads
+    (state, dead), (meas, deads) = jax.lax.scan(interval, (state, dead), (starts, stops))
+    return state, dead, meas, deads
 
 
-def _points_chunk(students, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps):
+def _all_finite(tree) -> jax.Array:
+    leaves = [a for a in jax.tree.leaves(tree) if jnp.issubdtype(a.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
+
+
+def _blank(dead, a):
+    """A measurement after a divergence: NaN (floats) or zero (flags, counts)."""
+    return jnp.where(dead, jnp.nan if jnp.issubdtype(a.dtype, jnp.inexact) else 0, a)
+
+
+def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps):
     """vmap over points of a vmap over members. ``same_steps``: every point records at
-    the same steps (no N axis), given once, so the SGD loop bounds are not batched."""
-    sgd, model, keys, test = lanes_rest
+    the same steps (no N axis), given once, so the loop bounds are not batched."""
+    trainer, model, keys, test = lanes_rest
     axis = None if shared else 0
     per_member = jax.vmap(
         partial(_member_chunk, block=block),
@@ -313,13 +322,16 @@ def _points_chunk(students, dead, lanes_rest, starts, stops, bound, *, shared, b
     )
     steps_axis = None if same_steps else 0
     per_point = jax.vmap(per_member, in_axes=(0, 0, 0, 0, 0, 0, steps_axis, steps_axis, None))
-    return per_point(students, dead, sgd, model, keys, test, starts, stops, bound)
+    return per_point(states, dead, trainer, model, keys, test, starts, stops, bound)
 
 
-def _first_measure(students, model, test, *, shared):
+def _first_measure(states, trainer, model, test, *, shared):
     axis = None if shared else 0
-    per_member = jax.vmap(measure, in_axes=(0, axis, axis))
-    return jax.vmap(per_member)(students, model, test)
+
+    def per_point(states, trainer, model, test):
+        return jax.vmap(trainer.measure, in_axes=(0, axis, axis))(states, model, test)
+
+    return jax.vmap(per_point)(states, trainer, model, test)
 
 
 _COMPILED: dict[Any, Callable] = {}
@@ -365,6 +377,17 @@ def checkpoint_path(cfg: Config) -> Path:
     out = Path(cfg.output.out)
     part = f".p{jax.process_index()}" if jax.process_count() > 1 else ""
     return out.with_name(f"{out.name}{part}.ckpt.npz")
+
+
+def model_checkpoint(path: Path, model: str) -> Path:
+    """The checkpoint of one data model's part of a grid over models."""
+    return path.with_name(path.name.replace(".ckpt.npz", f".{model}.ckpt.npz"))
+
+
+def checkpoint_files(path: Path) -> list[Path]:
+    """``path`` and its per-model parts (``model_checkpoint``) that exist."""
+    parts = path.parent.glob(path.name.replace(".ckpt.npz", ".*.ckpt.npz"))
+    return [p for p in (path, *sorted(parts)) if p.exists()]
 
 
 def _save_checkpoint(path: Path, state: dict[str, np.ndarray]) -> None:
@@ -420,7 +443,7 @@ def run_points(
     b0, c0 = 0, 0
     if state is not None:
         b0, c0 = int(state["batch"]), int(state["chunk"])
-        done = _history_of(state, "done") if "done_eg" in state else None
+        done = _history_of(state, "done") or None
 
     # progress in SGD steps of the grid's largest N, summed over batches
     last = int(steps[:, -1].max())
@@ -434,13 +457,13 @@ def run_points(
         idx = np.minimum(idx, P - 1)  # the last batch repeats the last point
         part = take(lanes, idx)
         if state is not None and b == b0 and c0 > 0:
-            students = jax.tree.map(jnp.asarray, _students_of(state, part.students))
+            students = jax.tree.map(jnp.asarray, _states_of(state, part.students))
             dead = jnp.asarray(state["net_dead"])
             pieces = [_history_of(state, "cur")]
         else:
             students = part.students
             dead = jnp.zeros(part.keys.shape[:2], bool)
-            first = _first_measure(students, part.model, part.test, shared=shared)
+            first = _first_measure(students, part.sgd, part.model, part.test, shared=shared)
             pieces = [_with_dead(jax.tree.map(lambda a: np.asarray(a)[:, :, None], first),
                                  np.zeros((len(idx), part.keys.shape[1], 1), bool))]  # fmt: skip
             c0 = 0
@@ -472,7 +495,7 @@ def run_points(
 
 
 def _with_dead(meas: dict[str, np.ndarray], dead: np.ndarray) -> dict[str, np.ndarray]:
-    return {**{k: np.asarray(getattr(meas, k)) for k in HISTORY}, "dead": dead}
+    return {**{k: np.asarray(a) for k, a in meas._asdict().items()}, "dead": dead}
 
 
 def _concat(pieces: list[dict[str, np.ndarray]], axis: int) -> dict[str, np.ndarray]:
@@ -480,11 +503,13 @@ def _concat(pieces: list[dict[str, np.ndarray]], axis: int) -> dict[str, np.ndar
 
 
 def _history_of(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    return {k: state[f"{prefix}_{k}"] for k in (*HISTORY, "dead")}
+    return {k[len(prefix) + 1 :]: a for k, a in state.items() if k.startswith(f"{prefix}_")}
 
 
-def _students_of(state: dict[str, np.ndarray], like: TwoLayer) -> TwoLayer:
-    return TwoLayer(w=state["net_w"], v=state["net_v"], g=like.g, dim=like.dim)
+def _states_of(state: dict[str, np.ndarray], like: Any) -> Any:
+    """The members' states saved by ``_state``, in the structure of ``like``."""
+    treedef = jax.tree.structure(like)
+    return jax.tree.unflatten(treedef, [state[f"net_{i}"] for i in range(treedef.num_leaves)])
 
 
 def _state(stamp, batch, chunk, students, dead, hist, done) -> dict[str, np.ndarray]:
@@ -494,7 +519,7 @@ def _state(stamp, batch, chunk, students, dead, hist, done) -> dict[str, np.ndar
         "chunk": np.asarray(chunk),
     }
     if students is not None:
-        out.update(net_w=np.asarray(students.w), net_v=np.asarray(students.v))
+        out.update({f"net_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(students))})
         out["net_dead"] = np.asarray(dead)
         out.update({f"cur_{k}": a for k, a in hist.items()})
     if done is not None:
