@@ -24,12 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The defaults as the spec states them, written out independently of the schema.
 DEFAULTS = {
-    "data": dict(model="hmm", N=784, D=10, f="sign", noise=0.0, shared=True),
+    "data": dict(model="hmm", N=784, D=10, f="sign", noise=0.0, shared=True, path=""),
     "teacher": dict(M=2, g="", scaling="none"),
     "student": dict(
         K=2, g="erf", init="large", second_layer="ones", scaling="none", train_second=False
     ),
     "sgd": dict(lr=0.2, kappa=0.0, batch=1),
+    "finite": dict(P=0, optimizer="sgd", momentum=0.9, labels="sign", shuffle=True),
     "run": dict(
         t_max=100.0,
         n_times=200,
@@ -191,7 +192,7 @@ ERRORS = [
     ({"output": {"out": 3}}, "output.out", "= 3", "a string"),
     ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, noise, shared"),
     ({"data": 3}, "data", "= 3", "model, N, D, f, noise, shared"),
-    ({"dat": {}}, "[dat]", "[dat]", "data, teacher, student, sgd, run, ode, output"),
+    ({"dat": {}}, "[dat]", "[dat]", "data, teacher, student, sgd, finite, run, ode, output"),
 ]
 
 
@@ -260,12 +261,12 @@ def test_config_and_cli_do_not_import_jax():
 
 def test_allowed_names_agree_with_physics_modules():
     """config.py keeps its own lists (so as not to import JAX): they must match."""
-    from hmmjax import activations, data, networks
+    from hmmjax import activations, data, datasets, networks
 
     assert set(SCHEMA["student"]["g"].choices) == set(activations.NAMES)
     assert set(SCHEMA["data"]["f"].choices) == set(activations.NAMES)
     assert set(SCHEMA["teacher"]["g"].choices) == {"", *activations.NAMES}
-    assert set(SCHEMA["data"]["model"].choices) == set(data.KINDS)
+    assert set(SCHEMA["data"]["model"].choices) == {*data.KINDS, *datasets.DATASETS}
     assert set(SCHEMA["student"]["scaling"].choices) == set(networks.SCALINGS)
     assert set(SCHEMA["teacher"]["scaling"].choices) == set(networks.SCALINGS)
     assert set(SCHEMA["student"]["init"].choices) == set(networks.INITS)

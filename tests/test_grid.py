@@ -37,7 +37,7 @@ def test_product_is_in_canonical_order_and_c_order():
     ]
     assert points[-1] == {"lr": 0.5, "K": 4, "seed": 1}
     assert grid.to_dict() == {"lr": [0.1, 0.5], "K": [1, 2, 4], "seed": [0, 1]}
-    assert list(AXES) == ["lr", "kappa", "noise", "K", "M", "D", "N", "seed"]
+    assert list(AXES) == ["model", "labels", "lr", "kappa", "noise", "K", "M", "D", "N", "seed"]
 
 
 def test_values_are_coerced_like_their_keys():
@@ -205,7 +205,7 @@ ERRORS = [
     ({"lr": [0.1, 0.2, 0.1]}, "grid.lr[2] = 0.1: repeats grid.lr[0]", ""),
     ({"K": [1, 2, 2]}, "grid.K[2] = 2: repeats grid.K[1]", ""),
     ({"Lr": [0.1]}, "unknown grid axis grid.Lr = [0.1]; did you mean lr?", "lr, kappa, noise"),
-    ({"eta": [0.1]}, "unknown grid axis grid.eta = [0.1]; axes: lr, kappa", "seed"),
+    ({"eta": [0.1]}, "unknown grid axis grid.eta = [0.1]; axes: model, labels, lr", "seed"),
     ({"lr": [0.1, 0.2, -0.1]}, "grid.lr[2] = -0.1: expected a finite number > 0", ""),
     ({"noise": [-1]}, "grid.noise[0] = -1: expected a finite number >= 0", ""),
     ({"K": [0, 1]}, "grid.K[0] = 0: expected an integer > 0", ""),
@@ -235,7 +235,7 @@ ERRORS = [
     ({"points": [{"lr": 0.1}, 3]}, "grid.points[1] = 3: expected a table of axes", ""),
     ({"points": [{"lr": 0.1}, {"K": 2}]}, "grid.points[1] = {K = 2}: expected the axes", "(lr)"),
     ({"points": [{"lr": 0.1}, {"lr": 0.1}]}, "grid.points[1] = {lr = 0.1}: repeats grid.", ""),
-    ({"points": [{"lr": 0.1, "kk": 2}]}, "unknown grid axis grid.points[0].kk = 2", "axes: lr"),
+    ({"points": [{"lr": 0.1, "kk": 2}]}, "unknown grid axis grid.points[0].kk = 2", "axes: model"),
     ({"points": [{"lr": -0.1}]}, "grid.points[0].lr = -0.1: expected a finite number > 0", ""),
     ({"points": [{"lr": [0.1]}]}, "grid.points[0].lr = [0.1] (list): expected a number", ""),
 ]

@@ -480,8 +480,6 @@ def _check_cross_keys(cfg: Config) -> None:
         raise ConfigError(
             f"student.K = {cfg.student.K}: expected an integer <= data.N = {cfg.data.N}"
         )
-    if cfg.run.mode != "sim":
-        _check_ode_applies(cfg)
     if cfg.finite.P > 0:
         _check_finite(cfg)
     elif cfg.data.model in REAL_DATA:
@@ -494,6 +492,8 @@ def _check_cross_keys(cfg: Config) -> None:
             f"finite.optimizer = {_show(cfg.finite.optimizer)}: online runs (finite.P = 0) "
             'use "sgd"; set finite.P > 0 for a finite training set'
         )
+    if cfg.run.mode != "sim":
+        _check_ode_applies(cfg)
 
 
 def _check_finite(cfg: Config) -> None:
