@@ -90,6 +90,9 @@ from hmmjax.sweep import (  # noqa: E402
 )
 from hmmjax.theory import save_times  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import machine, write_section  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "RESULTS.md")
 P_NODES = 33
@@ -98,13 +101,6 @@ MIB = 2**20
 
 
 # --- measuring ----------------------------------------------------------------------------
-
-
-def machine() -> str:
-    """CPU model (from /proc/cpuinfo) and core count."""
-    with open("/proc/cpuinfo") as fh:
-        cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def load() -> float:
@@ -505,21 +501,6 @@ def memory_table(mem) -> str:
 
 
 # --- main ---------------------------------------------------------------------------------
-
-
-def write_section(name: str, text: str) -> None:
-    """Replace (or append) the section between ``<!-- name:begin/end -->``."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    old = open(RESULTS).read()
-    block = f"{begin}\n{text}\n{end}"
-    if begin in old:
-        i, j = old.index(begin), old.index(end) + len(end)
-        new = old[:i] + block + old[j:]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    with open(RESULTS + ".tmp", "w") as fh:
-        fh.write(new)
-    os.replace(RESULTS + ".tmp", RESULTS)
 
 
 def main() -> None:

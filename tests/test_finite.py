@@ -159,8 +159,12 @@ def test_checkpoint_resume_with_optimiser_state(tmp_path, monkeypatch):
     cfg = _with(finite={"P": 60, "optimizer": "adam"}, sgd={"lr": 0.05, "batch": 2})
     saved = []
     real_save = sweep._save_checkpoint
-    monkeypatch.setattr(sweep, "_save_checkpoint",
-                        lambda path, state: (saved.append(dict(state)), real_save(path, state)))  # fmt: skip
+
+    def keep(path, state):
+        saved.append(dict(state))
+        real_save(path, state)
+
+    monkeypatch.setattr(sweep, "_save_checkpoint", keep)
     ckpt = tmp_path / "run.ckpt.npz"
     full = simulate(cfg, progress=False, checkpoint=ckpt)
     assert len(saved) >= 3 and any(k.startswith("net_") for k in saved[1])
@@ -176,10 +180,12 @@ def test_checkpoint_resume_with_optimiser_state(tmp_path, monkeypatch):
         ({"sgd": {"batch": 7}}, "sgd.batch = 7: expected a divisor of finite.P = 60"),
         ({"run": {"mode": "both"}}, 'run.mode = "both": finite.P = 60'),
         ({"data": {"shared": False}}, "data.shared = false"),
-        ({"data": {"model": "digits"}}, "data.N = 40: data.model = \"digits\" has 64 inputs"),
+        ({"data": {"model": "digits"}}, 'data.N = 40: data.model = "digits" has 64 inputs'),
         ({"data": {"model": "digits", "N": 64}, "finite": {"P": 1700}}, "finite.P = 1700"),
-        ({"data": {"model": "mnist", "N": 784, "path": "/nowhere/x-images-idx3-ubyte"}},
-         "data.path"),
+        (
+            {"data": {"model": "mnist", "N": 784, "path": "/nowhere/x-images-idx3-ubyte"}},
+            "data.path",
+        ),
         ({"data": {"model": "digits", "N": 64}, "finite": {"P": 0}}, "set finite.P > 0"),
         ({"finite": {"P": 0, "optimizer": "adam"}}, 'finite.optimizer = "adam"'),
         ({"finite": {"labels": "shuffled"}}, "finite.labels"),

@@ -229,9 +229,23 @@ class _Group(NamedTuple):
 
 
 def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure:
-    """:func:`plot_sweep` for sweeps (a non-empty ``swept`` attribute), else
-    :func:`plot_learning_curves`."""
-    plot = plot_sweep if _swept_axes(ds) else plot_learning_curves
+    """The figure of a results file, chosen from what it holds:
+
+    - finite training sets (``attrs["experiment"] == "finite"``): ``plot_finite``;
+    - a sweep over data models with at most ``MAX_MODEL_PANELS`` points per model:
+      ``plot_models`` (the models side by side, the gap against N);
+    - other sweeps (a non-empty ``swept`` attribute): :func:`plot_sweep`;
+    - a single run: :func:`plot_learning_curves`.
+    """
+    from hmmjax import plots_experiments as px  # it imports this module
+
+    swept = _swept_axes(ds)
+    if ds.attrs.get("experiment") == "finite":
+        plot = px.plot_finite
+    elif "model" in swept and px.model_panels(ds) <= px.MAX_MODEL_PANELS:
+        plot = px.plot_models
+    else:
+        plot = plot_sweep if swept else plot_learning_curves
     return plot(ds, path)
 
 
@@ -506,6 +520,9 @@ def _draw_curves(sweep: _Sweep, splits: list[tuple[str, list[int]]], sub: SubFig
     """Panel group (a): eg(t) per grid point, coloured by the first axis."""
     colour_axis = sweep.axes[0] if sweep.axes else None
     values = [p[colour_axis] for p in sweep.labels] if colour_axis else []
+    names = list(dict.fromkeys(values)) if values and isinstance(values[0], str) else None
+    if names:  # a string axis (model, labels): one colour per name, in grid order
+        values = [names.index(v) for v in values]
     norm = _value_norm(np.asarray(values, float)) if values else None
     nrows, ncols = _subplot_grid(len(splits), 3)
     axs: list[Axes] = []
@@ -532,7 +549,7 @@ def _draw_curves(sweep: _Sweep, splits: list[tuple[str, list[int]]], sub: SubFig
         fontsize="medium",
     )
     if norm:
-        _value_colorbar(sub, axs, norm, CURVE_CMAP, colour_axis, np.unique(values))
+        _value_colorbar(sub, axs, norm, CURVE_CMAP, colour_axis, np.unique(values), names)
 
 
 def _loglog_axes(ax: Axes, title: str, ylabel: str = "eg") -> None:
@@ -551,12 +568,15 @@ def _value_colorbar(
     cmap: Colormap,
     label: str,
     ticks: np.ndarray,
+    names: list[str] | None = None,
 ) -> None:
-    """A colorbar for ``axs`` labelled ``label``, ticked at the swept values (if few)."""
+    """A colorbar for ``axs`` labelled ``label``, ticked at the swept values (if few);
+    ``names``: the tick labels of a string axis (its values are their indices)."""
     bar = sub.colorbar(ScalarMappable(norm, cmap), ax=axs, label=label)
     if len(ticks) <= 12:
         bar.ax.minorticks_off()
-        bar.set_ticks(ticks, labels=[_short(v) for v in ticks])
+        shown = [names[int(v)] for v in ticks] if names else [_short(v) for v in ticks]
+        bar.set_ticks(ticks, labels=shown)
 
 
 def _draw_final(sweep: _Sweep, sub: SubFigure) -> None:
@@ -628,6 +648,10 @@ def _final_line(ax: Axes, sweep: _Sweep) -> None:
         labels = np.array([_label(p) for p in sweep.labels])
         _category_ticks(ax.set_xticks, labels, fontsize="x-small", **rotate)
         ax.set_xlabel("grid point")
+    elif isinstance(sweep.coords[sweep.axes[0]][0], str):  # a string axis: categories
+        x = np.arange(len(sweep.coords[sweep.axes[0]]), dtype=float)
+        _category_ticks(ax.set_xticks, np.asarray(sweep.coords[sweep.axes[0]]))
+        ax.set_xlabel(sweep.axes[0])
     else:
         x = np.asarray(sweep.coords[sweep.axes[0]], float)
         ax.set_xlabel(sweep.axes[0])

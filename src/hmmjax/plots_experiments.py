@@ -61,6 +61,7 @@ __all__ = [
     "FIT_WINDOW",
     "MAX_FINITE_COLUMNS",
     "MAX_MODEL_PANELS",
+    "model_panels",
     "finite_summary",
     "fit_power",
     "gep_gaps",
@@ -79,7 +80,7 @@ FINITE_ROWS = (
     ("err_test", "A  test error", "test classification error"),
     ("agree_lin", "B  agreement with the linear predictor", "sign agreement with linear"),
     ("err_train", "C  training error", "training classification error"),
-    ("fit_ratio", "D  fitted by all / expected if independent", "fit_all / fit_indep"),
+    ("fit_ratio", "D  fitted by all / if independent", "fit_all / fit_indep"),
 )
 FINITE_CURVES = ("eg_mc", "err_test", "err_train", "agree_lin", "fit_ratio", "fit_indep")
 
@@ -99,10 +100,10 @@ class _Finite:
     curves: list[dict[str, Any]]  # each curve's values of the other grid axes
     t: np.ndarray
     size: int  # runs per curve: members x seeds
-    curve: dict[str, np.ndarray]  # name -> (column, curve, t); missing variables absent
-    fit_ratio_se: np.ndarray | None  # (column, curve, t), seeds combined
-    err_lin: np.ndarray | None  # (column, curve)
-    eg_lin: np.ndarray | None  # (column, curve)
+    curve: dict[str, np.ndarray]  # FINITE_CURVES -> (column, curve, t); NaN if missing
+    fit_ratio_se: np.ndarray  # (column, curve, t), seeds combined
+    err_lin: np.ndarray  # (column, curve)
+    eg_lin: np.ndarray  # (column, curve)
 
 
 def plot_finite(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure:
@@ -172,34 +173,28 @@ def finite_summary(ds: xr.Dataset) -> dict[str, float]:
       and ``fit_indep_at_max`` there; NaN if no time is in the window.
     """
     f = _reduce_finite(ds)
-    t = f.t
-    nan = np.full((len(f.columns), len(f.curves)), np.nan)
-    grab = {name: f.curve.get(name) for name in FINITE_CURVES}
-    out: dict[str, np.ndarray] = {}
-    for name, key in (("err_test", "err_test"), ("err_train", "err_train"), ("eg_mc", "eg_test")):
-        out[f"{key}_final"] = nan if grab[name] is None else grab[name][..., -1]
-    out["err_lin"] = nan if f.err_lin is None else f.err_lin
-    out["eg_lin"] = nan if f.eg_lin is None else f.eg_lin
-    positive = np.flatnonzero(t > 0)
-    first = positive[0] if positive.size else 0
-    agree = grab["agree_lin"]
-    if agree is None:
-        agree = np.full((*nan.shape, t.size), np.nan)
-    out["t_agree_first"] = np.full(nan.shape, t[first])
-    out["agree_lin_first"] = agree[..., first]
-    out["agree_lin_max"], out["t_agree_max"], _ = _masked_max(agree, t > 0, t)
-    out["agree_lin_final"] = agree[..., -1]
-    ratio, indep = grab["fit_ratio"], grab["fit_indep"]
-    if ratio is not None and indep is not None:
-        window = (t > 0) & (indep > FIT_WINDOW[0]) & (indep < FIT_WINDOW[1])
-        se = f.fit_ratio_se if f.fit_ratio_se is not None else np.full(ratio.shape, np.nan)
-        best, at, index = _masked_max(ratio, window, t)
-        out["fit_ratio_max"], out["t_fit_ratio_max"] = best, at
-        out["fit_ratio_max_se"] = _at(se, index, best)
-        out["fit_indep_at_max"] = _at(indep, index, best)
-    else:
-        for key in ("fit_ratio_max", "t_fit_ratio_max", "fit_ratio_max_se", "fit_indep_at_max"):
-            out[key] = nan
+    t, c = f.t, f.curve
+    first = int(np.argmax(t > 0))  # the first recorded t > 0
+    agree, ratio, indep = c["agree_lin"], c["fit_ratio"], c["fit_indep"]
+    window = (t > 0) & (indep > FIT_WINDOW[0]) & (indep < FIT_WINDOW[1])
+    best, at, index = _masked_max(ratio, window, t)
+    agree_max, t_agree_max, _ = _masked_max(agree, t > 0, t)
+    out = {
+        "err_test_final": c["err_test"][..., -1],
+        "err_train_final": c["err_train"][..., -1],
+        "eg_test_final": c["eg_mc"][..., -1],
+        "err_lin": f.err_lin,
+        "eg_lin": f.eg_lin,
+        "t_agree_first": np.broadcast_to(t[first], f.err_lin.shape),
+        "agree_lin_first": agree[..., first],
+        "agree_lin_max": agree_max,
+        "t_agree_max": t_agree_max,
+        "agree_lin_final": agree[..., -1],
+        "fit_ratio_max": best,
+        "t_fit_ratio_max": at,
+        "fit_ratio_max_se": _at(f.fit_ratio_se, index, best),
+        "fit_indep_at_max": _at(indep, index, best),
+    }
     return {
         f"{_point_key({**col, **cur})}:{key}": float(values[i, j])
         for key, values in out.items()
@@ -242,7 +237,7 @@ def _reduce_finite(ds: xr.Dataset) -> _Finite:
         )
     if "err_test" not in ds or "t" not in ds["err_test"].dims:
         raise ValueError("finite-training-set dataset lacks 'err_test' over time 't'")
-    _check_grid(ds, [a for a in _swept_axes(ds)], points=False)
+    _check_grid(ds, _swept_axes(ds), points=False)
     grid = [str(d) for d in ds["err_test"].dims if d not in (*ENSEMBLE_DIMS, "t")]
     cols = [d for d in grid if d in COLUMN_AXES]
     others = [d for d in grid if d not in COLUMN_AXES]
@@ -254,29 +249,35 @@ def _reduce_finite(ds: xr.Dataset) -> _Finite:
             f"{MAX_FINITE_COLUMNS} (select fewer models/labels, e.g. ds.sel(model=[...]))"
         )
     per = _PerCurve(ds, cols, others)
+    t_size = ds.sizes["t"]
     return _Finite(
         title=str(ds.attrs.get("title", "")),
         columns=_grid_points(ds, cols),
         curves=_grid_points(ds, others),
         t=np.asarray(ds["t"].values if "t" in ds.coords else np.arange(ds.sizes["t"]), float),
         size=math.prod(ds.sizes[d] for d in ENSEMBLE_DIMS if d in ds["err_test"].dims),
-        curve={name: per(ds[name]) for name in FINITE_CURVES if name in ds},
-        fit_ratio_se=per(_seed_combined_se(ds["fit_ratio_se"])) if "fit_ratio_se" in ds else None,
-        err_lin=per(ds["err_lin"]) if "err_lin" in ds else None,
-        eg_lin=per(ds["eg_lin"]) if "eg_lin" in ds else None,
+        curve={name: per(ds.get(name), t_size) for name in FINITE_CURVES},
+        fit_ratio_se=per(_seed_combined_se(ds.get("fit_ratio_se")), t_size),
+        err_lin=per(ds.get("err_lin")),
+        eg_lin=per(ds.get("eg_lin")),
     )
 
 
 @dataclass(frozen=True)
 class _PerCurve:
-    """Ensemble mean of a variable as an array (column, curve, [t])."""
+    """Ensemble mean of a variable as an array (column, curve, [t]); for a missing
+    variable (``None``), NaN of shape (column, curve, t_size) or (column, curve)."""
 
     ds: xr.Dataset
     cols: list[str]
     others: list[str]
 
-    def __call__(self, da: xr.DataArray) -> np.ndarray:
+    def __call__(self, da: xr.DataArray | None, t_size: int | None = None) -> np.ndarray:
         grid = [*self.cols, *self.others]
+        if da is None:
+            n_cols = math.prod(self.ds.sizes[d] for d in self.cols)
+            n_curves = math.prod(self.ds.sizes[d] for d in self.others)
+            return np.full((n_cols, n_curves, *([t_size] if t_size else [])), np.nan)
         da = _ensemble_mean(da.astype(float))
         da = da.expand_dims({d: self.ds.sizes[d] for d in grid if d not in da.dims})
         values = da.transpose(*grid, ...).values
@@ -284,10 +285,10 @@ class _PerCurve:
         return values.reshape(n_cols, -1, *values.shape[len(grid) :])
 
 
-def _seed_combined_se(se: xr.DataArray) -> xr.DataArray:
+def _seed_combined_se(se: xr.DataArray | None) -> xr.DataArray | None:
     """The standard error of a mean over ``seed`` of independent estimates with standard
     errors ``se``: sqrt(mean(se^2) / n); ``se`` itself without a seed dim."""
-    if "seed" not in se.dims:
+    if se is None or "seed" not in se.dims:
         return se
     with _quiet():
         return np.sqrt((se**2).mean("seed") / se.notnull().sum("seed"))
@@ -307,23 +308,27 @@ def _colours(n: int) -> list:
 def _draw_finite_panel(ax: Axes, f: _Finite, name: str, col: int, colours: list) -> None:
     """One panel of :func:`plot_finite`: the curves of ``name`` in column ``col``."""
     ax.set_xscale("log")
-    if name not in f.curve:
-        ax.text(0.5, 0.5, f"no {name}", ha="center", transform=ax.transAxes)
+    if not np.isfinite(f.curve[name][col]).any():
+        ax.text(0.5, 0.5, f"no finite {name}", ha="center", transform=ax.transAxes)
         return
     shown = f.t > 0
     t = f.t[shown]
     for j, (point, colour) in enumerate(zip(f.curves, colours, strict=True)):
         y = f.curve[name][col, j, shown]
+        if name == "fit_ratio":  # informative only where some but not all are fitted
+            indep = f.curve["fit_indep"][col, j, shown]
+            y = np.where((indep > FIT_WINDOW[0]) & (indep < FIT_WINDOW[1]), y, np.nan)
         label = _label(point) if point else "network"
         ax.plot(t, y, color=colour, lw=1.5, label=label)
-        if name == "err_test" and f.err_lin is not None and np.isfinite(f.err_lin[col, j]):
-            ax.axhline(f.err_lin[col, j], color=NEUTRAL, ls="--", lw=1, label="linear predictor")
-        if name == "fit_ratio" and f.fit_ratio_se is not None:
+        if name == "fit_ratio":
             se = 2 * f.fit_ratio_se[col, j, shown]
             band = np.isfinite(y) & np.isfinite(se)
             ax.fill_between(
                 t, y - se, y + se, where=band, color=colour, alpha=0.2, lw=0, label="+-2 se"
             )
+    if name == "err_test":
+        for level in np.unique(f.err_lin[col][np.isfinite(f.err_lin[col])]):
+            ax.axhline(level, color=NEUTRAL, ls="--", lw=1, label="linear predictor")
     if name == "fit_ratio":
         ax.axhline(1.0, color=NEUTRAL, ls=":", lw=1, label="independent members (= 1)")
 
@@ -406,7 +411,7 @@ def gep_gaps(ds: xr.Dataset, a: str = "hmm", b: str = "get") -> xr.Dataset:
             "n_runs": n_runs,
         }
     if "eg_ode" in m.g:
-        ode = m.g["eg_ode"].transpose("point", "t").values.astype(float)
+        ode = _ensemble_mean(m.g["eg_ode"].astype(float)).transpose("point", "t").values
         data["ode_gap_a"] = rms(mean_a - ode[ia])
         data["ode_gap_b"] = rms(mean_b - ode[ib])
     return _gap_dataset(data, m.others, keys, a, b)
@@ -442,6 +447,11 @@ def fit_power(N: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray):
     return slope, math.sqrt(float(resid @ resid) / (n - 2) / sxx)
 
 
+def model_panels(ds: xr.Dataset) -> int:
+    """How many learning-curve panels :func:`plot_models` would draw for ``ds``."""
+    return len(_model_points(ds).distinct)
+
+
 def plot_models(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure:
     """Learning curves of several data models side by side, one panel per point of the
     other swept axes (e.g. per N; at most :data:`MAX_MODEL_PANELS`), log-log: each
@@ -454,7 +464,7 @@ def plot_models(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure
     Saved atomically to ``path`` when given.
     """
     m = _model_points(ds)
-    keys = m.distinct
+    keys = sorted(m.distinct)
     if len(keys) > MAX_MODEL_PANELS:
         raise ValueError(
             f"model comparison: {len(keys)} points of {', '.join(m.others)}; at most "
@@ -595,7 +605,7 @@ def _draw_model(ax: Axes, point: xr.Dataset, t: np.ndarray, model: str, colour: 
         )
     _loglog_line(ax, t, mean, color=colour, lw=1.5, label=f"{model} ({runs[0]:.0f} runs)")
     if "eg_ode" in point:
-        ode = np.asarray(point["eg_ode"].values, float)
+        ode = _ensemble_mean(point["eg_ode"].astype(float)).values
         _loglog_line(ax, t, ode, color=colour, lw=1.2, ls="--", label=f"{model} ODE")
 
 

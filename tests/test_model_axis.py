@@ -1,0 +1,83 @@
+"""A grid over data models (and label kinds): one compiled computation per model, the
+parts put together along ``model`` with the numbers of the separate runs."""
+
+import numpy as np
+import pytest
+
+from hmmjax.cli import main
+from hmmjax.config import ConfigError, config_from_dict
+from hmmjax.results import read_dataset
+from hmmjax.simulate import simulate
+
+BASE = {
+    "data": {"model": "hmm", "N": 30, "D": 10},
+    "sgd": {"lr": 0.5},
+    "run": {"t_max": 2.0, "n_times": 6, "ensemble": 2, "test_size": 100, "chunk": 3,
+            "mode": "both", "same_init": True},
+    "ode": {"nodes": 5},
+}  # fmt: skip
+
+
+def _cfg(grid, **extra):
+    return config_from_dict({**BASE, **extra, "grid": grid})
+
+
+@pytest.fixture(scope="module")
+def hmm_get():
+    return simulate(_cfg({"model": ["hmm", "get"], "K": [1, 2]}), progress=False)
+
+
+def test_model_axis_equals_the_separate_runs(hmm_get):
+    ds = hmm_get
+    assert ds.eg_sim.dims == ("model", "K", "member", "t")
+    assert list(ds.model.values) == ["hmm", "get"]
+    for model in ("hmm", "get"):
+        alone = simulate(_cfg({"K": [1, 2]}, data={**BASE["data"], "model": model}),
+                         progress=False)  # fmt: skip
+        for name in ("eg_sim", "eg_ode", "Q"):
+            np.testing.assert_allclose(ds[name].sel(model=model), alone[name], rtol=1e-6)
+    assert set(ds.attrs["by_model"]) == {"hmm", "get"}
+
+
+def test_same_weights_teacher_and_latents_give_close_curves(hmm_get):
+    # the same F, teacher, initial weights and latent stream c: at t = 0 the two
+    # models' students and teachers are the same, so their ODEs start equal
+    ds = hmm_get
+    np.testing.assert_allclose(ds.eg_ode.sel(model="hmm").isel(t=0),
+                               ds.eg_ode.sel(model="get").isel(t=0), rtol=1e-6)  # fmt: skip
+
+
+def test_points_over_models_keep_the_grid_order_and_pad_units():
+    points = [{"model": "get", "K": 2}, {"model": "iid", "K": 1}, {"model": "get", "K": 1}]
+    ds = simulate(_cfg({"points": points}), progress=False)
+    assert list(ds.model.values) == ["get", "iid", "get"]
+    assert list(ds.K.values) == [2, 1, 1]
+    assert ds.sizes["k"] == 2
+    assert np.isnan(ds.Q.isel(point=1, k=1)).all()  # K = 1: the padded unit is NaN
+    single = simulate(config_from_dict({**BASE, "data": {**BASE["data"], "model": "iid"},
+                                        "student": {"K": 1}}), progress=False)  # fmt: skip
+    np.testing.assert_allclose(ds.eg_sim.isel(point=1), single.eg_sim, rtol=1e-6)
+
+
+def test_string_axes_are_checked():
+    with pytest.raises(ConfigError, match=r'grid.model\[1\] = "hmx"'):
+        _cfg({"model": ["hmm", "hmx"]})
+    with pytest.raises(ConfigError, match="expected a non-empty list of strings"):
+        _cfg({"model": "hmm"})
+    with pytest.raises(ConfigError, match=r"grid.labels\[0\] = 1"):
+        _cfg({"labels": [1]})
+
+
+def test_cli_run_plot_and_per_model_checkpoints(tmp_path, capsys):
+    cfg = tmp_path / "models.toml"
+    cfg.write_text(
+        '[data]\nmodel = "hmm"\nN = 30\nD = 10\n[run]\nt_max = 1.0\nn_times = 4\n'
+        'ensemble = 2\ntest_size = 50\nchunk = 1\n[grid]\nmodel = ["iid", "hmm"]\nK = [1, 2]\n'
+    )
+    out = tmp_path / "m.nc"
+    assert main(["run", str(cfg), "--out", str(out), "-q"]) == 0
+    assert out.exists() and out.with_suffix(".png").exists()
+    assert not list(tmp_path.glob("*.ckpt.npz"))  # every model's checkpoint is removed
+    ds = read_dataset(out)
+    assert list(ds.model.values) == ["iid", "hmm"]
+    assert main(["plot", str(out), "--out", str(tmp_path / "again.png")]) == 0
