@@ -330,3 +330,20 @@ def test_finite_missing_variables_and_diverged_member(tmp_path):
     assert s["K=2:err_test_final"] == pytest.approx(final)
     plot_finite(ds, tmp_path / "missing.png")
     assert (tmp_path / "missing.png").stat().st_size > 10_000
+
+
+def test_plot_model_finals_draws_the_last_values(tmp_path):
+    """More points than plot_models shows: final eg against N per model, and the values
+    drawn are the ensemble means of the last finite eg_sim."""
+    from hmmjax.plots import plot_results
+    from hmmjax.plots_experiments import plot_model_finals
+
+    ds = models_dataset(models=("iid", "hmm"), Ns=[100 * 2**i for i in range(7)])
+    fig = plot_results(ds, tmp_path / "finals.png")  # dispatch: too many for plot_models
+    axes = [ax for ax in fig.axes if ax.get_label() == "models:finals"]
+    assert len(axes) == 2
+    line = axes[1].lines[0]  # model hmm, simulation
+    expected = ds.eg_sim.sel(model="hmm").isel(t=-1).mean("member").values
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    with pytest.raises(ValueError, match="product grid with a model axis"):
+        plot_model_finals(models_dataset(points=True))

@@ -233,7 +233,8 @@ def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figur
 
     - finite training sets (``attrs["experiment"] == "finite"``): ``plot_finite``;
     - a sweep over data models with at most ``MAX_MODEL_PANELS`` points per model:
-      ``plot_models`` (the models side by side, the gap against N);
+      ``plot_models`` (the models side by side, the gap against N); with more, a
+      product grid: ``plot_model_finals`` (final eg against K per model);
     - other sweeps (a non-empty ``swept`` attribute): :func:`plot_sweep`;
     - a single run: :func:`plot_learning_curves`.
     """
@@ -244,6 +245,8 @@ def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figur
         plot = px.plot_finite
     elif "model" in swept and px.model_panels(ds) <= px.MAX_MODEL_PANELS:
         plot = px.plot_models
+    elif "model" in swept and ds.attrs.get("grid_kind") == "product" and "eg_sim" in ds:
+        plot = px.plot_model_finals
     else:
         plot = plot_sweep if swept else plot_learning_curves
     return plot(ds, path)

@@ -46,6 +46,7 @@ from hmmjax.plots import (
     _ensemble_mean,
     _fmt,
     _label,
+    _last_finite,
     _loglog_axes,
     _loglog_line,
     _merge_seed_points,
@@ -60,12 +61,14 @@ __all__ = [
     "COLUMN_AXES",
     "FIT_WINDOW",
     "MAX_FINITE_COLUMNS",
+    "MAX_FINAL_PANELS",
     "MAX_MODEL_PANELS",
     "model_panels",
     "finite_summary",
     "fit_power",
     "gep_gaps",
     "plot_finite",
+    "plot_model_finals",
     "plot_models",
 ]
 
@@ -498,6 +501,77 @@ def plot_models(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure
         _draw_gaps(fig.add_subplot(nrows, ncols, n, label="models:gaps"), gaps)
     title = str(ds.attrs.get("title", "")) or f"models {', '.join(m.models)}"
     fig.suptitle(f"{title}: ensemble mean +- std of eg_sim")
+    _save(fig, path)
+    return fig
+
+
+MAX_FINAL_PANELS = 8  # plot_model_finals: panels, one per (model, other axes) combination
+
+
+def plot_model_finals(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure:
+    """Final eg of a product grid over data models: one panel per model and value of the
+    axes other than the x axis (``K`` if swept, else the first axis) and the colour axis
+    (the first remaining one, e.g. ``lr``); simulation (ensemble mean of the last finite
+    eg_sim, averaged over seeds, error bars: standard deviation over the runs) as solid
+    lines with markers, ``eg_ode`` dashed with open markers. Panels share the y axis,
+    so the models compare at a glance (axes labelled ``"models:finals"``)."""
+    swept = [a for a in _swept_axes(ds) if a != "seed"]
+    if ds.attrs.get("grid_kind", "product") != "product" or "model" not in swept:
+        raise ValueError("plot_model_finals: needs a product grid with a model axis")
+    rest = [a for a in swept if a != "model"]
+    if not rest:
+        raise ValueError("plot_model_finals: needs an axis besides model")
+    x_axis = "K" if "K" in rest else rest[0]
+    colour_axis = next((a for a in rest if a != x_axis), None)
+    panel_axes = ["model", *(a for a in rest if a not in (x_axis, colour_axis))]
+    panels = _grid_points(ds, panel_axes)
+    if len(panels) > MAX_FINAL_PANELS:
+        raise ValueError(
+            f"plot_model_finals: {len(panels)} panels over {', '.join(panel_axes)}; at most "
+            f"{MAX_FINAL_PANELS}"
+        )
+    with _quiet():
+        runs = _last_finite(ds["eg_sim"])  # (grid..., member)
+        mean = runs.mean([d for d in ("member", "seed") if d in runs.dims])
+        std = runs.std([d for d in ("member", "seed") if d in runs.dims])
+        ode = (
+            _last_finite(ds["eg_ode"]).mean("seed")
+            if "seed" in ds.dims and "eg_ode" in ds
+            else (_last_finite(ds["eg_ode"]) if "eg_ode" in ds else None)
+        )
+    colours = _colours(ds.sizes[colour_axis] if colour_axis else 1)
+    nrows, ncols = _subplot_grid(len(panels), 4)
+    fig = Figure(figsize=(ncols * PANEL_INCHES[0] + 1.2, nrows * PANEL_INCHES[1] + 0.8),
+                 layout="constrained")  # fmt: skip
+    FigureCanvasAgg(fig)
+    x = np.asarray(ds[x_axis].values, float)
+    first: Axes | None = None
+    for p, panel in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, p + 1, sharey=first, label="models:finals")
+        first = first or ax
+        for c, colour in enumerate(colours):
+            sel = {**panel, **({colour_axis: ds[colour_axis].values[c]} if colour_axis else {})}
+            name = f"{colour_axis}={_short(sel[colour_axis])}" if colour_axis else "simulation"
+            y, e = mean.sel(sel).values, std.sel(sel).values
+            ax.errorbar(x, y, yerr=e, color=colour, marker="o", ms=4, lw=1.3, capsize=2,
+                        label=name)  # fmt: skip
+            if ode is not None:
+                ax.plot(x, ode.sel(sel).values, color=colour, ls="--", marker="o", ms=4,
+                        mfc="none", lw=1)  # fmt: skip
+        ax.set_xscale("log" if x.min() > 0 and x.max() > 3 * x.min() else "linear")
+        ax.set_xticks(x, labels=[_short(v) for v in ds[x_axis].values])
+        ax.minorticks_off()
+        ax.set_yscale("log")
+        ax.set_xlabel(x_axis)
+        ax.set_ylabel("final eg" if p % ncols == 0 else "")
+        ax.set_title(_label(panel), fontsize="small")
+        ax.grid(True, which="major", alpha=0.3)
+        if p == 0:
+            if ode is not None:
+                ax.plot([], [], color=NEUTRAL, ls="--", marker="o", mfc="none", label="ODE")
+            ax.legend(fontsize="x-small")
+    title = str(ds.attrs.get("title", "")) or "models"
+    fig.suptitle(f"{title}: final eg, simulation (mean +- std over runs) and ODE")
     _save(fig, path)
     return fig
 
