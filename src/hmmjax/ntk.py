@@ -84,7 +84,9 @@ def empirical_ntk(
     params, x2[j]) (x2 = x1 if None), by blocks of vjp and jvp (module docstring).
 
     ``apply(params, x)`` maps one input to a scalar; every leaf of ``params`` is
-    differentiated (split off the fixed leaves, e.g. with ``eqx.partition``, first)."""
+    differentiated (split off the fixed leaves, e.g. with ``eqx.partition``, first).
+    Compiled with ``apply`` and ``block`` static: pass the same function object to reuse
+    the compilation."""
     x2 = x1 if x2 is None else x2
     n1, n2 = x1.shape[0], x2.shape[0]
     b1, b2 = min(block, n1), min(block, n2)
