@@ -42,6 +42,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "FiniteConfig",
+    "InvariantConfig",
     "Option",
     "ODEConfig",
     "OutputConfig",
@@ -59,8 +60,10 @@ __all__ = [
 # Kept here (not imported from activations.py) so that this module never imports JAX;
 # tests check that the lists agree with the physics modules.
 ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sign")
-DATA_MODELS = ("iid", "hmm", "hmm_x", "get", "digits", "mnist")
+DATA_MODELS = ("iid", "hmm", "hmm_x", "get", "digits", "mnist", "stripe", "cylinder")
 REAL_DATA = ("digits", "mnist")  # finite data sets shipped or on disk (hmmjax.datasets)
+INVARIANT_DATA = ("stripe", "cylinder")  # invariant manifolds (hmmjax.invariant)
+INVARIANT_G = ("relu", "tanh", "erf")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCALINGS = ("none", "normalise", "meanfield")
 DEFAULT_STEM = "hmmjax"  # output.out is results/<stem>.nc; load_config uses the file's stem
@@ -170,7 +173,8 @@ class DataConfig(_Section):
         "hmm",
         "iid: Gaussian inputs; hmm: hidden manifold, teacher on c; hmm_x: teacher on x; "
         "get: Gaussian equivalent of hmm; digits: scikit-learn's 8x8 digits, even vs odd "
-        "(N = 64); mnist: an MNIST IDX file (data.path), even vs odd (finite.P > 0 only)",
+        "(N = 64); mnist: an MNIST IDX file (data.path), even vs odd (finite.P > 0 only); "
+        "stripe, cylinder: invariant manifolds in N = d dimensions ([invariant])",
         choices=DATA_MODELS,
     )
     N: int = option(784, "input dimension", gt=0)
@@ -261,6 +265,36 @@ class FiniteConfig(_Section):
         True,
         "reshuffle the sample order every epoch (each member its own order); false: "
         "the order in which the samples were drawn",
+    )
+
+
+@dataclass(frozen=True)
+class InvariantConfig(_Section):
+    """[invariant]: the alpha-trick network on stripe / cylinder data (THEORY 7). data.N is
+    d, student.K is h, finite.P is p, sgd.lr scales the step, run.ensemble counts seeds,
+    run.n_times the records, run.test_size the test set."""
+
+    section: ClassVar[str] = "invariant"
+    alpha: float = option(
+        1.0, "output scale alpha of F = alpha (f(w) - f(w0)): large lazy, small feature", gt=0
+    )
+    threshold: float = option(
+        1.3862943611198906,
+        "cylinder: y = +1 if x_1^2 + x_2^2 > threshold; default 2 ln 2, the median of chi2_2 "
+        "(balanced; THEORY's 4/3 gives P(y = +1) = 0.513)",
+        gt=0,
+    )
+    adaptive: bool = option(True, "adaptive gradient-flow step (else fixed GD steps)")
+    max_dF: float = option(0.5, "adaptive step: largest change of an output per step", gt=0)
+    max_dw: float = option(0.1, "adaptive step: largest relative change of the weights", gt=0)
+    max_steps: int = option(100_000, "iterations at most (training stops at zero loss)", gt=0)
+    ntk: bool = option(
+        False, "measure the empirical NTK at initialisation and at the end, with kernel "
+        "regression / SVM and label alignment"
+    )
+    ntk_top: int = option(20, "eigenvectors of the NTK for the label alignment", gt=0)
+    kernel_ridge: float = option(
+        1e-4, "kernel regression ridge, relative to tr(K) / p", ge=0
     )
 
 
@@ -373,6 +407,7 @@ SECTIONS: dict[str, type[_Section]] = {
         StudentConfig,
         SGDConfig,
         FiniteConfig,
+        InvariantConfig,
         RunConfig,
         ODEConfig,
         OutputConfig,
@@ -401,6 +436,7 @@ class Config:
     student: StudentConfig = field(default_factory=StudentConfig)
     sgd: SGDConfig = field(default_factory=SGDConfig)
     finite: FiniteConfig = field(default_factory=FiniteConfig)
+    invariant: InvariantConfig = field(default_factory=InvariantConfig)
     run: RunConfig = field(default_factory=RunConfig)
     ode: ODEConfig = field(default_factory=ODEConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -476,6 +512,9 @@ def _grid_module() -> types.ModuleType:
 
 def _check_cross_keys(cfg: Config) -> None:
     """Checks of one run that involve several keys: one line naming the key."""
+    if cfg.data.model in INVARIANT_DATA:
+        _check_invariant(cfg)
+        return
     if cfg.student.K > cfg.data.N:
         raise ConfigError(
             f"student.K = {cfg.student.K}: expected an integer <= data.N = {cfg.data.N}"
@@ -494,6 +533,23 @@ def _check_cross_keys(cfg: Config) -> None:
         )
     if cfg.run.mode != "sim":
         _check_ode_applies(cfg)
+
+
+def _check_invariant(cfg: Config) -> None:
+    """Cross-key checks of a stripe / cylinder run."""
+    model, d_par = cfg.data.model, INVARIANT_DATA.index(cfg.data.model) + 1
+    checks = [
+        ("finite.P", cfg.finite.P, cfg.finite.P > 0, "an integer > 0 (the training set size p)"),
+        ("run.mode", cfg.run.mode, cfg.run.mode == "sim", '"sim"'),
+        ("student.g", cfg.student.g, cfg.student.g in INVARIANT_G,
+         "one of " + ", ".join(_show(g) for g in INVARIANT_G)),
+        ("data.N", cfg.data.N, cfg.data.N > d_par, f"an integer > {d_par} (d > d_par)"),
+    ]  # fmt: skip
+    for key, value, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(
+                f"{key} = {_show(value)}: data.model = {_show(model)} needs {allowed}"
+            )
 
 
 def _check_finite(cfg: Config) -> None:

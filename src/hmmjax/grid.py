@@ -38,6 +38,7 @@ __all__ = ["AXES", "KINDS", "Grid", "grid_reference_markdown", "parse_grid"]
 AXES: dict[str, tuple[str, str]] = {
     "model": ("data", "model"),
     "labels": ("finite", "labels"),
+    "alpha": ("invariant", "alpha"),
     "lr": ("sgd", "lr"),
     "kappa": ("sgd", "kappa"),
     "noise": ("data", "noise"),
@@ -45,6 +46,7 @@ AXES: dict[str, tuple[str, str]] = {
     "M": ("teacher", "M"),
     "D": ("data", "D"),
     "N": ("data", "N"),
+    "P": ("finite", "P"),
     "seed": ("run", "seed"),
 }
 KINDS = ("product", "points", "none")

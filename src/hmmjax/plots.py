@@ -231,6 +231,7 @@ class _Group(NamedTuple):
 def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure:
     """The figure of a results file, chosen from what it holds:
 
+    - invariant manifolds (``attrs["experiment"] == "invariant"``): ``plot_invariant``;
     - finite training sets (``attrs["experiment"] == "finite"``): ``plot_finite``;
     - a sweep over data models with at most ``MAX_MODEL_PANELS`` points per model:
       ``plot_models`` (the models side by side, the gap against N); with more, a
@@ -241,7 +242,11 @@ def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figur
     from hmmjax import plots_experiments as px  # it imports this module
 
     swept = _swept_axes(ds)
-    if ds.attrs.get("experiment") == "finite":
+    if ds.attrs.get("experiment") == "invariant":
+        from hmmjax.plots_invariant import plot_invariant  # imports JAX
+
+        plot = plot_invariant
+    elif ds.attrs.get("experiment") == "finite":
         plot = px.plot_finite
     elif "model" in swept and px.model_panels(ds) <= px.MAX_MODEL_PANELS:
         plot = px.plot_models

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from hmmjax.config import INVARIANT_DATA
 from hmmjax.data import Batch, DataModel, make_data_model
 from hmmjax.finite import build_finite_lanes
 from hmmjax.layout import combine_models, finite_dataset, sweep_dataset
@@ -164,6 +165,13 @@ def simulate(
     models = list(dict.fromkeys(c.data.model for c in all_cfgs))
     if len(models) > 1:
         return _by_model(cfg, all_cfgs, models, times, progress, checkpoint)
+    if cfg.data.model in INVARIANT_DATA:  # its own engine: lanes stop at zero loss
+        from hmmjax.invariant_run import run_invariant
+
+        ds = run_invariant(cfg)
+        ds.attrs.update(device=str(jax.devices()[0]), jax_version=jax.__version__,
+                        elapsed_s=time.perf_counter() - t0)  # fmt: skip
+        return ds
     finite = cfg.finite.P > 0
     mine = process_share(len(all_cfgs))
     devices = choose_devices(cfg, len(mine))

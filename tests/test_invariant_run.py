@@ -1,0 +1,91 @@
+"""Invariant-manifold experiments from configs: checks, the Dataset, NTK analyses, CLI."""
+
+import numpy as np
+import pytest
+
+from hmmjax.config import ConfigError, config_from_dict
+from hmmjax.invariant_run import SEED_STRIDE, seeds_of
+from hmmjax.simulate import simulate
+
+BASE = {
+    "data": {"model": "stripe", "N": 4},
+    "student": {"K": 32, "g": "relu"},
+    "finite": {"P": 32},
+    "run": {"ensemble": 2, "n_times": 6, "test_size": 300},
+    "invariant": {"max_steps": 20000, "ntk": True, "ntk_top": 8},
+}
+
+
+def _cfg(grid=None, **sections):
+    d = {k: dict(v) for k, v in BASE.items()}
+    for k, v in sections.items():
+        d[k] = {**d.get(k, {}), **v}
+    return config_from_dict({**d, "grid": grid or {}})
+
+
+@pytest.fixture(scope="module")
+def grid_ds():
+    return simulate(_cfg({"alpha": [0.01, 100.0], "P": [16, 32]}), progress=False)
+
+
+def test_dataset_layout(grid_ds):
+    ds = grid_ds
+    assert ds.attrs["experiment"] == "invariant"
+    assert ds.err_test.dims == ("alpha", "P", "member", "record")
+    assert ds.kr_err.dims == ("alpha", "P", "member", "ntk")
+    assert ds.ntk_align.sizes["eig"] == 8
+    assert list(ds.ntk.values) == ["init", "final"]
+    assert float(ds.K) == 32  # a non-swept axis is a scalar coordinate
+    np.testing.assert_allclose(ds.beta_lazy if "beta_lazy" in ds else ds.attrs["beta_lazy"], 4 / 10)
+
+
+def test_training_reaches_zero_loss_and_feature_learning_compresses(grid_ds):
+    ds = grid_ds
+    assert bool(ds.converged.all())
+    final = ds.isel(record=-1)
+    assert np.all(final.err_train == 0)
+    # the weights grow more along x_1 than along the others, more so at small alpha
+    ratio = final.ratio.mean("member")
+    assert np.all(ratio.sel(alpha=0.01) > ratio.sel(alpha=100.0))
+    # alignment is a cumulative fraction in [0, 1]
+    assert np.all(np.diff(ds.ntk_align, axis=-1) >= -1e-12)
+    assert float(ds.ntk_align.max()) <= 1 + 1e-9
+
+
+def test_same_config_same_numbers(grid_ds):
+    again = simulate(_cfg({"alpha": [0.01, 100.0], "P": [16, 32]}), progress=False)
+    for name in ("err_test", "ratio", "kr_err", "ntk_eig"):
+        np.testing.assert_array_equal(again[name], grid_ds[name])
+
+
+def test_seeds_of_members():
+    cfg = _cfg({"seed": [3, 4]})
+    np.testing.assert_array_equal(seeds_of(cfg), [[3 * SEED_STRIDE, 3 * SEED_STRIDE + 1],
+                                                  [4 * SEED_STRIDE, 4 * SEED_STRIDE + 1]])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"finite": {"P": 0}}, r'finite.P = 0: data.model = "stripe" needs'),
+        ({"student": {"g": "sign"}}, r'student.g = "sign": data.model = "stripe" needs'),
+        ({"data": {"model": "cylinder", "N": 2}}, r'data.N = 2: data.model = "cylinder"'),
+        ({"run": {"mode": "ode"}}, r'run.mode = "ode"'),
+        ({"invariant": {"alpha": 0}}, r"invariant.alpha = 0"),
+    ],
+)
+def test_config_errors(kw, words):
+    with pytest.raises(ConfigError, match=words):
+        _cfg(**kw)
+
+
+@pytest.mark.parametrize(
+    "grid, words",
+    [
+        ({"lr": [0.1, 0.2]}, "grid.lr: data.model = 'stripe' sweeps alpha, K, P, seed"),
+        ({"points": [{"alpha": 1.0}, {"alpha": 2.0}]}, "grid.points: invariant experiments"),
+    ],
+)
+def test_grids_it_does_not_run_are_refused_before_work(grid, words):
+    with pytest.raises(ConfigError, match=words):
+        simulate(_cfg(grid), progress=False)
