@@ -81,3 +81,19 @@ def test_cli_run_plot_and_per_model_checkpoints(tmp_path, capsys):
     ds = read_dataset(out)
     assert list(ds.model.values) == ["iid", "hmm"]
     assert main(["plot", str(out), "--out", str(tmp_path / "again.png")]) == 0
+
+
+@pytest.mark.parametrize(
+    "grid, finite, words",
+    [
+        ({"P": [10, 20]}, 0, "grid.P: not an axis of online runs"),
+        ({"alpha": [1.0, 2.0]}, 0, "grid.alpha: not an axis of online runs"),
+        ({"labels": ["sign", "random"]}, 0, "grid.labels: not an axis of online runs"),
+        ({"P": [10, 20]}, 20, "grid.P: not an axis of finite-set runs"),
+    ],
+)
+def test_axes_of_other_experiments_are_refused_before_work(grid, finite, words):
+    cfg = config_from_dict({**BASE, "run": {**BASE["run"], "mode": "sim"},
+                            "finite": {"P": finite}, "grid": grid})  # fmt: skip
+    with pytest.raises(ConfigError, match=words):
+        simulate(cfg, progress=False)

@@ -289,13 +289,12 @@ class InvariantConfig(_Section):
     max_dw: float = option(0.1, "adaptive step: largest relative change of the weights", gt=0)
     max_steps: int = option(100_000, "iterations at most (training stops at zero loss)", gt=0)
     ntk: bool = option(
-        False, "measure the empirical NTK at initialisation and at the end, with kernel "
-        "regression / SVM and label alignment"
+        False,
+        "measure the empirical NTK at initialisation and at the end, with kernel "
+        "regression / SVM and label alignment",
     )
     ntk_top: int = option(20, "eigenvectors of the NTK for the label alignment", gt=0)
-    kernel_ridge: float = option(
-        1e-4, "kernel regression ridge, relative to tr(K) / p", ge=0
-    )
+    kernel_ridge: float = option(1e-4, "kernel regression ridge, relative to tr(K) / p", ge=0)
 
 
 @dataclass(frozen=True)

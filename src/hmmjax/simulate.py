@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from hmmjax.config import INVARIANT_DATA
+from hmmjax.config import INVARIANT_DATA, ConfigError
 from hmmjax.data import Batch, DataModel, make_data_model
 from hmmjax.finite import build_finite_lanes
 from hmmjax.layout import combine_models, finite_dataset, sweep_dataset
@@ -159,6 +159,7 @@ def simulate(
     Dataset, the other processes return None.
     """
     t0 = time.perf_counter()
+    _check_axes(cfg)
     all_cfgs = point_configs(cfg)
     if times is None:
         times = record_times(all_cfgs)  # from the whole grid: the same on every process
@@ -217,6 +218,20 @@ def simulate(
     if plan is not None:
         ds.attrs["plan"] = plan.describe()
     return ds
+
+
+def _check_axes(cfg) -> None:
+    """Refuse, before any work, grid axes that mean nothing for this kind of run."""
+    if cfg.data.model in INVARIANT_DATA:
+        return  # invariant_run.check_grid
+    kind, refused = ("finite-set", ("P", "alpha")) if cfg.finite.P > 0 else (
+        "online", ("P", "alpha", "labels"))  # fmt: skip
+    for name in cfg.grid.names:
+        if name in refused:
+            raise ConfigError(
+                f"grid.{name}: not an axis of {kind} runs of data.model = {cfg.data.model!r}"
+                + (" (the training set size is fixed by finite.P)" if name == "P" else "")
+            )
 
 
 def linear_errors(test) -> dict[str, np.ndarray]:
