@@ -216,3 +216,32 @@ def test_bad_settings_are_refused():
         InvariantData(d=2, model="cylinder")
     with pytest.raises(ValueError, match="activation"):
         init_net(jax.random.PRNGKey(0), 3, 4, act="gelu")
+
+
+def test_train_by_segments_equals_one_call_and_resumes(tmp_path, monkeypatch):
+    """The host loop over records gives the numbers of vmap(trainer.run); a checkpoint
+    written after a segment resumes to bit-identical results."""
+    from hmmjax import sweep
+    from hmmjax.invariant import InvariantData, InvariantTrainer, build_lanes, train
+
+    trainer = InvariantTrainer(data=InvariantData(d=3), max_steps=400, n_records=6)
+    lanes = build_lanes([0.1, 10.0], [0], [16], [8], data=trainer.data, n_test=64)
+    one_call, params = jax.jit(jax.vmap(trainer.run))(lanes)
+    saved = []
+    real = sweep._save_checkpoint
+
+    def keep(path, state):
+        saved.append(dict(state))
+        real(path, state)
+
+    monkeypatch.setattr(sweep, "_save_checkpoint", keep)
+    ckpt = tmp_path / "inv.ckpt.npz"
+    history, params2 = train(lanes, trainer, checkpoint=ckpt, stamp="x")
+    for a, b in zip(jax.tree.leaves(one_call), jax.tree.leaves(history), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
+    np.savez(ckpt, **saved[2])  # as if stopped after the third segment
+    resumed, params3 = train(lanes, trainer, checkpoint=ckpt, stamp="x")
+    for a, b in zip(jax.tree.leaves(history), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(Exception, match="different config"):
+        train(lanes, trainer, checkpoint=ckpt, stamp="y")

@@ -100,6 +100,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import equinox as eqx
@@ -109,6 +110,7 @@ import numpy as np
 import optax
 from jax.scipy.special import erf as _erf
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+from tqdm.auto import tqdm
 
 from hmmjax.rng import key_words, normal_counter
 
@@ -567,16 +569,20 @@ class InvariantTrainer(eqx.Module):
             diverged=st.diverged,
         )
 
+    def segment(self, lane: InvariantLanes, st: _State, stop: Int[Array, ""]):
+        """Iterate one lane until it is done or has made ``stop`` iterations; measure."""
+        st = jax.lax.while_loop(
+            lambda s: ~s.done & (s.steps < stop), lambda s: self.step(lane, s), st
+        )
+        return st, self.measure(lane, st)
+
     def run(self, lane: InvariantLanes) -> tuple[InvariantMeasurement, tuple]:
-        """One lane (vmap it): the measurements at ``steps`` and the final parameters."""
-
-        def segment(st, stop):
-            st = jax.lax.while_loop(
-                lambda s: ~s.done & (s.steps < stop), lambda s: self.step(lane, s), st
-            )
-            return st, self.measure(lane, st)
-
-        st, history = jax.lax.scan(segment, self.init(lane), jnp.asarray(self.steps))
+        """One lane (vmap it): the measurements at ``steps`` and the final parameters, in
+        one call (``train`` runs the segments from the host instead)."""
+        st, history = jax.lax.scan(
+            lambda st, stop: self.segment(lane, st, stop), self.init(lane),
+            jnp.asarray(self.steps),
+        )  # fmt: skip
         return history, st.params
 
 
@@ -602,9 +608,59 @@ class InvariantResult(NamedTuple):
 
 
 @eqx.filter_jit
-def train(lanes: InvariantLanes, trainer: InvariantTrainer):
-    """All lanes in one compiled call: (history (L, R), final parameters (L, ...))."""
-    return jax.vmap(trainer.run)(lanes)
+def _init_lanes(lanes: InvariantLanes, trainer: InvariantTrainer) -> _State:
+    return jax.vmap(trainer.init)(lanes)
+
+
+@eqx.filter_jit
+def _segment_lanes(lanes: InvariantLanes, trainer: InvariantTrainer, st: _State, stop):
+    return jax.vmap(trainer.segment, in_axes=(0, 0, None))(lanes, st, stop)
+
+
+def train(
+    lanes: InvariantLanes,
+    trainer: InvariantTrainer,
+    *,
+    progress: bool = False,
+    checkpoint: Path | None = None,
+    stamp: str = "",
+):
+    """All lanes, one compiled call per recording segment: (history (L, R), final
+    parameters (L, ...)). The same numbers as ``jax.vmap(trainer.run)``.
+
+    ``progress``: a bar over the records. ``checkpoint``: after each segment the lanes'
+    state and the history so far are written there atomically (with ``stamp``, which
+    must match to resume); a later call with the same file resumes after the last
+    finished segment, with bit-identical results."""
+    from hmmjax.sweep import _load_checkpoint, _save_checkpoint  # the sweep's file format
+
+    steps = trainer.steps
+    st = _init_lanes(lanes, trainer)
+    pieces: list[InvariantMeasurement] = []
+    saved = _load_checkpoint(checkpoint, stamp) if checkpoint is not None else None
+    if saved is not None:
+        treedef = jax.tree.structure(st)
+        st = jax.tree.unflatten(treedef, [jnp.asarray(saved[f"st_{i}"])
+                                          for i in range(treedef.num_leaves)])  # fmt: skip
+        done = int(saved["records"])
+        fields = InvariantMeasurement._fields
+        pieces = [InvariantMeasurement(*(saved[f"h_{k}"][:, r] for k in fields))
+                  for r in range(done)]  # fmt: skip
+    bar = tqdm(total=len(steps), initial=len(pieces), disable=not progress, unit="record")
+    for stop in steps[len(pieces) :]:
+        st, meas = _segment_lanes(lanes, trainer, st, jnp.asarray(stop))
+        pieces.append(jax.tree.map(np.asarray, meas))
+        if checkpoint is not None:
+            state = {f"st_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(st))}
+            state.update({f"h_{k}": np.stack([getattr(p, k) for p in pieces], 1)
+                          for k in InvariantMeasurement._fields})  # fmt: skip
+            _save_checkpoint(checkpoint, {**state, "fingerprint": np.asarray(stamp),
+                                          "records": np.asarray(len(pieces))})  # fmt: skip
+        bar.update(1)
+    bar.close()
+    history = InvariantMeasurement(*(np.stack([getattr(p, k) for p in pieces], 1)
+                                     for k in InvariantMeasurement._fields))  # fmt: skip
+    return history, st.params
 
 
 def run_grid(
@@ -617,11 +673,16 @@ def run_grid(
     act: str = "relu",
     n_test: int = 10_000,
     dtype=jnp.float32,
+    progress: bool = False,
+    checkpoint: Path | None = None,
+    stamp: str = "",
 ) -> InvariantResult:
-    """Build the lanes of the grid, train them all at once, reshape to the grid."""
+    """Build the lanes of the grid, train them all at once (``train``: progress bar,
+    checkpoint), reshape to the grid."""
     lanes = build_lanes(alphas, seeds, ps, hs, data=trainer.data, act=act, n_test=n_test,
                         dtype=dtype)  # fmt: skip
-    history, params = train(lanes, trainer)
+    history, params = train(lanes, trainer, progress=progress, checkpoint=checkpoint,
+                            stamp=stamp)  # fmt: skip
     grid = (len(alphas), len(seeds), len(ps), len(hs))
 
     def shape(a):

@@ -25,7 +25,9 @@ d_par and THEORY's predicted exponents.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -81,8 +83,11 @@ def _data(cfg: Config) -> InvariantData:
     return InvariantData(d=cfg.data.N, model=cfg.data.model, r2=cfg.invariant.threshold)
 
 
-def run_invariant(cfg: Config) -> xr.Dataset:
-    """Train the config's grid and label it (see the module docstring)."""
+def run_invariant(
+    cfg: Config, progress: bool = False, checkpoint: Path | None = None
+) -> xr.Dataset:
+    """Train the config's grid and label it (see the module docstring); ``progress``: a
+    bar over the records; ``checkpoint``: resume file (``invariant.train``)."""
     check_grid(cfg)
     inv = cfg.invariant
     dtype = jnp.float64 if cfg.run.precision == "float64" else jnp.float32
@@ -95,9 +100,17 @@ def run_invariant(cfg: Config) -> xr.Dataset:
     seeds = seeds_of(cfg)
     with jax.enable_x64(dtype == jnp.float64):
         res = run_grid(alphas, seeds.ravel().tolist(), ps, hs, trainer, act=cfg.student.g,
-                       n_test=cfg.run.test_size, dtype=dtype)  # fmt: skip
+                       n_test=cfg.run.test_size, dtype=dtype, progress=progress,
+                       checkpoint=checkpoint, stamp=_stamp(cfg))  # fmt: skip
         ntk = _ntk_analyses(cfg, res, dtype) if inv.ntk else None
     return invariant_dataset(cfg, res, seeds.shape, ntk)
+
+
+def _stamp(cfg: Config) -> str:
+    """What a checkpoint must match: the config less its output section."""
+    d = cfg.to_dict()
+    d.pop("output")
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
 def _ntk_analyses(cfg: Config, res, dtype) -> dict[str, np.ndarray]:

@@ -169,7 +169,7 @@ def simulate(
     if cfg.data.model in INVARIANT_DATA:  # its own engine: lanes stop at zero loss
         from hmmjax.invariant_run import run_invariant
 
-        ds = run_invariant(cfg)
+        ds = run_invariant(cfg, progress=progress, checkpoint=checkpoint)
         ds.attrs.update(device=str(jax.devices()[0]), jax_version=jax.__version__,
                         elapsed_s=time.perf_counter() - t0)  # fmt: skip
         return ds
