@@ -305,17 +305,26 @@ def _swept_axes(ds: xr.Dataset) -> tuple[str, ...]:
     return tuple(str(a) for a in np.atleast_1d(swept))
 
 
+def _grid_of(
+    ds: xr.Dataset, names: Sequence[str], swept: tuple[str, ...]
+) -> tuple[xr.Dataset, tuple[str, ...], bool]:
+    """(the variables ``names`` of ``ds`` with the grid checked and a swept seed merged
+    into the points, the swept axes but seed, whether the grid is a points grid)."""
+    axes = tuple(a for a in swept if a != "seed")
+    points = ds.attrs.get("grid_kind", "product") == "points"
+    g = ds[[name for name in names if name in ds]]
+    _check_grid(g, swept, points)
+    if points and "seed" in swept:
+        g = _merge_seed_points(g, axes)
+    return g, axes, points
+
+
 def _reduce_sweep(ds: xr.Dataset) -> _Sweep:
     """Check the grid of ``ds`` and reduce it to a :class:`_Sweep`."""
     swept = _swept_axes(ds)
     if not swept:
         raise ValueError("not a sweep: the dataset has no 'swept' attribute")
-    axes = tuple(a for a in swept if a != "seed")
-    points = ds.attrs.get("grid_kind", "product") == "points"
-    g = ds[[name for name in SWEEP_VARS if name in ds]]
-    _check_grid(g, swept, points)
-    if points and "seed" in swept:
-        g = _merge_seed_points(g, axes)
+    g, axes, points = _grid_of(ds, SWEEP_VARS, swept)
     grid = ("point",) if points else axes
     n_points = math.prod(g.sizes[d] for d in grid)
     flat = partial(_flat, g=g, grid=grid)

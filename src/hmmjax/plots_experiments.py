@@ -45,11 +45,11 @@ from hmmjax.plots import (
     _check_grid,
     _ensemble_mean,
     _fmt,
+    _grid_of,
     _label,
     _last_finite,
     _loglog_axes,
     _loglog_line,
-    _merge_seed_points,
     _quiet,
     _save,
     _short,
@@ -583,13 +583,8 @@ def _model_points(ds: xr.Dataset) -> _Models:
         raise ValueError(f"not a model comparison: 'model' is not among the swept axes {swept}")
     if "eg_sim" not in ds:
         raise ValueError("model comparison needs the simulation's 'eg_sim' (grid..., member, t)")
-    axes = tuple(a for a in swept if a != "seed")
-    points = ds.attrs.get("grid_kind", "product") == "points"
-    g = ds[[name for name in MODEL_VARS if name in ds]]
-    _check_grid(g, swept, points)
-    if points and "seed" in swept:
-        g = _merge_seed_points(g, axes)
-    elif not points:
+    g, axes, points = _grid_of(ds, MODEL_VARS, swept)
+    if not points:
         g = g.stack(point=list(axes), create_index=False)
     others = tuple(x for x in axes if x != "model")
     n = g.sizes["point"]
