@@ -200,9 +200,11 @@ def _stripe() -> tuple[float, float]:
 
 
 def _title(cfg: Config) -> str:
-    inv = cfg.invariant
-    swept = ", ".join(cfg.grid.names) or "one point"
-    return (
-        f"{cfg.data.model}: d={cfg.data.N}, h={cfg.student.K}, p={cfg.finite.P}, "
-        f"alpha={inv.alpha}, {cfg.student.g}; {cfg.run.ensemble} seeds; sweep over {swept}"
-    )
+    """The model and the fixed settings; the swept ones are named."""
+    swept = cfg.grid.names
+    fixed = {"d": cfg.data.N, "h": cfg.student.K, "p": cfg.finite.P, "alpha": cfg.invariant.alpha}
+    grid_name = {"h": "K", "p": "P"}
+    parts = [f"{k}={v:g}" for k, v in fixed.items() if grid_name.get(k, k) not in swept]
+    sweep = f"; sweep over {', '.join(swept)}" if swept else ""
+    model = "/".join(_values(cfg, "model", cfg.data.model))
+    return f"{model}: {', '.join(parts)}, {cfg.student.g}; {cfg.run.ensemble} seeds{sweep}"

@@ -257,7 +257,11 @@ def _by_model(cfg, all_cfgs, models, times, progress, checkpoint) -> xr.Dataset 
     if any(p is None for p in parts.values()):
         return None  # a process > 0 of a multi-host run
     ds = combine_models(cfg, parts, order)
-    ds.attrs.update(title=_title(cfg), elapsed_s=time.perf_counter() - t0)
+    if cfg.data.model in INVARIANT_DATA:
+        from hmmjax.invariant_run import _title as title
+    else:
+        title = _title
+    ds.attrs.update(title=title(cfg), elapsed_s=time.perf_counter() - t0)
     return ds
 
 
