@@ -31,6 +31,17 @@ DEFAULTS = {
     ),
     "sgd": dict(lr=0.2, kappa=0.0, batch=1),
     "finite": dict(P=0, optimizer="sgd", momentum=0.9, labels="sign", shuffle=True),
+    "invariant": dict(
+        alpha=1.0,
+        threshold=1.3862943611198906,
+        adaptive=True,
+        max_dF=0.5,
+        max_dw=0.1,
+        max_steps=100_000,
+        ntk=False,
+        ntk_top=20,
+        kernel_ridge=1e-4,
+    ),
     "run": dict(
         t_max=100.0,
         n_times=200,
@@ -192,7 +203,7 @@ ERRORS = [
     ({"output": {"out": 3}}, "output.out", "= 3", "a string"),
     ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, noise, shared"),
     ({"data": 3}, "data", "= 3", "model, N, D, f, noise, shared"),
-    ({"dat": {}}, "[dat]", "[dat]", "data, teacher, student, sgd, finite, run, ode, output"),
+    ({"dat": {}}, "[dat]", "[dat]", "data, teacher, student, sgd, finite, invariant, run, ode, output"),
 ]
 
 
@@ -261,12 +272,13 @@ def test_config_and_cli_do_not_import_jax():
 
 def test_allowed_names_agree_with_physics_modules():
     """config.py keeps its own lists (so as not to import JAX): they must match."""
-    from hmmjax import activations, data, datasets, networks
+    from hmmjax import activations, data, datasets, invariant, networks
 
     assert set(SCHEMA["student"]["g"].choices) == set(activations.NAMES)
     assert set(SCHEMA["data"]["f"].choices) == set(activations.NAMES)
     assert set(SCHEMA["teacher"]["g"].choices) == {"", *activations.NAMES}
-    assert set(SCHEMA["data"]["model"].choices) == {*data.KINDS, *datasets.DATASETS}
+    assert set(SCHEMA["data"]["model"].choices) == {*data.KINDS, *datasets.DATASETS,
+                                                    *invariant.D_PAR}  # fmt: skip
     assert set(SCHEMA["student"]["scaling"].choices) == set(networks.SCALINGS)
     assert set(SCHEMA["teacher"]["scaling"].choices) == set(networks.SCALINGS)
     assert set(SCHEMA["student"]["init"].choices) == set(networks.INITS)
