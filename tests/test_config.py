@@ -203,7 +203,7 @@ ERRORS = [
     ({"output": {"out": 3}}, "output.out", "= 3", "a string"),
     ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, noise, shared"),
     ({"data": 3}, "data", "= 3", "model, N, D, f, noise, shared"),
-    ({"dat": {}}, "[dat]", "[dat]", "data, teacher, student, sgd, finite, invariant, run, ode, output"),
+    ({"dat": {}}, "[dat]", "[dat]", "sgd, finite, invariant, run, ode, output"),
 ]
 
 
