@@ -82,7 +82,7 @@ def test_config_errors(kw, words):
 @pytest.mark.parametrize(
     "grid, words",
     [
-        ({"lr": [0.1, 0.2]}, "grid.lr: data.model = 'stripe' sweeps alpha, K, P, seed"),
+        ({"lr": [0.1, 0.2]}, 'grid.lr: data.model = "stripe" sweeps alpha, K, P, seed'),
         ({"points": [{"alpha": 1.0}, {"alpha": 2.0}]}, "grid.points: invariant experiments"),
     ],
 )

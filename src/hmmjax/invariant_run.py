@@ -63,7 +63,7 @@ def check_grid(cfg: Config) -> None:
     for name in g.names:
         if name not in (*INVARIANT_AXES, "model"):
             raise ConfigError(
-                f"grid.{name}: data.model = {cfg.data.model!r} sweeps "
+                f"grid.{name}: data.model = {json.dumps(cfg.data.model)} sweeps "
                 + ", ".join(INVARIANT_AXES)
                 + " (and model)"
             )

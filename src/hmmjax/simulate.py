@@ -9,6 +9,7 @@ recording intervals (``hmmjax.sweep``); the progress bar advances between chunks
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -226,10 +227,11 @@ def _check_axes(cfg) -> None:
         return  # invariant_run.check_grid
     kind, refused = ("finite-set", ("P", "alpha")) if cfg.finite.P > 0 else (
         "online", ("P", "alpha", "labels"))  # fmt: skip
+    model = json.dumps(cfg.data.model)
     for name in cfg.grid.names:
         if name in refused:
             raise ConfigError(
-                f"grid.{name}: not an axis of {kind} runs of data.model = {cfg.data.model!r}"
+                f"grid.{name}: not an axis of {kind} runs of data.model = {model}"
                 + (" (the training set size is fixed by finite.P)" if name == "P" else "")
             )
 
