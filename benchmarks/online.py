@@ -23,7 +23,6 @@ import argparse
 import datetime
 import math
 import os
-import platform
 import sys
 import time
 
@@ -43,6 +42,9 @@ from scipy.special import erf  # noqa: E402
 from hmmjax.data import make_data_model  # noqa: E402
 from hmmjax.networks import init_network  # noqa: E402
 from hmmjax.online import SGD, advance  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import machine  # noqa: E402
 
 N, D, K, M, LR = 784, 10, 2, 2, 0.2
 FLOPS_PER_STEP = 2 * D * N + 2 * D * M + 2 * M + 4 * K * N
@@ -142,16 +144,6 @@ def fp32_peak(n: int, reps: int) -> float:
 
 
 # ---------------------------------------------------------------- main
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            model = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax import sweep
 from hmmjax.config import ConfigError, config_from_dict
 from hmmjax.data import make_data_model
 from hmmjax.finite import FiniteTrainer, TrainingSet, build_finite_lanes, training_batch
@@ -155,16 +154,9 @@ def test_finite_dataset_layout_and_phenomena(k_grid):
     assert float(ds.err_train.isel(t=-1).mean()) < float(ds.err_train.isel(t=0).mean())
 
 
-def test_checkpoint_resume_with_optimiser_state(tmp_path, monkeypatch):
+def test_checkpoint_resume_with_optimiser_state(tmp_path, saved_checkpoints):
     cfg = _with(finite={"P": 60, "optimizer": "adam"}, sgd={"lr": 0.05, "batch": 2})
-    saved = []
-    real_save = sweep._save_checkpoint
-
-    def keep(path, state):
-        saved.append(dict(state))
-        real_save(path, state)
-
-    monkeypatch.setattr(sweep, "_save_checkpoint", keep)
+    saved = saved_checkpoints
     ckpt = tmp_path / "run.ckpt.npz"
     full = simulate(cfg, progress=False, checkpoint=ckpt)
     assert len(saved) >= 3 and any(k.startswith("net_") for k in saved[1])

@@ -218,23 +218,15 @@ def test_bad_settings_are_refused():
         init_net(jax.random.PRNGKey(0), 3, 4, act="gelu")
 
 
-def test_train_by_segments_equals_one_call_and_resumes(tmp_path, monkeypatch):
+def test_train_by_segments_equals_one_call_and_resumes(tmp_path, saved_checkpoints):
     """The host loop over records gives the numbers of vmap(trainer.run); a checkpoint
     written after a segment resumes to bit-identical results."""
-    from hmmjax import sweep
     from hmmjax.invariant import InvariantData, InvariantTrainer, build_lanes, train
 
     trainer = InvariantTrainer(data=InvariantData(d=3), max_steps=400, n_records=6)
     lanes = build_lanes([0.1, 10.0], [0], [16], [8], data=trainer.data, n_test=64)
     one_call, params = jax.jit(jax.vmap(trainer.run))(lanes)
-    saved = []
-    real = sweep._save_checkpoint
-
-    def keep(path, state):
-        saved.append(dict(state))
-        real(path, state)
-
-    monkeypatch.setattr(sweep, "_save_checkpoint", keep)
+    saved = saved_checkpoints
     ckpt = tmp_path / "inv.ckpt.npz"
     history, params2 = train(lanes, trainer, checkpoint=ckpt, stamp="x")
     for a, b in zip(jax.tree.leaves(one_call), jax.tree.leaves(history), strict=True):
