@@ -175,6 +175,8 @@ def estimate_bytes(cfgs: list[Config]) -> tuple[int, int]:
     Per member: the student and its update (3 K N), one block of data (x, the normals and
     the fields: block B (2 N + Z + K + 2)), the test-set fields (T K, twice). Per point:
     the data model (F: D N) and the test set (T (N + Z + 1)), per member if not shared.
+    Finite training sets add the set (P (N + 1)), per member a gathered epoch of inputs,
+    the training-set fields and the optimiser state, and P fitted flags per record.
     Everything twice for XLA's temporaries.
     """
     c = cfgs[0]
@@ -183,8 +185,13 @@ def estimate_bytes(cfgs: list[Config]) -> tuple[int, int]:
     E, T, B, blk = c.run.ensemble, c.run.test_size, c.sgd.batch, c.run.block
     member = 3 * sz.K * sz.N + blk * B * (2 * sz.N + sz.Z + sz.K + 2) + 2 * T * sz.K
     data = (sz.D or 0) * sz.N + sz.M * sz.Z + T * (sz.N + sz.Z + 1)
-    point = E * member + (1 if c.data.shared else E) * data
     history = E * c.run.chunk * (sz.K * (sz.K + sz.M + 1) + 2)
+    if c.finite.P > 0:  # the training set, its fields and fitted flags; optax state
+        P = c.finite.P
+        data += P * (sz.N + 1) + T
+        member += P * (sz.N + 2 * sz.K + 1) + 2 * sz.K * (sz.N + 1)
+        history += E * c.run.chunk * P
+    point = E * member + (1 if c.data.shared else E) * data
     return 2 * item * (point + history), 64 * 2**20
 
 
