@@ -192,39 +192,39 @@ def training_batch(model, key: PRNGKeyArray, P: int) -> Batch:
 
 
 def _sets(cfg, keys, dtype):
-    """(x_train, y_train, x_test, y_test) of a point, labels as ``finite.labels``."""
-    from hmmjax.datasets import load, split
+    """(x_train, y_train, x_test, y_test, students) of a point, labels as
+    ``finite.labels``: a data model's set-up is drawn as for an online run
+    (``simulate.build``: model, students, test set), the training set from its own key."""
+    from hmmjax.simulate import build, draw_students
 
     f = cfg.finite
     if cfg.data.model in REAL_DATA:
+        from hmmjax.datasets import load, split
+
         train, test = split(load(cfg.data.model, cfg.data.path), f.P, cfg.run.test_size,
                             cfg.run.seed)  # fmt: skip
-        arrays = (train.x, train.y, test.x, test.y)
-        return tuple(jnp.asarray(a, dtype) for a in arrays)
-    from hmmjax.simulate import build
-
-    model = build(cfg).model
-    train = training_batch(model, keys.train, f.P)
-    test = model.sample(keys.test, cfg.run.test_size, noise=False)
-    y_train, y_test = train.y, test.y
+        arrays = (jnp.asarray(a, dtype) for a in (train.x, train.y, test.x, test.y))
+        return (*arrays, draw_students(cfg, keys.students))
+    setup = build(cfg)
+    train = training_batch(setup.model, keys.train, f.P)
+    y_train, y_test = train.y, setup.test.y
     if f.labels != "teacher":
         y_train, y_test = _signs(y_train), _signs(y_test)
-    return train.x, y_train, test.x, y_test
+    return train.x, y_train, setup.test.x, y_test, setup.students
 
 
 def _point(cfg, sizes) -> tuple:
     """One grid point, padded to ``sizes`` = (K, N) unless None: (states, trainer, data,
     keys, test)."""
-    from hmmjax.simulate import _dtype, draw_students, run_keys
+    from hmmjax.simulate import _dtype, run_keys
 
     dtype = _dtype(cfg)
     keys = run_keys(cfg)
-    x, y, x_test, y_test = _sets(cfg, keys, dtype)
+    x, y, x_test, y_test, students = _sets(cfg, keys, dtype)
     if cfg.finite.labels == "random":
         y = y[jax.random.permutation(jax.random.fold_in(keys.train, 1), y.shape[0])]
     w_lin, b_lin = linear_predictor(x, y)
     test = TestSet(x=x_test, y=y_test, y_lin=x_test @ w_lin + b_lin)
-    students = draw_students(cfg, keys.students)
     if sizes is not None:
         K, N = sizes
         students = pad_network(students, K, N)
