@@ -97,3 +97,10 @@ def test_axes_of_other_experiments_are_refused_before_work(grid, finite, words):
                             "finite": {"P": finite}, "grid": grid})  # fmt: skip
     with pytest.raises(ConfigError, match=words):
         simulate(cfg, progress=False)
+
+
+def test_invariant_and_other_models_do_not_mix():
+    cfg = config_from_dict({**BASE, "run": {**BASE["run"], "mode": "sim"},
+                            "finite": {"P": 20}, "grid": {"model": ["hmm", "stripe"]}})  # fmt: skip
+    with pytest.raises(ConfigError, match=r'grid.model = \["hmm", "stripe"\]: invariant'):
+        simulate(cfg, progress=False)

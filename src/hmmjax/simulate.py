@@ -248,6 +248,11 @@ def _by_model(cfg, all_cfgs, models, times, progress, checkpoint) -> xr.Dataset 
     """A grid over data models: one ``simulate`` per model (at the grid's times), the
     results put together along ``model`` (``layout.combine_models``)."""
     t0 = time.perf_counter()
+    if len({m in INVARIANT_DATA for m in models}) > 1:
+        raise ConfigError(
+            f"grid.model = {json.dumps(models)}: invariant manifolds (stripe, cylinder) and "
+            "the other data models are different experiments; sweep them separately"
+        )
     parts, order = {}, []
     for m in models:
         sub = cfg.replace(data={"model": m}, grid=cfg.grid.select("model", m))
