@@ -25,7 +25,6 @@ d_par and THEORY's predicted exponents.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import xarray as xr
 
 from hmmjax.config import Config, ConfigError
 from hmmjax.invariant import (
+    STRIPE,
     InvariantData,
     InvariantTrainer,
     lane_keys,
@@ -45,6 +45,7 @@ from hmmjax.invariant import (
     sample,
 )
 from hmmjax.ntk import kernel_regression, kernel_svm, label_alignment, network_ntk, sign_error
+from hmmjax.sweep import fingerprint
 
 __all__ = ["INVARIANT_AXES", "invariant_dataset", "run_invariant", "seeds_of"]
 
@@ -101,16 +102,9 @@ def run_invariant(
     with jax.enable_x64(dtype == jnp.float64):
         res = run_grid(alphas, seeds.ravel().tolist(), ps, hs, trainer, act=cfg.student.g,
                        n_test=cfg.run.test_size, dtype=dtype, progress=progress,
-                       checkpoint=checkpoint, stamp=_stamp(cfg))  # fmt: skip
+                       checkpoint=checkpoint, stamp=fingerprint(cfg))  # fmt: skip
         ntk = _ntk_analyses(cfg, res, dtype) if inv.ntk else None
     return invariant_dataset(cfg, res, seeds.shape, ntk)
-
-
-def _stamp(cfg: Config) -> str:
-    """What a checkpoint must match: the config less its output section."""
-    d = cfg.to_dict()
-    d.pop("output")
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
 def _ntk_analyses(cfg: Config, res, dtype) -> dict[str, np.ndarray]:
@@ -185,18 +179,12 @@ def invariant_dataset(
         n_points=cfg.grid.size,
         d=d,
         d_par=d_par,
-        threshold=res.data.r2 if res.data.model == "cylinder" else json.dumps(list(_stripe())),
+        threshold=res.data.r2 if res.data.model == "cylinder" else json.dumps(list(STRIPE)),
         beta_lazy=pred["lazy"],
         beta_feature=pred["feature"],
         title=_title(cfg),
     )
     return ds
-
-
-def _stripe() -> tuple[float, float]:
-    from hmmjax.invariant import STRIPE
-
-    return STRIPE
 
 
 def _title(cfg: Config) -> str:

@@ -370,12 +370,14 @@ class Progress(NamedTuple):
     dead: np.ndarray
 
 
-def fingerprint(cfg: Config, plan: Plan) -> str:
-    """What a checkpoint must match to be resumed: the config (less output) and plan."""
+def fingerprint(cfg: Config, plan: Plan | None = None) -> str:
+    """What a checkpoint must match to be resumed: the config (less output and the memory
+    budget) and the plan, if any."""
     d = cfg.to_dict()
     d.pop("output")
     d["run"].pop("memory_gib")
-    d["_plan"] = [plan.batch, plan.devices]
+    if plan is not None:
+        d["_plan"] = [plan.batch, plan.devices]
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
