@@ -44,6 +44,7 @@ from hmmjax.invariant import (
     run_grid,
     sample,
 )
+from hmmjax.layout import grid_attrs
 from hmmjax.ntk import kernel_regression, kernel_svm, label_alignment, network_ntk, sign_error
 from hmmjax.sweep import fingerprint
 
@@ -172,11 +173,8 @@ def invariant_dataset(
     d, d_par = res.data.d, res.data.d_par
     pred = predicted_exponents(d, d_par)
     ds.attrs.update(
+        grid_attrs(cfg, cfg.grid.size),
         experiment="invariant",
-        config=json.dumps(cfg.to_dict()),
-        swept=json.dumps(swept),
-        grid_kind=cfg.grid.kind,
-        n_points=cfg.grid.size,
         d=d,
         d_par=d_par,
         threshold=res.data.r2 if res.data.model == "cylinder" else json.dumps(list(STRIPE)),

@@ -27,7 +27,7 @@ import xarray as xr
 from hmmjax.config import Config
 from hmmjax.sweep import Progress, diverged_at, unit_masks
 
-__all__ = ["combine_models", "finite_dataset", "sweep_dataset"]
+__all__ = ["combine_models", "finite_dataset", "grid_attrs", "sweep_dataset"]
 
 
 def _grid_dims(cfg: Config) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, Any]]:
@@ -55,14 +55,14 @@ def _mask_units(a: np.ndarray, masks: list[np.ndarray | None]) -> np.ndarray:
 
 
 def _grid_placer(cfg: Config):
-    """(dims, coords, place): ``place(a, extra)`` gives an (dims, array) pair with the
-    point axis of ``a`` unfolded into the grid's dims."""
+    """(coords, place): the grid's coordinates, and ``place(a, extra)``, a (dims, array)
+    pair with the point axis of ``a`` unfolded into the grid's dims."""
     dims, shape, coords = _grid_dims(cfg)
 
     def place(a: np.ndarray, extra: tuple[str, ...]):
         return (dims + extra, np.asarray(a).reshape(shape + np.shape(a)[1:]))
 
-    return dims, coords, place
+    return coords, place
 
 
 def sweep_dataset(
@@ -74,7 +74,7 @@ def sweep_dataset(
     analytic: bool,
 ) -> xr.Dataset:
     """Label the results of ``simulate``: see the module docstring."""
-    _, coords, grid = _grid_placer(cfg)
+    coords, grid = _grid_placer(cfg)
     kmask, mmask = unit_masks(cfgs)
     P = len(cfgs)
 
@@ -122,16 +122,21 @@ def sweep_dataset(
     return _labelled(cfg, data, coords, attrs, P)
 
 
+def grid_attrs(cfg: Config, n_points: int) -> dict[str, Any]:
+    """The attributes every results Dataset carries: the config (JSON), the swept axes,
+    the grid's kind and its number of points."""
+    return {
+        "config": json.dumps(cfg.to_dict()),
+        "swept": json.dumps(list(cfg.grid.names)),
+        "grid_kind": cfg.grid.kind,
+        "n_points": n_points,
+    }
+
+
 def _labelled(cfg: Config, data, coords, attrs, P: int) -> xr.Dataset:
     ds = xr.Dataset(data, coords=coords)
     _describe(ds)
-    ds.attrs.update(
-        attrs,
-        config=json.dumps(cfg.to_dict()),
-        swept=json.dumps(list(cfg.grid.names)),
-        grid_kind=cfg.grid.kind,
-        n_points=P,
-    )
+    ds.attrs.update(attrs, **grid_attrs(cfg, P))
     return ds
 
 
@@ -155,7 +160,7 @@ def finite_dataset(
     from hmmjax.finite import epochs
     from hmmjax.phenomena import first_fit_time, fitted_by_all, ratio_stderr
 
-    _, coords, grid = _grid_placer(cfg)
+    coords, grid = _grid_placer(cfg)
     h = sim.history
     member = ("member", "t")
     data: dict[str, Any] = {k: grid(h[k], member) for k in FINITE_SCALARS}
@@ -212,12 +217,7 @@ def combine_models(cfg: Config, parts: dict[str, xr.Dataset], order: list[int]) 
         m: {k: v for k, v in p.attrs.items() if k not in (*common, "config", "swept")}
         for m, p in parts.items()
     }
-    ds.attrs.update(
-        config=json.dumps(cfg.to_dict()),
-        swept=json.dumps(list(cfg.grid.names)),
-        grid_kind=cfg.grid.kind,
-        n_points=cfg.grid.size,
-    )
+    ds.attrs.update(grid_attrs(cfg, cfg.grid.size))
     return ds
 
 
