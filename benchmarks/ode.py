@@ -47,9 +47,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hmmjax.activations import gaussian_constants  # noqa: E402
-from hmmjax.data import make_data_model  # noqa: E402
-from hmmjax.networks import init_network  # noqa: E402
+from hmmjax.core.activations import gaussian_constants  # noqa: E402
+from hmmjax.data.gaussian import make_data_model  # noqa: E402
+from hmmjax.io.state import state_arrays  # noqa: E402
+from hmmjax.models.two_layer import init_network  # noqa: E402
+from hmmjax.observables.order_params import spectral_basis  # noqa: E402
 from hmmjax.ode import (  # noqa: E402
     hmm_observables,
     hmm_problem,
@@ -58,8 +60,6 @@ from hmmjax.ode import (  # noqa: E402
     solve_hmm,
     spectral,  # noqa: E402
 )
-from hmmjax.order_params import spectral_basis  # noqa: E402
-from hmmjax.state import state_arrays  # noqa: E402
 
 LR, M = 0.2, 2
 NODES = 33  # compressed ODE (THEORY 5.3): what nodes="auto" picks here at node_rtol 1e-8

@@ -38,12 +38,12 @@ import time
 import jax
 import numpy as np
 
-from hmmjax.config import Config
-from hmmjax.data import make_data_model
-from hmmjax.networks import init_network
+from hmmjax.config.settings import Config
+from hmmjax.data.base import make_data_model
+from hmmjax.experiments.driver import simulate
+from hmmjax.io.state import state_arrays
+from hmmjax.models.two_layer import init_network
 from hmmjax.ode import solve_hmm, solve_hmm_limit, solve_hmm_sample
-from hmmjax.simulate import simulate
-from hmmjax.state import state_arrays
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 BEGIN, END = "<!-- spectral:begin -->", "<!-- spectral:end -->"

@@ -74,21 +74,16 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hmmjax.config import config_from_dict  # noqa: E402
-from hmmjax.data import make_data_model  # noqa: E402
-from hmmjax.networks import init_network  # noqa: E402
+from hmmjax.config.settings import config_from_dict  # noqa: E402
+from hmmjax.data.gaussian import make_data_model  # noqa: E402
+from hmmjax.experiments.driver import simulate  # noqa: E402
+from hmmjax.io.state import state_arrays  # noqa: E402
+from hmmjax.models.two_layer import init_network  # noqa: E402
 from hmmjax.ode import solve_hmm, solve_hmm_state  # noqa: E402
 from hmmjax.ode.spectral import sample_state  # noqa: E402
-from hmmjax.simulate import simulate  # noqa: E402
-from hmmjax.state import state_arrays  # noqa: E402
-from hmmjax.sweep import (  # noqa: E402
-    device_budget,
-    estimate_bytes,
-    point_configs,
-    point_steps,
-    record_times,
-)
-from hmmjax.theory import save_times  # noqa: E402
+from hmmjax.ode.times import save_times  # noqa: E402
+from hmmjax.sweep.lanes import point_configs, point_steps, record_times
+from hmmjax.sweep.plan import device_budget, estimate_bytes
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine, write_section  # noqa: E402

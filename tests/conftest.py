@@ -1,32 +1,61 @@
-"""Shared fixtures. JAX compilation dominates small tests: build models once per session."""
+"""Shared fixtures and helpers. JAX compilation dominates small tests: build models once per
+session, and keep configs tiny (``small_config``)."""
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+from hmmjax.config import Config, config_from_dict
+
+DATA = Path(__file__).resolve().parent / "data"
+
+# The base of every ``small_config``: a tiny model and a short run (N = 30, t_max = 2:
+# 60 SGD steps). Each test module puts its own sections on top, only the keys it needs.
+SMALL = {
+    "data": {"model": "hmm", "N": 30, "D": 10},
+    "run": {"t_max": 2.0, "n_times": 8, "ensemble": 2, "test_size": 200, "chunk": 3},
+}
+
+
+def small_config(*layers: Mapping[str, Any], **sections: Any) -> Config:
+    """A validated Config: ``SMALL``, then each of ``layers``, then ``sections``, merged
+    section by section (a later key wins; ``grid`` is replaced as a whole, not merged).
+
+    ``small_config(BASE, run={"seed": 1})`` is ``BASE`` on top of ``SMALL`` with another
+    seed. Import it in a test module with ``from conftest import small_config``.
+    """
+    d: dict[str, Any] = {}
+    for layer in (SMALL, *layers, sections):
+        for name, values in layer.items():
+            old = d.get(name)
+            if name != "grid" and isinstance(values, Mapping) and isinstance(old, Mapping):
+                d[name] = {**old, **values}
+            else:  # a new section, the grid, or a wrong value for config_from_dict to report
+                d[name] = dict(values) if isinstance(values, Mapping) else values
+    return config_from_dict(d)
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared folder {SHARED} (reference data) is not beside the checkout")
-    return SHARED
+def reference_dir() -> Path:
+    """``tests/data``: the published HMM ODE integrator's reference case (its README.md
+    says what the files are)."""
+    return DATA
 
 
 @pytest.fixture
 def saved_checkpoints(monkeypatch) -> list[dict]:
-    """Every state ``hmmjax.sweep._save_checkpoint`` writes during the test, in order (the
+    """Every state ``hmmjax.sweep.checkpoint.save_checkpoint`` writes during the test, in order (the
     file is still written), so a test can put back an earlier one, as if killed there."""
-    from hmmjax import sweep
+    from hmmjax.sweep import engine
 
     saved: list[dict] = []
-    real = sweep._save_checkpoint
+    real = engine.save_checkpoint
 
     def keep(path, state):
         saved.append(dict(state))
         real(path, state)
 
-    monkeypatch.setattr(sweep, "_save_checkpoint", keep)
+    monkeypatch.setattr(engine, "save_checkpoint", keep)
     return saved

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.activations import NAMES, activation, gaussian_constants
+from hmmjax.core.activations import NAMES, activation, gaussian_constants
 
 # Closed forms of THEORY.md section 2 (sign, erf, relu) and of the identity.
 CLOSED = {
@@ -50,5 +50,5 @@ def test_erf_is_scaled():
 
 
 def test_unknown_activation_lists_allowed():
-    with pytest.raises(ValueError, match="allowed: erf, linear, relu, tanh, sign"):
-        activation("softplus")
+    with pytest.raises(ValueError, match="allowed: erf, linear, relu, tanh, sign, softplus"):
+        activation("gelu")

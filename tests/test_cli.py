@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,8 @@ import pytest
 import xarray as xr
 
 from hmmjax.cli import COMMANDS, main
-from hmmjax.config import Config
-from hmmjax.results import read_dataset, write_dataset
+from hmmjax.config.settings import Config
+from hmmjax.io.results import read_dataset, write_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -108,7 +107,7 @@ def test_run_writes_results_and_figure(tmp_path, monkeypatch, capsys):
         calls.append((cfg, progress))
         return fake_results(cfg)
 
-    monkeypatch.setitem(sys.modules, "hmmjax.simulate", types.SimpleNamespace(simulate=simulate))
+    monkeypatch.setattr("hmmjax.experiments.driver.simulate", simulate)
     path = write(tmp_path / "exp.toml", "[run]\nensemble = 3\n")
     out = tmp_path / "o" / "r.nc"
     rc = main(["run", str(path), "--out", str(out), "--set", "sgd.lr=0.3", "--quiet"])
@@ -123,12 +122,9 @@ def test_run_writes_results_and_figure(tmp_path, monkeypatch, capsys):
 
 
 def test_run_figure_option_and_bad_figure_format(tmp_path, monkeypatch):
-    monkeypatch.setitem(
-        sys.modules,
-        "hmmjax.simulate",
-        types.SimpleNamespace(
-            simulate=lambda cfg, progress=True, checkpoint=None: fake_results(cfg)
-        ),
+    monkeypatch.setattr(
+        "hmmjax.experiments.driver.simulate",
+        lambda cfg, progress=True, checkpoint=None: fake_results(cfg),
     )
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path / "exp.toml", "[run]\nensemble = 2\n")
@@ -139,9 +135,10 @@ def test_run_figure_option_and_bad_figure_format(tmp_path, monkeypatch):
 
 
 def test_run_with_simulate_stubbed(tmp_path, monkeypatch):
-    """End to end through the real ``hmmjax.simulate`` module, its simulate() stubbed."""
+    """End to end through the real ``hmmjax.experiments.driver`` module, its simulate()
+    stubbed."""
     try:
-        import hmmjax.simulate as simulate_module
+        import hmmjax.experiments.driver as simulate_module
     except ImportError:
         pytest.skip("simulate.py not written yet")
     monkeypatch.setattr(

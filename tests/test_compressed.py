@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.data import make_data_model
-from hmmjax.networks import init_network
+from hmmjax.data.base import make_data_model
+from hmmjax.io.state import state_arrays
+from hmmjax.models.two_layer import init_network
 from hmmjax.ode import (
     hmm_problem,
     hmm_rhs,
@@ -20,7 +21,6 @@ from hmmjax.ode import (
     solve_hmm_sample,
 )
 from hmmjax.ode import spectral as sp
-from hmmjax.state import state_arrays
 
 TS = np.linspace(0.0, 40.0, 41)
 
@@ -207,8 +207,8 @@ def test_exact_teacher_term_follows_the_simulation_where_the_published_one_misse
     lr = 0.2, t = 30. The late-time (t >= 24) ensemble mean follows the ODE with the exact
     teacher term to 0.5%; for this sample the averaged (published) term misses by > 2%
     (measured 4.1%, benchmarks/spectral.py)."""
-    from hmmjax.config import Config
-    from hmmjax.simulate import simulate
+    from hmmjax.config.settings import Config
+    from hmmjax.experiments.driver import simulate
 
     cfg = Config().replace(
         data=dict(model="hmm", N=1000, D=500, f="sign"),

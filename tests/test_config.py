@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hmmjax.config import (
-    SCHEMA,
+from hmmjax.config.schema import DATA_MODELS, SCHEMA, TRAINERS, ConfigError, DataConfig
+from hmmjax.config.settings import (
     Config,
-    ConfigError,
-    DataConfig,
     config_from_dict,
     config_reference_markdown,
     load_config,
@@ -29,7 +27,7 @@ DEFAULTS = {
     "student": dict(
         K=2, g="erf", init="large", second_layer="ones", scaling="none", train_second=False
     ),
-    "sgd": dict(lr=0.2, kappa=0.0, batch=1),
+    "sgd": dict(lr=0.2, kappa=0.0, batch=1, trainer="sgd"),
     "finite": dict(P=0, optimizer="sgd", momentum=0.9, labels="sign", shuffle=True),
     "invariant": dict(
         alpha=1.0,
@@ -272,13 +270,20 @@ def test_config_and_cli_do_not_import_jax():
 
 def test_allowed_names_agree_with_physics_modules():
     """config.py keeps its own lists (so as not to import JAX): they must match."""
-    from hmmjax import activations, data, datasets, invariant, networks
+    from hmmjax.core import activations
+    from hmmjax.data import data_model_entry, invariant
+    from hmmjax.data import gaussian as data
+    from hmmjax.data import real as datasets
+    from hmmjax.models import two_layer as networks
 
     assert set(SCHEMA["student"]["g"].choices) == set(activations.NAMES)
     assert set(SCHEMA["data"]["f"].choices) == set(activations.NAMES)
     assert set(SCHEMA["teacher"]["g"].choices) == {"", *activations.NAMES}
-    assert set(SCHEMA["data"]["model"].choices) == {*data.KINDS, *datasets.DATASETS,
-                                                    *invariant.D_PAR}  # fmt: skip
+    assert set(DATA_MODELS) == {*data.KINDS, *datasets.DATASETS, *invariant.D_PAR}
+    # and the data models registered by users (tests/test_extending.py registers one)
+    for name in set(SCHEMA["data"]["model"].choices) - set(DATA_MODELS):
+        assert data_model_entry(name).create is not None
+    assert set(TRAINERS) <= set(SCHEMA["sgd"]["trainer"].choices)
     assert set(SCHEMA["student"]["scaling"].choices) == set(networks.SCALINGS)
     assert set(SCHEMA["teacher"]["scaling"].choices) == set(networks.SCALINGS)
     assert set(SCHEMA["student"]["init"].choices) == set(networks.INITS)

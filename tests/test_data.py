@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.activations import gaussian_constants
-from hmmjax.data import KINDS, make_data_model
-from hmmjax.networks import init_network
+from hmmjax.core.activations import gaussian_constants
+from hmmjax.data.base import make_data_model
+from hmmjax.data.gaussian import KINDS
+from hmmjax.models.two_layer import init_network
 
 N, D, M, B = 40, 12, 3, 7
 

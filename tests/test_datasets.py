@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hmmjax import datasets as ds
-from hmmjax.datasets import RealData
+from hmmjax.data import real as ds
+from hmmjax.data.real import RealData
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 SHAPES = [(7,), (3, 4), (2, 3, 5)]

@@ -5,14 +5,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import small_config
 
-from hmmjax.config import ConfigError, config_from_dict
-from hmmjax.data import make_data_model
-from hmmjax.finite import FiniteTrainer, TrainingSet, build_finite_lanes, training_batch
-from hmmjax.networks import init_network
-from hmmjax.online import SGD, advance
-from hmmjax.simulate import simulate
-from hmmjax.sweep import point_configs
+from hmmjax.config.schema import ConfigError
+from hmmjax.data.base import make_data_model
+from hmmjax.experiments import check_config, simulate
+from hmmjax.models.two_layer import init_network
+from hmmjax.sweep.finite import build_finite_lanes
+from hmmjax.sweep.lanes import point_configs
+from hmmjax.train.finite import FiniteTrainer, TrainingSet, training_batch
+from hmmjax.train.online import SGD, advance
 
 N, P = 30, 120
 
@@ -82,7 +84,7 @@ def test_momentum_zero_is_sgd_and_adam_moves_and_lowers_the_loss():
 
 
 def _test(batch):
-    from hmmjax.finite import TestSet
+    from hmmjax.train.finite import TestSet
 
     return TestSet(x=batch.x, y=batch.y, y_lin=jnp.zeros_like(batch.y))
 
@@ -101,23 +103,18 @@ def test_every_epoch_visits_every_sample_once_in_its_own_order():
     np.testing.assert_array_equal(fixed.order(key, 2, 3).ravel(), np.arange(12))
 
 
-BASE = {
-    "data": {"model": "hmm", "N": 40, "D": 8},
+# on top of conftest's SMALL (hmm data)
+FINITE = {
+    "data": {"N": 40, "D": 8},
     "finite": {"P": 60},
     "sgd": {"lr": 0.5, "batch": 2},
-    "run": {"t_max": 3.0, "n_times": 8, "ensemble": 3, "test_size": 100, "chunk": 2},
+    "run": {"t_max": 3.0, "ensemble": 3, "test_size": 100, "chunk": 2},
 }
 
 
-def _with(**sections):
-    d = {k: dict(v) for k, v in BASE.items()}
-    for k, v in sections.items():
-        d[k] = {**d.get(k, {}), **v} if k != "grid" else v
-    return config_from_dict(d)
-
-
 def test_labels_signs_and_random_labels_are_a_shuffle_of_them():
-    lanes = build_finite_lanes(point_configs(_with(grid={"labels": ["teacher", "sign", "random"]})))
+    cfg = small_config(FINITE, grid={"labels": ["teacher", "sign", "random"]})
+    lanes = build_finite_lanes(point_configs(cfg))
     y = np.asarray(lanes.model.y)  # (3 points, P)
     np.testing.assert_array_equal(y[1], np.where(y[0] >= 0, 1.0, -1.0))
     np.testing.assert_array_equal(np.sort(y[2]), np.sort(y[1]))
@@ -129,11 +126,11 @@ def test_labels_signs_and_random_labels_are_a_shuffle_of_them():
 
 @pytest.fixture(scope="module")
 def k_grid():
-    return simulate(_with(grid={"K": [1, 3]}), progress=False)
+    return simulate(small_config(FINITE, grid={"K": [1, 3]}), progress=False)
 
 
 def test_padded_width_equals_its_own_run(k_grid):
-    alone = simulate(_with(student={"K": 1}), progress=False)
+    alone = simulate(small_config(FINITE, student={"K": 1}), progress=False)
     for name in ("eg_mc", "loss_train", "agree_lin"):
         np.testing.assert_allclose(k_grid[name].sel(K=1), alone[name], rtol=2e-5, atol=1e-6)
     np.testing.assert_array_equal(k_grid.fitted.sel(K=1), alone.fitted)
@@ -155,7 +152,7 @@ def test_finite_dataset_layout_and_phenomena(k_grid):
 
 
 def test_checkpoint_resume_with_optimiser_state(tmp_path, saved_checkpoints):
-    cfg = _with(finite={"P": 60, "optimizer": "adam"}, sgd={"lr": 0.05, "batch": 2})
+    cfg = small_config(FINITE, finite={"P": 60, "optimizer": "adam"}, sgd={"lr": 0.05, "batch": 2})
     saved = saved_checkpoints
     ckpt = tmp_path / "run.ckpt.npz"
     full = simulate(cfg, progress=False, checkpoint=ckpt)
@@ -184,13 +181,15 @@ def test_checkpoint_resume_with_optimiser_state(tmp_path, saved_checkpoints):
     ],
 )
 def test_config_errors(sections, words):
+    """Refused by the config, or by ``check_config`` (what needs the data files), as
+    ``hmmjax run`` and ``hmmjax config FILE`` do."""
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        _with(**sections)
+        check_config(small_config(FINITE, **sections))
 
 
 def test_digits_end_to_end():
-    cfg = _with(data={"model": "digits", "N": 64}, finite={"P": 200},
-                run={"t_max": 1.0, "test_size": 300})  # fmt: skip
+    cfg = small_config(FINITE, data={"model": "digits", "N": 64}, finite={"P": 200},
+                       run={"t_max": 1.0, "test_size": 300})  # fmt: skip
     ds = simulate(cfg, progress=False)
     # even vs odd on 8x8 digits: the linear predictor is far better than chance
     assert 0.02 < float(ds.err_lin) < 0.3

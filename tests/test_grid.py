@@ -2,14 +2,9 @@
 
 import pytest
 
-from hmmjax.config import (
-    Config,
-    ConfigError,
-    config_from_dict,
-    config_reference_markdown,
-    load_config,
-)
-from hmmjax.grid import AXES, Grid, parse_grid
+from hmmjax.config.grid import AXES, Grid, parse_grid
+from hmmjax.config.schema import ConfigError
+from hmmjax.config.settings import Config, config_from_dict, config_reference_markdown, load_config
 
 
 def grid_of(table):

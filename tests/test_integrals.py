@@ -14,16 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.activations import activation
-from hmmjax.integrals import (
-    covariance,
-    eg,
-    eg_from_covariance,
-    i2,
-    i3,
-    i4,
-    j2,
-)
+from hmmjax.core.activations import activation
+from hmmjax.core.integrals import covariance, eg, eg_from_covariance, i2, i3, i4, j2
 
 N_SAMPLES = 400_000
 Z_TOL = 5.0  # ~256 entries per tensor: P(any |z| > 5) ~ 1.5e-4 for exact formulas

@@ -8,22 +8,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.invariant import (
-    CYLINDER_R2_THEORY,
-    InvariantData,
-    InvariantTrainer,
-    build_lanes,
-    fit_exponent,
-    hinge_grad,
-    hinge_loss,
-    init_net,
-    labels,
-    nonlinearity,
-    output,
-    predicted_exponents,
-    run_grid,
-    sample,
-)
+from hmmjax.analysis.exponents import fit_exponent, predicted_exponents
+from hmmjax.core.activations import activation
+from hmmjax.data.invariant import CYLINDER_R2_THEORY, InvariantData, labels, sample
+from hmmjax.models.alpha_net import hinge_grad, hinge_loss, init_net, output
+from hmmjax.sweep import Plan, run_points
+from hmmjax.sweep.invariant import invariant_lanes, iteration_steps, run_grid
+from hmmjax.train.hinge import InvariantTrainer
+
+
+def product_lanes(alphas, seeds, ps, hs, trainer, **kw):
+    """The lanes of the points alphas x ps x hs (that order), members the seeds."""
+    points = [(a, p, h) for a in alphas for p in ps for h in hs]
+    a_, p_, h_ = (list(v) for v in zip(*points, strict=True))
+    return invariant_lanes(a_, p_, h_, np.tile(seeds, (len(points), 1)), trainer, **kw)
 
 
 @pytest.mark.parametrize("act", ["relu", "softplus", "tanh", "erf"])
@@ -33,15 +31,14 @@ def test_output_is_exactly_zero_at_initialisation(act):
     for alpha in (1e-3, 1.0, 1e3):
         F = np.asarray(output(net0, net0, x, alpha))
         assert np.all(F == 0.0)
-    lanes = build_lanes([1e-3, 1e3], [0], [20], [6, 9], data=InvariantData(d=5), n_test=64)
     trainer = InvariantTrainer(data=InvariantData(d=5))
-    margins = jax.vmap(lambda lane: trainer.init(lane).margins)(lanes)
-    assert np.all(np.asarray(margins) == 0.0)
+    lanes = product_lanes([1e-3, 1e3], [0], [20], [6, 9], trainer, act=act, n_test=64)
+    assert np.all(np.asarray(lanes.students.margins) == 0.0)
 
 
 def _direct_loss(params, x, y, alpha, p, h, params0, act):
     """The hinge loss on the true samples and units only, written from the formulas."""
-    sigma = nonlinearity(act)[0]
+    sigma = activation(act).fn
     d = x.shape[1]
 
     def f(omega, b, beta):
@@ -58,10 +55,10 @@ def test_hinge_gradient_is_autodiff_of_the_loss_with_padding(act):
     units get exactly zero gradient (softplus: sigma(0) != 0, so beta_pad needs the
     mask)."""
     with jax.enable_x64(True):
-        data = InvariantData(d=3)
-        lanes = build_lanes([5.0], [3], [5, 9], [4, 7], data=data, act=act, n_test=16,
-                            dtype=jnp.float64)  # fmt: skip
-        lane = jax.tree.map(lambda a: a[0], lanes)  # p = 5, h = 4, padded to 9 and 7
+        trainer = InvariantTrainer(data=InvariantData(d=3))
+        lanes = product_lanes([5.0], [3], [5, 9], [4, 7], trainer, act=act, n_test=16,
+                              dtype=jnp.float64)  # fmt: skip
+        lane = jax.tree.map(lambda a: a[0, 0], lanes.model)  # p = 5, h = 4, padded to 9, 7
         assert float(lane.smask.sum()) == 5 and float(lane.net0.width) == 4
         mask = lane.net0.mask
         keys = jax.random.split(jax.random.PRNGKey(9), 3)
@@ -140,10 +137,12 @@ def test_samples_are_nested_and_the_test_set_is_shared():
     x_small, _ = sample(jax.random.PRNGKey(0), 10, data)
     x_big, _ = sample(jax.random.PRNGKey(0), 30, data)
     np.testing.assert_array_equal(x_small, x_big[:10])
-    lanes = build_lanes([0.1, 10.0], [0, 1], [8, 16], [3], data=data, n_test=32)
-    t = np.asarray(lanes.x_test).reshape(2, 2, 2, 1, 32, 4)
-    np.testing.assert_array_equal(t[0, 0], t[1, 0])  # same seed: same test set
-    assert not np.array_equal(t[0, 0, 0], t[0, 1, 0])  # other seed: another one
+    trainer = InvariantTrainer(data=data)
+    lanes = product_lanes([0.1, 10.0], [0, 1], [8, 16], [3], trainer, n_test=32)
+    t = np.asarray(lanes.test.x)  # (points alpha x p, members = seeds, 32, 4)
+    for point in range(1, 4):
+        np.testing.assert_array_equal(t[0, 0], t[point, 0])  # same seed: same test set
+    assert not np.array_equal(t[0, 0], t[0, 1])  # other seed: another one
 
 
 @pytest.fixture(scope="module")
@@ -218,22 +217,30 @@ def test_bad_settings_are_refused():
         init_net(jax.random.PRNGKey(0), 3, 4, act="gelu")
 
 
-def test_train_by_segments_equals_one_call_and_resumes(tmp_path, saved_checkpoints):
-    """The host loop over records gives the numbers of vmap(trainer.run); a checkpoint
-    written after a segment resumes to bit-identical results."""
-    from hmmjax.invariant import InvariantData, InvariantTrainer, build_lanes, train
-
+def test_engine_equals_one_call_and_resumes(tmp_path, saved_checkpoints):
+    """The sweep engine (chunks of records, checkpointed) gives the numbers of
+    vmap(trainer.run); a checkpoint written after a chunk resumes bit-identically, and
+    one of another config is refused."""
     trainer = InvariantTrainer(data=InvariantData(d=3), max_steps=400, n_records=6)
-    lanes = build_lanes([0.1, 10.0], [0], [16], [8], data=trainer.data, n_test=64)
-    one_call, params = jax.jit(jax.vmap(trainer.run))(lanes)
-    saved = saved_checkpoints
+    lanes = product_lanes([0.1, 10.0], [0], [16], [8], trainer, n_test=64)
+    one_call, params = jax.jit(jax.vmap(jax.vmap(trainer.run)))(lanes.model, lanes.test)
     ckpt = tmp_path / "inv.ckpt.npz"
-    history, params2 = train(lanes, trainer, checkpoint=ckpt, stamp="x")
-    for a, b in zip(jax.tree.leaves(one_call), jax.tree.leaves(history), strict=True):
+
+    def run(stamp):
+        steps = iteration_steps(trainer, 2)
+        return run_points(lanes, steps, Plan(2, 2, 1, 0, 0), jax.local_devices()[:1],
+                          shared=False, block=1, chunk=2, bound=np.inf, stamp=stamp,
+                          progress=False, checkpoint=ckpt)  # fmt: skip
+
+    out = run("x")
+    assert len(saved_checkpoints) == 3  # three chunks of two records
+    for name, a in one_call._asdict().items():
+        np.testing.assert_array_equal(np.asarray(a), out.history[name], err_msg=name)
+    for a, b in zip(params, out.final.params, strict=True):
         np.testing.assert_array_equal(np.asarray(a), b)
-    np.savez(ckpt, **saved[2])  # as if stopped after the third segment
-    resumed, params3 = train(lanes, trainer, checkpoint=ckpt, stamp="x")
-    for a, b in zip(jax.tree.leaves(history), jax.tree.leaves(resumed), strict=True):
-        np.testing.assert_array_equal(a, b)
+    np.savez(ckpt, **saved_checkpoints[1])  # as if stopped after the second chunk
+    resumed = run("x")
+    for name, a in out.history.items():
+        np.testing.assert_array_equal(a, resumed.history[name])
     with pytest.raises(Exception, match="different config"):
-        train(lanes, trainer, checkpoint=ckpt, stamp="y")
+        run("y")

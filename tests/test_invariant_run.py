@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from hmmjax.config import ConfigError, config_from_dict
-from hmmjax.invariant_run import SEED_STRIDE, seeds_of
-from hmmjax.simulate import simulate
+from hmmjax.config.schema import ConfigError
+from hmmjax.config.settings import config_from_dict
+from hmmjax.experiments.driver import simulate
+from hmmjax.experiments.invariant import SEED_STRIDE, member_seeds
+from hmmjax.sweep.lanes import point_configs
 
 BASE = {
     "data": {"model": "stripe", "N": 4},
@@ -61,7 +63,7 @@ def test_same_config_same_numbers(grid_ds):
 def test_seeds_of_members():
     cfg = _cfg({"seed": [3, 4]})
     expected = np.array([[3, 3], [4, 4]]) * SEED_STRIDE + np.array([0, 1])
-    np.testing.assert_array_equal(seeds_of(cfg), expected)
+    np.testing.assert_array_equal(member_seeds(point_configs(cfg)), expected)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +95,7 @@ def test_grids_it_does_not_run_are_refused_before_work(grid, words):
 
 def test_cli_run_and_plot(tmp_path):
     from hmmjax.cli import main
-    from hmmjax.results import read_dataset
+    from hmmjax.io.results import read_dataset
 
     cfg = tmp_path / "stripe.toml"
     cfg.write_text(

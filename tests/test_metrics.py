@@ -4,9 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from hmmjax.data import make_data_model
-from hmmjax.metrics import analytic_available, eg_analytic, eg_mc
-from hmmjax.networks import init_network
+from hmmjax.data.base import make_data_model
+from hmmjax.models.two_layer import init_network
+from hmmjax.observables.metrics import analytic_available, eg_analytic, eg_mc
 
 K, M = 3, 2
 P = 200_000

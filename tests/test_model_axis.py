@@ -3,28 +3,24 @@ parts put together along ``model`` with the numbers of the separate runs."""
 
 import numpy as np
 import pytest
+from conftest import small_config
 
 from hmmjax.cli import main
-from hmmjax.config import ConfigError, config_from_dict
-from hmmjax.results import read_dataset
-from hmmjax.simulate import simulate
+from hmmjax.config.schema import ConfigError
+from hmmjax.experiments.driver import simulate
+from hmmjax.io.results import read_dataset
 
-BASE = {
-    "data": {"model": "hmm", "N": 30, "D": 10},
+# on top of conftest's SMALL (hmm data, N = 30, D = 10): simulation and ODE together
+BOTH = {
     "sgd": {"lr": 0.5},
-    "run": {"t_max": 2.0, "n_times": 6, "ensemble": 2, "test_size": 100, "chunk": 3,
-            "mode": "both", "same_init": True},
+    "run": {"n_times": 6, "test_size": 100, "mode": "both", "same_init": True},
     "ode": {"nodes": 5},
-}  # fmt: skip
-
-
-def _cfg(grid, **extra):
-    return config_from_dict({**BASE, **extra, "grid": grid})
+}
 
 
 @pytest.fixture(scope="module")
 def hmm_get():
-    return simulate(_cfg({"model": ["hmm", "get"], "K": [1, 2]}), progress=False)
+    return simulate(small_config(BOTH, grid={"model": ["hmm", "get"], "K": [1, 2]}), progress=False)
 
 
 def test_model_axis_equals_the_separate_runs(hmm_get):
@@ -32,8 +28,8 @@ def test_model_axis_equals_the_separate_runs(hmm_get):
     assert ds.eg_sim.dims == ("model", "K", "member", "t")
     assert list(ds.model.values) == ["hmm", "get"]
     for model in ("hmm", "get"):
-        alone = simulate(_cfg({"K": [1, 2]}, data={**BASE["data"], "model": model}),
-                         progress=False)  # fmt: skip
+        cfg = small_config(BOTH, data={"model": model}, grid={"K": [1, 2]})
+        alone = simulate(cfg, progress=False)
         for name in ("eg_sim", "eg_ode", "Q"):
             np.testing.assert_allclose(ds[name].sel(model=model), alone[name], rtol=1e-6)
     assert set(ds.attrs["by_model"]) == {"hmm", "get"}
@@ -49,23 +45,22 @@ def test_same_weights_teacher_and_latents_give_close_curves(hmm_get):
 
 def test_points_over_models_keep_the_grid_order_and_pad_units():
     points = [{"model": "get", "K": 2}, {"model": "iid", "K": 1}, {"model": "get", "K": 1}]
-    ds = simulate(_cfg({"points": points}), progress=False)
+    ds = simulate(small_config(BOTH, grid={"points": points}), progress=False)
     assert list(ds.model.values) == ["get", "iid", "get"]
     assert list(ds.K.values) == [2, 1, 1]
     assert ds.sizes["k"] == 2
     assert np.isnan(ds.Q.isel(point=1, k=1)).all()  # K = 1: the padded unit is NaN
-    single = simulate(config_from_dict({**BASE, "data": {**BASE["data"], "model": "iid"},
-                                        "student": {"K": 1}}), progress=False)  # fmt: skip
+    single = simulate(small_config(BOTH, data={"model": "iid"}, student={"K": 1}), progress=False)
     np.testing.assert_allclose(ds.eg_sim.isel(point=1), single.eg_sim, rtol=1e-6)
 
 
 def test_string_axes_are_checked():
     with pytest.raises(ConfigError, match=r'grid.model\[1\] = "hmx"'):
-        _cfg({"model": ["hmm", "hmx"]})
+        small_config(BOTH, grid={"model": ["hmm", "hmx"]})
     with pytest.raises(ConfigError, match="expected a non-empty list of strings"):
-        _cfg({"model": "hmm"})
+        small_config(BOTH, grid={"model": "hmm"})
     with pytest.raises(ConfigError, match=r"grid.labels\[0\] = 1"):
-        _cfg({"labels": [1]})
+        small_config(BOTH, grid={"labels": [1]})
 
 
 def test_cli_run_plot_and_per_model_checkpoints(tmp_path, capsys):
@@ -93,14 +88,13 @@ def test_cli_run_plot_and_per_model_checkpoints(tmp_path, capsys):
     ],
 )
 def test_axes_of_other_experiments_are_refused_before_work(grid, finite, words):
-    cfg = config_from_dict({**BASE, "run": {**BASE["run"], "mode": "sim"},
-                            "finite": {"P": finite}, "grid": grid})  # fmt: skip
+    cfg = small_config(BOTH, run={"mode": "sim"}, finite={"P": finite}, grid=grid)
     with pytest.raises(ConfigError, match=words):
         simulate(cfg, progress=False)
 
 
 def test_invariant_and_other_models_do_not_mix():
-    cfg = config_from_dict({**BASE, "run": {**BASE["run"], "mode": "sim"},
-                            "finite": {"P": 20}, "grid": {"model": ["hmm", "stripe"]}})  # fmt: skip
+    grid = {"model": ["hmm", "stripe"]}
+    cfg = small_config(BOTH, run={"mode": "sim"}, finite={"P": 20}, grid=grid)
     with pytest.raises(ConfigError, match=r'grid.model = \["hmm", "stripe"\]: invariant'):
         simulate(cfg, progress=False)

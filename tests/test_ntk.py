@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.invariant import InvariantData, InvariantNet, init_net, sample
-from hmmjax.ntk import (
+from hmmjax.data.invariant import InvariantData, sample
+from hmmjax.models.alpha_net import InvariantNet, init_net
+from hmmjax.observables.ntk import (
     empirical_ntk,
     kernel_regression,
     kernel_svm,

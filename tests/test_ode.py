@@ -1,6 +1,6 @@
 """ODE right-hand sides (THEORY.md 5.1, 5.2) and the diffrax driver.
 
-- the published integrator's output (shared/reference) is reproduced step for step;
+- the published integrator's output (tests/data) is reproduced step for step;
 - Euler saves are exactly the state after round(t/dt) steps;
 - the linear i.i.d. ODE matches its closed-form solution;
 - the HMM right-hand side reduces to the i.i.d. one where they must coincide;
@@ -9,14 +9,14 @@
 """
 
 import math
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.activations import gaussian_constants
+from hmmjax.core.activations import gaussian_constants
+from hmmjax.io.state import load_state
 from hmmjax.ode import (
     HMMArgs,
     HMMState,
@@ -26,27 +26,22 @@ from hmmjax.ode import (
     hmm_observables,
     hmm_problem,
     hmm_rhs,
-    hmm_state_from_npz,
     iid_rhs,
     solve_hmm,
     solve_iid,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REFERENCE = SHARED / "reference"
 LR_REF = 0.3
 
 
 @pytest.fixture(scope="module")
-def ref_arrays():
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared folder {SHARED} (reference data) is missing")
-    return hmm_state_from_npz(REFERENCE / "hmm_ode_case1_state.npz")
+def ref_arrays(reference_dir):
+    return load_state(reference_dir / "hmm_ode_case1_state.npz")
 
 
 @pytest.fixture(scope="module")
-def ref_curve(ref_arrays):
-    data = np.loadtxt(REFERENCE / "hmm_ode_case1_eg.csv", delimiter=",", skiprows=1)
+def ref_curve(reference_dir):
+    data = np.loadtxt(reference_dir / "hmm_ode_case1_eg.csv", delimiter=",", skiprows=1)
     return data[:, 0], data[:, 1]
 
 

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.data import make_data_model
-from hmmjax.networks import TwoLayer, init_network
-from hmmjax.online import SGD, advance, draw_block, record_steps
+from hmmjax.data.base import make_data_model
+from hmmjax.models.two_layer import TwoLayer, init_network
+from hmmjax.train.online import SGD, advance, draw_block, record_steps
 
 N, D, K, M = 64, 16, 3, 2
 

@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.activations import gaussian_constants
-from hmmjax.data import make_data_model
-from hmmjax.networks import init_network
-from hmmjax.order_params import overlaps, spectral_basis, spectral_densities
-from hmmjax.state import state_arrays
+from hmmjax.core.activations import gaussian_constants
+from hmmjax.data.base import make_data_model
+from hmmjax.io.state import state_arrays
+from hmmjax.models.two_layer import init_network
+from hmmjax.observables.order_params import overlaps, spectral_basis, spectral_densities
 
 N, D, K, M = 400, 200, 3, 2
 P = 100_000
@@ -78,14 +78,14 @@ def test_spectral_densities_average_to_overlaps():
     np.testing.assert_allclose(basis.Psi.T @ (basis.rho[:, None] * basis.Psi) / D, omega, atol=1e-3)
 
 
-def test_state_arrays_reproduce_the_published_reference_state(shared_dir):
+def test_state_arrays_reproduce_the_published_reference_state(reference_dir):
     """The reference file was computed by the published code from F, theta, w: our
     conventions (scalings, normalisation of Psi, Ttilde) must give the same arrays."""
-    ref = np.load(shared_dir / "reference" / "hmm_ode_case1_state.npz")
+    ref = np.load(reference_dir / "hmm_ode_case1_state.npz")
     K_, N_ = ref["w"].shape
     with jax.enable_x64(True):
-        from hmmjax.data import HiddenManifold
-        from hmmjax.networks import TwoLayer
+        from hmmjax.data.gaussian import HiddenManifold
+        from hmmjax.models.two_layer import TwoLayer
 
         teacher = TwoLayer(w=jnp.asarray(ref["theta"]), v=jnp.asarray(ref["A"]))
         model = HiddenManifold(

@@ -7,22 +7,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.phenomena import (
-    _ridge_dual,
-    _ridge_primal,
+from hmmjax.analysis.phenomena import first_fit_time, fitted_by_all, ratio_stderr
+from hmmjax.observables.errors import (
     classification_error,
-    first_fit_time,
     fitted,
-    fitted_by_all,
     linear_predictor,
     mse_between,
-    ratio_stderr,
+    ridge_dual,
+    ridge_primal,
     sign_agreement,
 )
 
 # compiled once per shape and dtype: eager JAX compiles every primitive separately
 lp = jax.jit(linear_predictor)
-primal_dual = jax.jit(lambda xc, yc, lam: (_ridge_primal(xc, yc, lam), _ridge_dual(xc, yc, lam)))
+primal_dual = jax.jit(lambda xc, yc, lam: (ridge_primal(xc, yc, lam), ridge_dual(xc, yc, lam)))
 
 # --- fitted_by_all -------------------------------------------------------------------------
 

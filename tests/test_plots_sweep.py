@@ -1,82 +1,17 @@
 """Sweep figures: panel groups chosen from the data, heat-map values, diverged points,
-seed averaging, points grids and the plot_results dispatcher (numpy data, no JAX)."""
+seed averaging, points grids and the plot_results dispatcher (numpy data, no JAX; the
+data are those of tests/test_analysis_sweep.py)."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import xarray as xr
 from matplotlib.image import imread
+from test_analysis_sweep import T, diverge, last_finite_mean, sweep_dataset
 
-from hmmjax.plots import plot_results, plot_sweep
-
-MEMBERS = 3
-N_T = 12
-T = np.concatenate([[0.0], np.logspace(-1, 2, N_T - 1)])
-
-
-def sweep_dataset(
-    grid: dict[str, list],
-    *,
-    sim: bool = True,
-    ode: bool = False,
-    points: bool = False,
-    seed: int = 0,
-) -> xr.Dataset:
-    """A synthetic sweep: ``grid`` maps each swept axis to its values (one value per point
-    for a points grid); eg decays like (1 + t)^-1/2 with a random level per series."""
-    rng = np.random.default_rng(seed)
-    swept = list(grid)
-    if points:
-        dims = ["point"]
-        shape = (len(next(iter(grid.values()))),)
-        coords = {a: ("point", v) for a, v in grid.items()}
-    else:
-        dims, shape, coords = swept, tuple(len(v) for v in grid.values()), dict(grid)
-    decay = (1.0 + T) ** -0.5
-    level = np.exp(rng.normal(size=shape))[..., None]
-    ds = xr.Dataset(coords={**coords, "t": T})
-    ds.attrs = {
-        "swept": json.dumps(swept),
-        "grid_kind": "points" if points else "product",
-        "title": "test sweep",
-        "mode": "both" if sim and ode else ("sim" if sim else "ode"),
-    }
-    if sim:
-        noise = np.exp(0.2 * rng.normal(size=(*shape, MEMBERS, 1)))
-        eg = level[..., None, :] * noise * decay
-        ds["eg_sim"] = ([*dims, "member", "t"], eg)
-        ds["eg_sim_mean"] = ([*dims, "t"], eg.mean(axis=-2))
-        ds["eg_sim_std"] = ([*dims, "t"], eg.std(axis=-2))
-        ds["diverged"] = ([*dims, "member"], np.zeros((*shape, MEMBERS), bool))
-        ds["t_diverged"] = ([*dims, "member"], np.full((*shape, MEMBERS), np.nan))
-    if ode:
-        ds["eg_ode"] = ([*dims, "t"], level * decay)
-        ds["diverged_ode"] = (dims, np.zeros(shape, bool))
-    return ds
-
-
-def diverge(ds: xr.Dataset, index: dict[str, int], member: int, step: int) -> None:
-    """Member ``member`` at grid point ``index`` diverges at time index ``step``."""
-    sel = {**index, "member": member}
-    values = ds["eg_sim"].isel(sel).values.copy()
-    values[step:] = np.nan
-    ds["eg_sim"][sel] = values
-    ds["diverged"][sel] = True
-    ds["t_diverged"][sel] = T[step]
-
-
-def last_finite_mean(eg: np.ndarray, ensemble_axes: tuple[int, ...]) -> np.ndarray:
-    """Mean over ``ensemble_axes`` of each series' last finite value (a plain loop)."""
-
-    def last(series: np.ndarray) -> float:
-        finite = series[np.isfinite(series)]
-        return finite[-1] if finite.size else np.nan
-
-    with np.errstate(all="ignore"):
-        return np.nanmean(np.apply_along_axis(last, -1, eg), axis=ensemble_axes)
+from hmmjax.plots.results import plot_results
+from hmmjax.plots.sweep import plot_sweep
 
 
 def panels(fig, name: str) -> list:

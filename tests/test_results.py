@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from hmmjax import results
+from hmmjax.core.files import atomic_write_bytes
+from hmmjax.io import results
+from hmmjax.io.results import config_dict, read_dataset, write_dataset
 from hmmjax.plots import check_figure_path, plot_learning_curves
-from hmmjax.results import atomic_write_bytes, config_dict, read_dataset, write_dataset
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

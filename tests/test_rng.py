@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax.extend.random import threefry_2x32
 
-from hmmjax.rng import key_words, normal_counter, normal_from_bits, threefry2x32
+from hmmjax.core.rng import key_words, normal_counter, normal_from_bits, threefry2x32
 
 
 def test_threefry_known_answer():

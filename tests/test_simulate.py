@@ -2,35 +2,32 @@
 
 import numpy as np
 import pytest
+from conftest import small_config
 
-from hmmjax.config import config_from_dict
-from hmmjax.simulate import simulate
+from hmmjax.experiments.driver import simulate
 
-SMALL = {
-    "data": {"model": "hmm", "N": 60, "D": 12, "f": "sign"},
+# on top of conftest's SMALL (hmm data)
+SIM = {
+    "data": {"N": 60, "D": 12, "f": "sign"},
     "student": {"K": 2},
     "sgd": {"lr": 0.5},
     "run": {"t_max": 3.0, "n_times": 12, "ensemble": 3, "test_size": 300, "chunk": 4},
 }
 
 
-def _cfg(**changes):
-    return config_from_dict(SMALL).replace(**changes) if changes else config_from_dict(SMALL)
-
-
 @pytest.fixture(scope="module")
 def base():
-    return simulate(_cfg(), progress=False)
+    return simulate(small_config(SIM), progress=False)
 
 
 def test_same_config_and_seed_give_the_same_numbers(base):
-    again = simulate(_cfg(), progress=False)
+    again = simulate(small_config(SIM), progress=False)
     for name in ("eg", "eg_mc", "Q", "R", "v"):
         np.testing.assert_array_equal(again[name].values, base[name].values)
 
 
 def test_another_seed_gives_other_numbers(base):
-    other = simulate(_cfg(run={**SMALL["run"], "seed": 1}), progress=False)
+    other = simulate(small_config(SIM, run={"seed": 1}), progress=False)
     assert not np.allclose(other.eg_mc.values, base.eg_mc.values)
 
 
@@ -46,12 +43,12 @@ def test_dataset_layout(base):
 
 
 def test_independent_features_and_teacher_per_member(base):
-    indep = simulate(_cfg(data={**SMALL["data"], "shared": False}), progress=False)
+    indep = simulate(small_config(SIM, data={"shared": False}), progress=False)
     assert indep.eg.shape == base.eg.shape
     assert not np.allclose(indep.eg_mc.values, base.eg_mc.values)
 
 
 def test_float64_runs_and_agrees_early(base):
-    ds = simulate(_cfg(run={**SMALL["run"], "precision": "float64"}), progress=False)
+    ds = simulate(small_config(SIM, run={"precision": "float64"}), progress=False)
     assert ds.eg.dtype == np.float64
     np.testing.assert_allclose(ds.eg.values[:, :4], base.eg.values[:, :4], rtol=1e-4)

@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.data import make_data_model
-from hmmjax.networks import init_network
+from hmmjax.data.base import make_data_model
+from hmmjax.io.state import state_arrays
+from hmmjax.models.two_layer import init_network
 from hmmjax.ode import spectral as sp
-from hmmjax.state import state_arrays
 
 
 @pytest.fixture(autouse=True)

@@ -2,9 +2,9 @@ import jax
 import numpy as np
 import pytest
 
-from hmmjax.data import make_data_model
-from hmmjax.networks import init_network
-from hmmjax.state import REQUIRED_KEYS, load_state, save_state
+from hmmjax.data.base import make_data_model
+from hmmjax.io.state import REQUIRED_KEYS, load_state, save_state
+from hmmjax.models.two_layer import init_network
 
 
 def test_state_file_round_trip(tmp_path):

@@ -2,25 +2,14 @@
 
 import numpy as np
 import pytest
+from conftest import small_config
 
-from hmmjax.config import ConfigError, config_from_dict
-from hmmjax.simulate import simulate
-from hmmjax.sweep import (
-    build_lanes,
-    choose_devices,
-    plan_batches,
-    point_configs,
-    point_steps,
-    record_times,
-    run_points,
-)
-from hmmjax.sweep_ode import ode_points
-
-RUN = {"t_max": 2.0, "n_times": 8, "ensemble": 2, "test_size": 200, "chunk": 3}
-
-
-def _cfg(d):
-    return config_from_dict(d)
+from hmmjax.config.schema import ConfigError
+from hmmjax.experiments.driver import simulate
+from hmmjax.sweep.engine import run_points
+from hmmjax.sweep.lanes import build_lanes, point_configs, point_steps, record_times
+from hmmjax.sweep.ode import ode_points
+from hmmjax.sweep.plan import choose_devices, plan_batches
 
 
 def _train(cfgs, steps, memory_gib=None):
@@ -30,20 +19,23 @@ def _train(cfgs, steps, memory_gib=None):
     budget = int(memory_gib * 2**30) if memory_gib else 2**34
     plan = plan_batches(cfgs, len(devices), budget)
     lanes = build_lanes(cfgs)
-    return run_points(cfg, cfgs, lanes, steps, plan, devices, progress=False), plan
+    out = run_points(lanes, steps, plan, devices, shared=cfg.data.shared, block=cfg.run.block,
+                     chunk=cfg.run.chunk, bound=cfg.run.diverge_eg, stamp="test",
+                     progress=False)  # fmt: skip
+    return out, plan
 
 
+# configs: on top of conftest's SMALL (hmm data, N = 30, t_max = 2, 2 members, chunks of 3)
 HMM_GRID = {
-    "data": {"model": "hmm", "N": 50, "D": 6, "f": "sign"},
+    "data": {"N": 50, "D": 6, "f": "sign"},
     "sgd": {"lr": 0.5},
-    "run": RUN,
     "grid": {"K": [1, 3], "M": [1, 2], "D": [4, 7], "N": [40, 56], "seed": [0, 1]},
 }
 
 
 @pytest.fixture(scope="module")
 def hmm_grid():
-    cfg = _cfg(HMM_GRID)
+    cfg = small_config(HMM_GRID)
     cfgs = point_configs(cfg)
     times = record_times(cfgs)
     steps = point_steps(cfgs, times)
@@ -78,7 +70,7 @@ def test_padded_point_equals_its_unpadded_run(hmm_grid, point):
 
 
 def test_padded_ode_point_equals_its_unpadded_run():
-    cfg = _cfg({**HMM_GRID, "run": {**RUN, "mode": "ode"}, "ode": {"nodes": 9}})
+    cfg = small_config(HMM_GRID, run={"mode": "ode"}, ode={"nodes": 9})
     cfgs = point_configs(cfg)
     times = record_times(cfgs)
     all_points = ode_points(cfgs, {}, times)
@@ -96,10 +88,10 @@ def test_padded_ode_point_equals_its_unpadded_run():
 def test_iid_ode_grid_equals_single_runs():
     d = {
         "data": {"model": "iid", "N": 40},
-        "run": {**RUN, "mode": "ode"},
+        "run": {"mode": "ode"},
         "grid": {"lr": [0.3, 1.0], "K": [1, 2], "M": [1, 3], "noise": [0.0, 0.2]},
     }
-    cfgs = point_configs(_cfg(d))
+    cfgs = point_configs(small_config(d))
     times = record_times(cfgs)
     grid = ode_points(cfgs, {}, times)
     for point in (0, 7, 15):
@@ -111,10 +103,10 @@ def test_divergence_is_flagged_frozen_and_isolated():
     d = {
         "data": {"model": "iid", "N": 40},
         "student": {"g": "linear", "K": 2},
-        "run": {**RUN, "t_max": 4.0, "diverge_eg": 1e3},
+        "run": {"t_max": 4.0, "diverge_eg": 1e3},
         "grid": {"lr": [0.05, 30.0]},
     }
-    cfgs = point_configs(_cfg(d))
+    cfgs = point_configs(small_config(d))
     steps = point_steps(cfgs, record_times(cfgs))
     prog, _ = _train(cfgs, steps)
     dead = prog.dead
@@ -137,23 +129,23 @@ def test_batches_give_the_numbers_of_one_batch(hmm_grid):
 
 
 def test_memory_estimate_too_large_is_an_error_before_any_work():
-    d = {**HMM_GRID, "run": {**RUN, "memory_gib": 1e-4}}
+    d = {**HMM_GRID, "run": {"memory_gib": 1e-4}}
     with pytest.raises(ConfigError, match="run.memory_gib.*GiB"):
-        simulate(_cfg(d), progress=False)
+        simulate(small_config(d), progress=False)
 
 
 def test_more_devices_than_there_are_is_an_error():
     with pytest.raises(ConfigError, match="run.devices = 64"):
-        simulate(_cfg({**HMM_GRID, "run": {**RUN, "devices": 64}}), progress=False)
+        simulate(small_config(HMM_GRID, run={"devices": 64}), progress=False)
 
 
 def test_dataset_of_a_product_grid():
     d = {
         "data": {"model": "iid", "N": 30},
-        "run": {**RUN, "mode": "both"},
+        "run": {"mode": "both"},
         "grid": {"lr": [0.2, 0.6, 1.0], "K": [1, 2]},
     }
-    ds = simulate(_cfg(d), progress=False)
+    ds = simulate(small_config(d), progress=False)
     assert ds.eg_sim.dims == ("lr", "K", "member", "t")
     assert ds.eg_ode.dims == ("lr", "K", "t")
     assert ds.Q.dims == ("lr", "K", "member", "t", "k", "l")
@@ -171,33 +163,32 @@ def test_dataset_of_a_product_grid():
 def test_dataset_of_explicit_points():
     d = {
         "data": {"model": "iid", "N": 30},
-        "run": RUN,
         "grid": {"points": [{"lr": 0.2, "K": 1}, {"lr": 0.5, "K": 3}]},
     }
-    ds = simulate(_cfg(d), progress=False)
+    ds = simulate(small_config(d), progress=False)
     assert ds.eg_sim.dims == ("point", "member", "t")
     assert list(ds.K.values) == [1, 3] and ds.K.dims == ("point",)
 
 
 def test_a_checkpoint_of_another_config_is_refused(tmp_path):
-    from hmmjax.sweep import _save_checkpoint
+    from hmmjax.sweep.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "run.nc.ckpt.npz"
-    _save_checkpoint(ckpt, {"fingerprint": np.asarray("another"), "batch": np.asarray(0)})
-    d = {"data": {"model": "iid", "N": 30}, "run": RUN, "grid": {"lr": [0.2, 0.5]}}
+    save_checkpoint(ckpt, {"fingerprint": np.asarray("another"), "batch": np.asarray(0)})
+    d = {"data": {"model": "iid", "N": 30}, "grid": {"lr": [0.2, 0.5]}}
     with pytest.raises(ConfigError, match="different config.*--fresh"):
-        simulate(_cfg(d), progress=False, checkpoint=ckpt)
+        simulate(small_config(d), progress=False, checkpoint=ckpt)
     assert ckpt.exists()  # nothing of the user's is deleted
 
 
 def test_sweep_results_file_and_figure(tmp_path):
     from hmmjax.cli import main
-    from hmmjax.results import read_dataset
+    from hmmjax.io.results import read_dataset
 
-    d = {"data": {"model": "iid", "N": 30}, "run": RUN, "grid": {"lr": [0.2, 0.5], "K": [1, 2]}}
+    d = {"data": {"model": "iid", "N": 30}, "grid": {"lr": [0.2, 0.5], "K": [1, 2]}}
     toml = tmp_path / "s.toml"
     toml.write_text(
-        _cfg(d).to_toml().replace('out = "results/hmmjax.nc"', f'out = "{tmp_path}/s.nc"')
+        small_config(d).to_toml().replace('out = "results/hmmjax.nc"', f'out = "{tmp_path}/s.nc"')
     )
     assert main(["run", str(toml), "-q"]) == 0
     ds = read_dataset(tmp_path / "s.nc")

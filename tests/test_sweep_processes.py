@@ -33,7 +33,7 @@ def test_sharded_over_two_devices_equals_one_device(tmp_path):
     code = f"""
         import numpy as np, jax
         from hmmjax.config import config_from_dict
-        from hmmjax.simulate import simulate
+        from hmmjax.experiments import simulate
         assert len(jax.devices()) == 2
         run = {{"t_max": 2.0, "n_times": 8, "ensemble": 2, "test_size": 200, "chunk": 3,
                "mode": "both"}}

@@ -8,24 +8,25 @@ import numpy as np
 import pytest
 
 from hmmjax.cli import main
-from hmmjax.config import config_from_dict
-from hmmjax.data import make_data_model
-from hmmjax.networks import init_network
+from hmmjax.config.settings import config_from_dict
+from hmmjax.data.base import make_data_model
+from hmmjax.experiments.driver import simulate
+from hmmjax.io.results import read_dataset
+from hmmjax.io.state import state_arrays
+from hmmjax.io.times import read_times
+from hmmjax.models.two_layer import init_network
+from hmmjax.observables.order_params import overlaps
 from hmmjax.ode import IIDArgs, IIDState, hmm_overlaps, hmm_problem, hmm_rhs, iid_rhs
-from hmmjax.online import SGD
-from hmmjax.order_params import overlaps
-from hmmjax.results import read_dataset
-from hmmjax.simulate import simulate
-from hmmjax.state import state_arrays
-from hmmjax.theory import read_times, save_times
+from hmmjax.ode.times import save_times
+from hmmjax.train.online import SGD
 
 
-def test_cli_ode_reproduces_the_published_integrator(shared_dir, tmp_path):
-    ref = np.loadtxt(shared_dir / "reference" / "hmm_ode_case1_eg.csv", delimiter=",", skiprows=1)
+def test_cli_ode_reproduces_the_published_integrator(reference_dir, tmp_path):
+    ref = np.loadtxt(reference_dir / "hmm_ode_case1_eg.csv", delimiter=",", skiprows=1)
     times = tmp_path / "times.txt"
     np.savetxt(times, ref[:, 0])
     out = tmp_path / "ode.nc"
-    state = shared_dir / "reference" / "hmm_ode_case1_state.npz"
+    state = reference_dir / "hmm_ode_case1_state.npz"
     args = [str(state), "--lr", "0.3", "--t-max", "100", "--save-times", str(times)]
     assert main(["ode", *args, "--out", str(out), "--figure", str(tmp_path / "f.png")]) == 0
     ds = read_dataset(out)
@@ -113,7 +114,7 @@ def _averaged_step_drift(student, model, lr, n_samples, key):
     sgd = SGD.create(lr, dtype=jnp.float64)
 
     def one(x, y, z):
-        from hmmjax.data import Batch
+        from hmmjax.data.base import Batch
 
         new = sgd.step(student, Batch(x=x[None], y=y[None], z=z[None]))
         ov = overlaps(new.w, model)
@@ -189,8 +190,8 @@ def test_ode_nodes_in_configs_and_the_limit_source():
     assert float(limit.eg_ode[-1]) < float(limit.eg_ode[0])
 
 
-def test_cli_ode_nodes(shared_dir, tmp_path, capsys):
-    state = str(shared_dir / "reference" / "hmm_ode_case1_state.npz")
+def test_cli_ode_nodes(reference_dir, tmp_path, capsys):
+    state = str(reference_dir / "hmm_ode_case1_state.npz")
     out = tmp_path / "ode.nc"
     args = ["ode", state, "--lr", "0.3", "--t-max", "5", "--n-times", "5"]
     assert main([*args, "--nodes", "12", "--out", str(out)]) == 0

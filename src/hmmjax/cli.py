@@ -22,17 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmmjax import __version__
-from hmmjax.config import (
-    ACTIVATIONS,
-    ODE_G,
-    SCHEMA,
-    Config,
-    ConfigError,
-    config_reference_markdown,
-    load_config,
-)
+from hmmjax.config.schema import ACTIVATIONS, ODE_F, ODE_G, SCHEMA, ConfigError
+from hmmjax.config.settings import Config, config_reference_markdown, load_config
 
-__all__ = ["COMMANDS", "Command", "main"]
+__all__ = [
+    "USAGE_ERROR",
+    "ODE_SOLVERS",
+    "UsageError",
+    "Command",
+    "cmd_run",
+    "cmd_plot",
+    "cmd_ode",
+    "cmd_config",
+    "COMMANDS",
+    "build_parser",
+    "main",
+]
 
 USAGE_ERROR = 2
 ODE_SOLVERS = SCHEMA["ode"]["solver"].choices
@@ -94,7 +99,7 @@ def _distributed(args: argparse.Namespace) -> None:
         if any(x is not None for x in given):
             raise UsageError("--coordinator/--num-processes/--process-id need --distributed")
         return
-    import jax
+    import jax  # noqa: PLC0415 (after the host-device flags are set)
 
     options = dict(coordinator_address=args.coordinator, num_processes=args.num_processes,
                    process_id=args.process_id)  # fmt: skip
@@ -110,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out, figure = cfg.output.out_path(), cfg.output.figure_path()
     _check_writable(out)
     _check_writable(figure)
-    from hmmjax.plots import check_figure_path  # no JAX
+    from hmmjax.plots import check_figure_path  # noqa: PLC0415 (JAX only once the config is valid)
 
     try:
         check_figure_path(figure)
@@ -119,8 +124,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _host_devices()
     _distributed(args)
-    from hmmjax.simulate import simulate  # imports JAX: only now that the config is valid
-    from hmmjax.sweep import checkpoint_files, checkpoint_path
+    from hmmjax.experiments import check_config, driver  # noqa: PLC0415 (JAX only once the config is valid)
+    from hmmjax.sweep import checkpoint_files, checkpoint_path  # noqa: PLC0415 (JAX only once the config is valid)
+
+    try:
+        check_config(cfg)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
 
     ckpt = checkpoint_path(cfg) if cfg.run.checkpoint else None
     for old in checkpoint_files(ckpt) if ckpt is not None else []:
@@ -128,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             old.unlink()
         else:
             print(f"hmmjax: resuming from {old}", file=sys.stderr)
-    ds = simulate(cfg, progress=not args.quiet, checkpoint=ckpt)
+    ds = driver.simulate(cfg, progress=not args.quiet, checkpoint=ckpt)
     if ds is not None:  # None: a process > 0 of a multi-host run (process 0 writes)
         _save(ds, out, figure)
     for done in checkpoint_files(ckpt) if ckpt is not None else []:
@@ -137,8 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _save(ds, out: Path, figure: Path) -> None:
-    from hmmjax.plots import plot_results
-    from hmmjax.results import write_dataset
+    from hmmjax.io import write_dataset  # noqa: PLC0415 (JAX only once the config is valid)
+    from hmmjax.plots import plot_results  # noqa: PLC0415 (JAX only once the config is valid)
 
     write_dataset(ds, out)
     print(f"hmmjax: wrote {out}")
@@ -155,8 +165,8 @@ def _plot_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from hmmjax.plots import check_figure_path, plot_results
-    from hmmjax.results import read_dataset
+    from hmmjax.io import read_dataset  # noqa: PLC0415 (imports JAX: not for --help)
+    from hmmjax.plots import check_figure_path, plot_results  # noqa: PLC0415 (as above)
 
     src = Path(args.results)
     figure = Path(args.out) if args.out else src.with_suffix(".png")
@@ -202,7 +212,7 @@ def _ode_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--nodes",
         default="auto",
-        help="spectral points (THEORY 5.3): auto (default: fewest nodes to --node-rtol), "
+        help="spectral points (docs/theory.md 5.3): auto (default: fewest nodes to --node-rtol), "
         "full (every eigenvalue, the published ODE) or a number p >= 2 of Chebyshev nodes",
     )
     p.add_argument(
@@ -234,9 +244,9 @@ def cmd_ode(args: argparse.Namespace) -> int:
         if not (math.isfinite(value) and value > 0):
             name = "--" + flag.replace("_", "-")
             raise UsageError(f"{name} = {value}: expected a finite number > 0")
-    if args.f == "relu":
+    if args.f not in ODE_F:
         raise UsageError(
-            '--f = "relu": the HMM ODE needs E f(u) = 0; choose sign, erf, tanh, linear'
+            f'--f = "{args.f}": the HMM ODE needs E f(u) = 0; choose {", ".join(ODE_F)}'
         )
     state = Path(args.state)
     if not state.is_file():
@@ -245,7 +255,8 @@ def cmd_ode(args: argparse.Namespace) -> int:
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
     _check_writable(out)
     _check_writable(figure)
-    from hmmjax.theory import ode_from_state, read_times
+    from hmmjax.experiments import ode_from_state  # noqa: PLC0415 (JAX only once the config is valid)
+    from hmmjax.io import read_times  # noqa: PLC0415 (JAX only once the config is valid)
 
     try:
         times = read_times(args.save_times) if args.save_times else None
@@ -292,7 +303,14 @@ def cmd_config(args: argparse.Namespace) -> int:
             raise UsageError("--set needs a CONFIG.toml to apply to")
         print(config_reference_markdown(), end="")
     else:
-        print(_load(args).to_toml(), end="")
+        cfg = _load(args)
+        from hmmjax.experiments import check_config  # noqa: PLC0415 (JAX: only for a file)
+
+        try:
+            check_config(cfg)
+        except ConfigError as err:
+            raise UsageError(str(err)) from None
+        print(cfg.to_toml(), end="")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""ODEs for the learning curves of online SGD (THEORY.md section 5), solved with diffrax.
+"""ODEs for the learning curves of online SGD (docs/theory.md section 5), solved with diffrax.
 
 - ``iid``: Saad & Solla / Goldt et al. ODE for i.i.d. Gaussian inputs (5.1).
 - ``hmm``: the hidden-manifold ODE over the spectral densities r(tau), sigma(tau) (5.2),
@@ -9,17 +9,29 @@
   default in the ``solve_iid`` / ``solve_hmm`` entry points.
 """
 
+from __future__ import annotations
+
 from hmmjax.ode.hmm import (
+    TEACHER_TERMS,
     HMMArgs,
     HMMState,
+    check_arrays,
+    check_physics,
     hmm_observables,
     hmm_overlaps,
     hmm_problem,
     hmm_rhs,
-    hmm_state_from_npz,
     problem_from,
 )
-from hmmjax.ode.iid import IIDArgs, IIDState, Observables, iid_observables, iid_rhs
+from hmmjax.ode.iid import (
+    FieldMoments,
+    IIDArgs,
+    IIDState,
+    Observables,
+    field_moments,
+    iid_observables,
+    iid_rhs,
+)
 from hmmjax.ode.solve import (
     NODE_LADDER,
     SOLVERS,
@@ -33,32 +45,83 @@ from hmmjax.ode.solve import (
     solve_hmm_state,
     solve_iid,
 )
-from hmmjax.ode.spectral import state_from_arrays
+from hmmjax.ode.spectral import (
+    Compressed,
+    aggregate,
+    chebyshev_coefficients,
+    chebyshev_nodes,
+    check_cover,
+    check_nodes,
+    compress_sample,
+    full_state,
+    lagrange_values,
+    mp_density,
+    mp_gauss,
+    mp_initial_state,
+    mp_moment_weights,
+    mp_node_weights,
+    mp_nodes,
+    mp_support,
+    node_matrices,
+    node_weights,
+    node_weights_from_F,
+    sample_eigenvalues,
+    sample_state,
+    state_from_arrays,
+)
+from hmmjax.ode.times import on_grid, save_times
 
 __all__ = [
-    "SOLVERS",
+    "Compressed",
+    "FieldMoments",
     "HMMArgs",
     "HMMState",
     "IIDArgs",
     "IIDState",
+    "NODE_LADDER",
     "Observables",
+    "SOLVERS",
     "Solution",
+    "TEACHER_TERMS",
+    "aggregate",
+    "chebyshev_coefficients",
+    "chebyshev_nodes",
+    "check_arrays",
+    "check_cover",
+    "check_nodes",
+    "check_physics",
+    "compress_sample",
     "euler_steps",
+    "field_moments",
+    "full_state",
     "hmm_observables",
     "hmm_overlaps",
     "hmm_problem",
     "hmm_rhs",
-    "hmm_state_from_npz",
+    "iid_observables",
+    "iid_rhs",
+    "lagrange_values",
+    "mp_density",
+    "mp_gauss",
+    "mp_initial_state",
+    "mp_moment_weights",
+    "mp_node_weights",
+    "mp_nodes",
+    "mp_support",
+    "node_matrices",
+    "node_weights",
+    "node_weights_from_F",
+    "on_grid",
     "problem_from",
+    "sample_eigenvalues",
+    "sample_state",
+    "save_times",
     "select_nodes",
+    "solve",
+    "solve_hmm",
     "solve_hmm_limit",
     "solve_hmm_sample",
     "solve_hmm_state",
-    "state_from_arrays",
-    "NODE_LADDER",
-    "iid_observables",
-    "iid_rhs",
-    "solve",
-    "solve_hmm",
     "solve_iid",
+    "state_from_arrays",
 ]

@@ -1,4 +1,4 @@
-"""ODEs for online SGD on the hidden manifold, teacher on c (THEORY.md 5.2, 5.3; Goldt et al.
+"""ODEs for online SGD on the hidden manifold, teacher on c (docs/theory.md 5.2, 5.3; Goldt et al.
 2020).
 
 One right-hand side serves the full per-eigenvalue ODE (5.2) and its spectral compression
@@ -36,7 +36,6 @@ With det_kj = Q_kk Q_jj - Q_kj^2, det_kn = Q_kk T_nn - R_kn^2 and I3 from C = [[
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -44,8 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from hmmjax.activations import gaussian_constants
-from hmmjax.integrals import G_NAMES
+from hmmjax.core.activations import gaussian_constants
+from hmmjax.core.integrals import G_NAMES
 from hmmjax.ode.iid import Observables, field_moments
 from hmmjax.ode.spectral import Compressed, state_from_arrays
 
@@ -59,7 +58,6 @@ __all__ = [
     "hmm_overlaps",
     "hmm_problem",
     "hmm_rhs",
-    "hmm_state_from_npz",
     "problem_from",
 ]
 
@@ -126,7 +124,7 @@ def hmm_overlaps(y: HMMState, args: HMMArgs) -> tuple[Float[Array, "K K"], Float
 
 
 def _g_e_matrices(Q, R, T, v, A, I3):
-    """G = diag(a) + b (K x K) and E (K x M) of THEORY.md 5.2, from I3(k, ., .)."""
+    """G = diag(a) + b (K x K) and E (K x M) of docs/theory.md 5.2, from I3(k, ., .)."""
     K, M = R.shape
     ks = jnp.arange(K)
     ns = K + jnp.arange(M)
@@ -161,7 +159,7 @@ def _g_e_matrices(Q, R, T, v, A, I3):
 
 
 def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
-    """d(r, sigma, W, v)/dt of THEORY.md 5.2 / 5.3 (autonomous: ``t`` is unused).
+    """d(r, sigma, W, v)/dt of docs/theory.md 5.2 / 5.3 (autonomous: ``t`` is unused).
 
     The cost is two passes over the (K, K + M, P) densities: the sums over points (Q, R),
     then one fused update of r and sigma; the integrals are (K+M)-sized.
@@ -194,7 +192,7 @@ def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
 
 
 def hmm_observables(y: HMMState, args: HMMArgs) -> Observables:
-    """eg (THEORY.md 4) and Q, R, v of the current state."""
+    """eg (docs/theory.md 4) and Q, R, v of the current state."""
     Q, R = hmm_overlaps(y, args)
     m = field_moments(Q, R, args.T, y.v, args.A, args.g)
     return Observables(eg=m.eg, Q=Q, R=R, v=y.v)
@@ -213,7 +211,7 @@ def check_physics(f: str, g: str, teacher: str):
     consts = gaussian_constants(f)
     if abs(consts.mu0) > 1e-10:
         raise ValueError(
-            f"the HMM ODE (THEORY.md 5.2) assumes E f(u) = mu0 = 0; f={f!r} has "
+            f"the HMM ODE (docs/theory.md 5.2) assumes E f(u) = mu0 = 0; f={f!r} has "
             f"mu0={consts.mu0:.6g}. Use a centred non-linearity (sign, erf, tanh, linear)."
         )
     return consts
@@ -294,11 +292,12 @@ def hmm_problem(
     nodes: Any = "full",
     dtype: Any = None,
 ) -> tuple[HMMState, HMMArgs]:
-    """Initial state and constants from state-file arrays (see ``hmm_state_from_npz``).
+    """Initial state and constants from state-file arrays (a state file, ``hmmjax.io.load_state``).
 
     ``arrays`` holds rho (D), sigma (K,K,D), r (K,M,D), W (K,K), v (K), A (M), T (M,M),
     Ttilde (M,M), N, D and optionally beta (M,D). ``nodes``: "full" (every eigenvalue,
-    THEORY 5.2), an integer p or an array of nodes (THEORY 5.3; see ``state_from_arrays``).
+    docs/theory.md 5.2), an integer p or an array of nodes
+    (docs/theory.md 5.3; see ``state_from_arrays``).
     """
     check_arrays(arrays, f=f, g=g, teacher=teacher)
     N, D = float(np.asarray(arrays["N"])), float(np.asarray(arrays["D"]))
@@ -309,13 +308,3 @@ def hmm_problem(
         state, v=arrays["v"], A=arrays["A"], delta=D / N, lr=lr, f=f, g=g, both=both,
         teacher=teacher, dtype=dtype,
     )  # fmt: skip
-
-
-def hmm_state_from_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Read the ODE keys of a state file (.npz; format in shared/reference/README.md)."""
-    with np.load(path) as data:
-        missing = [k for k in _REQUIRED if k not in data.files]
-        if missing:
-            raise ValueError(f"{path}: missing keys {missing}; required: {list(_REQUIRED)}")
-        keys = [*_REQUIRED, *(["beta"] if "beta" in data.files else [])]
-        return {k: np.asarray(data[k]) for k in keys}

@@ -1,4 +1,4 @@
-"""ODEs for online SGD on i.i.d. Gaussian inputs (THEORY.md 5.1; Saad & Solla 1995).
+"""ODEs for online SGD on i.i.d. Gaussian inputs (docs/theory.md 5.1; Saad & Solla 1995).
 
 State Q (K x K), R (K x M), v (K); constants T (M x M), A (M). With u = (-v, A),
 C = [[Q, R], [R^T, T]] and the integrals of ``hmmjax.integrals``,
@@ -21,7 +21,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from hmmjax.integrals import covariance, i2, i3, i4, j2
+from hmmjax.core.integrals import covariance, eg_from_covariance, i2, i3, i4, j2
 
 __all__ = [
     "FieldMoments",
@@ -101,12 +101,12 @@ def field_moments(
         Phi=(I4 @ u) @ u,
         J2=j2(C, g)[:K, :K],
         I2u=I2u[:K],
-        eg=0.5 * u @ I2u,
+        eg=eg_from_covariance(C, u, g),
     )
 
 
 def iid_rhs(t: Float[Array, ""], y: IIDState, args: IIDArgs) -> IIDState:
-    """d(Q, R, v)/dt of THEORY.md 5.1 (autonomous: ``t`` is unused)."""
+    """d(Q, R, v)/dt of docs/theory.md 5.1 (autonomous: ``t`` is unused)."""
     del t
     K = y.v.shape[0]
     m = field_moments(y.Q, y.R, args.T, y.v, args.A, args.g)
@@ -120,7 +120,7 @@ def iid_rhs(t: Float[Array, ""], y: IIDState, args: IIDArgs) -> IIDState:
 
 
 def iid_observables(y: IIDState, args: IIDArgs) -> Observables:
-    """eg (THEORY.md 4) and the order parameters of the current state."""
+    """eg (docs/theory.md 4) and the order parameters of the current state."""
     C = covariance(y.Q, y.R, args.T)
     u = jnp.concatenate([-y.v, args.A])
     return Observables(eg=0.5 * u @ i2(C, args.g) @ u, Q=y.Q, R=y.R, v=y.v)

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
-from hmmjax.integrals import G_NAMES
+from hmmjax.core.integrals import G_NAMES
 from hmmjax.ode.hmm import (
     check_arrays,
     check_physics,
@@ -245,7 +245,7 @@ def solve_iid(
     x64: bool = True,
     **solver_options: Any,
 ) -> Solution:
-    """The i.i.d. ODE (THEORY.md 5.1) from Q, R, v with constants T, A.
+    """The i.i.d. ODE (docs/theory.md 5.1) from Q, R, v with constants T, A.
 
     ``lr`` (eta), ``kappa`` (weight decay) and ``noise`` (label noise std) may be traced:
     vmap over them. ``solver_options`` go to ``solve`` (solver, dt, rtol, atol, ...).
@@ -276,7 +276,7 @@ def select_nodes(
     rtol: float = 1e-8,
     ladder: tuple[int, ...] = NODE_LADDER,
 ) -> tuple[int, Solution, float]:
-    """Pick the number of spectral nodes p (THEORY 5.3) to a tolerance on eg.
+    """Pick the number of spectral nodes p (docs/theory.md 5.3) to a tolerance on eg.
 
     ``run(p)`` integrates with p nodes. Runs go up ``ladder`` until two consecutive ones
     agree: max_t |eg_p(t) - eg_prev(t)| <= rtol max(|eg_p(t)|, 1e-300). The error of the
@@ -380,11 +380,11 @@ def solve_hmm(
     x64: bool = True,
     **solver_options: Any,
 ) -> Solution:
-    """The HMM ODE (THEORY.md 5.2, 5.3) from state-file arrays (see ``hmm_problem``).
+    """The HMM ODE (docs/theory.md 5.2, 5.3) from state-file arrays (see ``hmm_problem``).
 
     ``f``: manifold non-linearity (mu0 = 0 required); ``teacher``: "auto" | "exact" |
     "averaged". ``nodes``: "auto" (the fewest nodes of ``NODE_LADDER`` that change eg by
-    at most ``node_rtol``, see ``select_nodes``), "full" (every eigenvalue, THEORY 5.2), an
+    at most ``node_rtol``, see ``select_nodes``), "full" (every eigenvalue, docs/theory.md 5.2), an
     integer p or an array of nodes. ``lr`` may be traced (vmap over it) with nodes other
     than "auto". ``solver_options`` go to ``solve``. ``Solution.points`` is the number of
     spectral points used (D for "full").
@@ -421,7 +421,7 @@ def solve_hmm_sample(
 ) -> Solution:
     """The HMM ODE from a sample: student (w (K, N), v), features F (D, N), teacher
     (theta (M, D), A). ``nodes`` as in ``solve_hmm``; compressed states come from products
-    with F and the eigenvalues of Omega (no eigenvectors, THEORY 5.3), "full" from the
+    with F and the eigenvalues of Omega (no eigenvectors, docs/theory.md 5.3), "full" from the
     eigen-decomposition. The exact teacher term is used unless ``teacher="averaged"``.
     """
     check_nodes(nodes)
@@ -454,7 +454,7 @@ def solve_hmm_limit(
     x64: bool = True,
     **solver_options: Any,
 ) -> Solution:
-    """The N -> infinity learning curve at delta = D / N (THEORY 5.3): the compressed ODE
+    """The N -> infinity learning curve at delta = D / N (docs/theory.md 5.3): the compressed ODE
     on the Marchenko-Pastur law, for a student with i.i.d. N(0, q0) first-layer weights
     (second layer ``v``) independent of an i.i.d. N(0, 1) teacher (second layer ``A``),
     optionally with an initial overlap R0 (K, M) of rho-profile ``profile`` (see

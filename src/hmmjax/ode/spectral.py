@@ -1,6 +1,6 @@
-"""Spectral compression of the hidden-manifold ODE (THEORY.md 5.3).
+"""Spectral compression of the hidden-manifold ODE (docs/theory.md 5.3).
 
-The per-eigenvalue state x(tau) of THEORY 5.2 is carried by p aggregated states at nodes
+The per-eigenvalue state x(tau) of docs/theory.md 5.2 is carried by p aggregated states at nodes
 rho_1 < ... < rho_p, through the Lagrange basis l_j (degree p - 1, l_j(rho_i) = delta_ij):
 
     w_j = mean_tau l_j(rho_tau),        X_j = mean_tau l_j(rho_tau) x_tau.
@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from hmmjax.order_params import gram, spectral_arrays, symmetric_eigh
+from hmmjax.observables.order_params import gram, spectral_arrays, symmetric_eigh
 
 __all__ = [
     "Compressed",
@@ -231,14 +231,14 @@ def node_matrices(
 
 
 class Compressed(NamedTuple):
-    """Aggregated (p-node) state of THEORY 5.3, in the names of the state files.
+    """Aggregated (p-node) state of docs/theory.md 5.3, in the names of the state files.
 
     sigma_j = S l_j(Omega) S^T / D, r_j = S l_j(Omega) theta^T / D, B_j = theta l_j(Omega)
     theta^T / D (the exact teacher term), W = w w^T / N, T = theta theta^T / D,
     Ttilde = theta Omega theta^T / D. Sigma = sum_j sigma_j, R = mu1 sum_j r_j,
     Ttilde = sum_j rho_j B_j (when p >= 2).
 
-    The full per-eigenvalue state of THEORY 5.2 has the same form (``full_state``): nodes
+    The full per-eigenvalue state of docs/theory.md 5.2 has the same form (``full_state``): nodes
     at the D eigenvalues, weights 1/D, sigma(tau) / D, r(tau) / D, B = beta beta^T / D.
     B is None where the teacher's projections beta are unknown (the averaged term only).
     """
@@ -260,7 +260,7 @@ def compress_sample(
     nodes: int | Float[Array, " p"] = 32,
     rho: Float[Array, " D"] | None = None,
 ) -> Compressed:
-    """The aggregated state of student w, features F and teacher theta (THEORY 5.3).
+    """The aggregated state of student w, features F and teacher theta (docs/theory.md 5.3).
 
     ``nodes``: a number p of Chebyshev nodes on [min rho, max rho], or the nodes themselves
     (checked to cover the spectrum). ``rho``: the eigenvalues of Omega if already known
@@ -346,7 +346,8 @@ def sample_state(
     rho: Float[Array, " D"] | None = None,
 ) -> Compressed:
     """The aggregated state of a sample: ``nodes = "full"`` by the eigen-decomposition of
-    Omega (THEORY 5.2, every eigenvalue), else ``compress_sample`` (THEORY 5.3: eigenvalues
+    Omega (docs/theory.md 5.2, every eigenvalue), else ``compress_sample``
+    (docs/theory.md 5.3: eigenvalues
     only, no eigenvectors)."""
     check_nodes(nodes, auto=False)
     if isinstance(nodes, str):  # "full"
@@ -455,7 +456,7 @@ def mp_initial_state(
     n_quad: int | None = None,
 ) -> Compressed:
     """Aggregated initial state as N -> infinity for w with i.i.d. N(0, q0) entries,
-    independent of a teacher theta with i.i.d. N(0, 1) entries (THEORY 5.3):
+    independent of a teacher theta with i.i.d. N(0, 1) entries (docs/theory.md 5.3):
 
         sigma_j = q0 I_K int l_j rho,  r_j = 0,  W = q0 I_K,  T = I_M,
         B_j = w_j I_M,  Ttilde = I_M  (int rho = 1).

@@ -1,0 +1,567 @@
+"""TOML configs -> validated, typed, frozen settings, with errors that name the key.
+
+The schema is the section dataclasses below: each field's annotation is its type, and
+``option(default, doc, choices=..., gt=..., ge=...)`` states its default, what is
+allowed and a one-line description. Validation (in each section's ``__post_init__``, so
+no settings object can hold a bad value), defaults, ``Config.to_dict``, ``to_toml`` and
+the README table (``config_reference_markdown``) are all read from that one place.
+
+This module imports only the standard library: a config is checked before JAX is
+imported, any array is allocated or anything is compiled.
+
+    cfg = load_config("configs/quickstart.toml", ["sgd.lr=0.5", "run.seed=3"])
+    cfg.sgd.lr, cfg.data.N
+    cfg.replace(sgd={"lr": 0.1})  # a new, re-validated Config
+
+The optional ``[grid]`` table (parameter sweeps) is read by ``hmmjax.grid``, which
+imports this module; so this module imports it only where it is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "ACTIVATIONS",
+    "DATA_MODELS",
+    "REAL_DATA",
+    "INVARIANT_DATA",
+    "INVARIANT_G",
+    "OPTIMIZERS",
+    "TRAINERS",
+    "SCALINGS",
+    "DEFAULT_STEM",
+    "ConfigError",
+    "option",
+    "Option",
+    "register_choice",
+    "DataConfig",
+    "TeacherConfig",
+    "StudentConfig",
+    "SGDConfig",
+    "FiniteConfig",
+    "InvariantConfig",
+    "RunConfig",
+    "ODEConfig",
+    "OutputConfig",
+    "SECTIONS",
+    "SCHEMA",
+    "ALL_SECTIONS",
+    "ODE_DATA_MODELS",
+    "ODE_G",
+    "ODE_F",
+    "closest",
+    "unknown_section",
+    "unknown_key",
+    "type_name",
+    "show",
+]
+
+
+# Kept here (not imported from activations.py) so that this module never imports JAX;
+# tests check that the lists agree with the physics modules.
+ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sign", "softplus")
+
+
+DATA_MODELS = ("iid", "hmm", "hmm_x", "get", "digits", "mnist", "stripe", "cylinder")
+
+
+REAL_DATA = ("digits", "mnist")  # finite data sets shipped or on disk (hmmjax.datasets)
+
+
+INVARIANT_DATA = ("stripe", "cylinder")  # invariant manifolds (hmmjax.invariant)
+
+
+INVARIANT_G = ("relu", "tanh", "erf", "softplus")
+
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+TRAINERS = ("sgd",)  # online trainers; more are registered by hmmjax.train.register_trainer
+
+
+SCALINGS = ("none", "normalise", "meanfield")
+
+
+DEFAULT_STEM = "hmmjax"  # output.out is results/<stem>.nc; load_config uses the file's stem
+
+
+class ConfigError(ValueError):
+    """A config is invalid. The message is one line naming the key, the value and what
+    is allowed."""
+
+
+def option(
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    gt: float | None = None,
+    ge: float | None = None,
+    validate: Callable[[Any], bool] | None = None,
+    allowed: str | None = None,
+) -> Any:
+    """A schema entry: a dataclass field carrying its constraints and documentation.
+
+    ``validate``: an extra test of the value (True = fine), described by ``allowed``."""
+    meta = {"doc": doc, "choices": choices, "gt": gt, "ge": ge, "validate": validate,
+            "allowed_text": allowed}  # fmt: skip
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of the schema, as read from a section dataclass."""
+
+    section: str
+    name: str
+    type: type
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] | None = None
+    gt: float | None = None
+    ge: float | None = None
+    validate: Callable[[Any], bool] | None = None
+    allowed_text: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    def allowed(self) -> str:
+        """What is allowed, in words: "an integer > 0", "one of "log", "linear"", ..."""
+        if self.allowed_text is not None:
+            return self.allowed_text
+        if self.choices is not None:
+            return "one of " + ", ".join(show(c) for c in self.choices)
+        words = {bool: "true or false", int: "an integer", float: "a finite number"}
+        text = words.get(self.type, "a string")
+        if self.gt is not None:
+            text += f" > {_num(self.gt)}"
+        if self.ge is not None:
+            text += f" >= {_num(self.ge)}"
+        return text
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` coerced to this option's type, or raise ``ConfigError``."""
+        given = f"{self.key} = {show(value)}"
+        expected = f"expected {self.allowed()}"
+        if not _is_type(value, self.type):
+            raise ConfigError(f"{given} ({type_name(value)}): {expected}{_int_hint(self, value)}")
+        if _takes_float(self.type) and not isinstance(value, str):
+            value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"{given}: {expected}")
+        if self.choices is not None and value not in self.choices:
+            close = closest(value, self.choices)
+            hint = f" (did you mean {show(close)}?)" if close is not None else ""
+            raise ConfigError(f"{given}: {expected}{hint}")
+        if (self.gt is not None and not value > self.gt) or (
+            self.ge is not None and not value >= self.ge
+        ):
+            raise ConfigError(f"{given}: {expected}")
+        if self.validate is not None and not self.validate(value):
+            raise ConfigError(f"{given}: {expected}")
+        return value
+
+
+def register_choice(section: str, name: str, value: str) -> None:
+    """Allow one more value for the choice key ``section.name`` (``data.model``,
+    ``sgd.trainer``): how registered data models and trainers become valid in configs."""
+    opt = SCHEMA[section][name]
+    if opt.choices is None:
+        raise ValueError(f"{opt.key} is not a choice of names")
+    if value not in opt.choices:
+        SCHEMA[section][name] = dataclasses.replace(opt, choices=(*opt.choices, value))
+
+
+def _word_or(words: tuple[str, ...], test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """A ``validate`` for a ``str | number`` option: one of ``words`` or a number passing
+    ``test``."""
+    return lambda x: x in words if isinstance(x, str) else test(x)
+
+
+class _Section:
+    """Base of the section dataclasses: validates and coerces every field on creation."""
+
+    section: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for opt in SCHEMA[self.section].values():
+            object.__setattr__(self, opt.name, opt.check(getattr(self, opt.name)))
+
+
+@dataclass(frozen=True)
+class DataConfig(_Section):
+    """[data]: the data model that draws the inputs x and labels y."""
+
+    section: ClassVar[str] = "data"
+    model: str = option(
+        "hmm",
+        "iid: Gaussian inputs; hmm: hidden manifold, teacher on c; hmm_x: teacher on x; "
+        "get: Gaussian equivalent of hmm; digits: scikit-learn's 8x8 digits, even vs odd "
+        "(N = 64); mnist: an MNIST IDX file (data.path), even vs odd (finite.P > 0 only); "
+        "stripe, cylinder: invariant manifolds in N = d dimensions ([invariant])",
+        choices=DATA_MODELS,
+    )
+    N: int = option(784, "input dimension", gt=0)
+    D: int = option(10, "latent (manifold) dimension; ignored for iid", gt=0)
+    f: str = option(
+        "sign", "non-linearity of the manifold, x = f(F^T c / sqrt D)", choices=ACTIVATIONS
+    )
+    noise: float = option(0.0, "standard deviation of the label noise", ge=0)
+    shared: bool = option(True, "one F and teacher for the whole ensemble (else one per member)")
+    path: str = option(
+        "", "mnist: the images IDX file (the labels file is found beside it by its MNIST name)"
+    )
+
+
+@dataclass(frozen=True)
+class TeacherConfig(_Section):
+    """[teacher]: the two-layer network that labels the data."""
+
+    section: ClassVar[str] = "teacher"
+    M: int = option(2, "number of hidden units of the teacher", gt=0)
+    g: str = option(
+        "", 'activation of the teacher; "" means the same as student.g', choices=("", *ACTIVATIONS)
+    )
+    scaling: str = option(
+        "none",
+        "second layer: none (v = 1), normalise (v / M), meanfield (v / sqrt M)",
+        choices=SCALINGS,
+    )
+
+
+@dataclass(frozen=True)
+class StudentConfig(_Section):
+    """[student]: the two-layer network trained by online SGD."""
+
+    section: ClassVar[str] = "student"
+    K: int = option(2, "number of hidden units of the student", gt=0)
+    g: str = option("erf", "activation of the student", choices=ACTIVATIONS)
+    init: str = option(
+        "large",
+        "first layer: large (w ~ N(0, 1)) or small (1e-3 N(0, 1))",
+        choices=("large", "small"),
+    )
+    second_layer: str = option(
+        "ones", "initial second layer: ones or gaussian (N(0, 1))", choices=("ones", "gaussian")
+    )
+    scaling: str = option(
+        "none", "second layer: none, normalise (v / K), meanfield (v / sqrt K)", choices=SCALINGS
+    )
+    train_second: bool = option(False, "also train the second layer v")
+
+
+@dataclass(frozen=True)
+class SGDConfig(_Section):
+    """[sgd]: online stochastic gradient descent."""
+
+    section: ClassVar[str] = "sgd"
+    lr: float = option(0.2, "learning rate eta", gt=0)
+    kappa: float = option(0.0, "weight decay (L2 penalty) kappa", ge=0)
+    batch: int = option(1, "samples per SGD step", gt=0)
+    trainer: str = option(
+        "sgd",
+        "the online trainer (sgd: docs/theory.md 1; others registered with "
+        "hmmjax.train.register_trainer)",
+        choices=TRAINERS,
+    )
+
+
+@dataclass(frozen=True)
+class FiniteConfig(_Section):
+    """[finite]: training on a fixed set of P samples (P = 0: online, fresh samples)."""
+
+    section: ClassVar[str] = "finite"
+    P: int = option(
+        0,
+        "training samples, drawn once and shared by the members; 0 = online SGD. Mini-batches "
+        "of sgd.batch samples, reshuffled every epoch; sgd.batch = P is full-batch GD",
+        ge=0,
+    )
+    optimizer: str = option(
+        "sgd",
+        "optax optimiser of the finite-set runs, at learning rate sgd.lr (sgd: the online "
+        "update of docs/theory.md 1)",
+        choices=OPTIMIZERS,
+    )
+    momentum: float = option(0.9, "optimizer = momentum: the momentum", ge=0)
+    labels: str = option(
+        "sign",
+        "training labels: teacher (the teacher's output, plus data.noise), sign (its sign: "
+        "a binary task) or random (the sign labels shuffled across the training samples: "
+        "memorisation); real data sets are +-1 (even/odd), shuffled for random",
+        choices=("teacher", "sign", "random"),
+    )
+    shuffle: bool = option(
+        True,
+        "reshuffle the sample order every epoch (each member its own order); false: "
+        "the order in which the samples were drawn",
+    )
+
+
+@dataclass(frozen=True)
+class InvariantConfig(_Section):
+    """[invariant]: the alpha-trick network on stripe / cylinder data (docs/theory.md 7). data.N is
+    d, student.K is h, finite.P is p, sgd.lr scales the step, run.ensemble counts seeds,
+    run.n_times the records, run.test_size the test set."""
+
+    section: ClassVar[str] = "invariant"
+    alpha: float = option(
+        1.0, "output scale alpha of F = alpha (f(w) - f(w0)): large lazy, small feature", gt=0
+    )
+    threshold: float = option(
+        1.3862943611198906,
+        "cylinder: y = +1 if x_1^2 + x_2^2 > threshold; default 2 ln 2, the median of chi2_2 "
+        "(balanced; the theory's 4/3 gives P(y = +1) = 0.513)",
+        gt=0,
+    )
+    adaptive: bool = option(True, "adaptive gradient-flow step (else fixed GD steps)")
+    max_dF: float = option(0.5, "adaptive step: largest change of an output per step", gt=0)
+    max_dw: float = option(0.1, "adaptive step: largest relative change of the weights", gt=0)
+    max_steps: int = option(100_000, "iterations at most (training stops at zero loss)", gt=0)
+    ntk: bool = option(
+        False,
+        "measure the empirical NTK at initialisation and at the end, with kernel "
+        "regression / SVM and label alignment",
+    )
+    ntk_top: int = option(20, "eigenvectors of the NTK for the label alignment", gt=0)
+    kernel_ridge: float = option(1e-4, "kernel regression ridge, relative to tr(K) / p", ge=0)
+
+
+@dataclass(frozen=True)
+class RunConfig(_Section):
+    """[run]: length, recording, ensemble and numerics of a run."""
+
+    section: ClassVar[str] = "run"
+    t_max: float = option(100.0, "training time in units of N steps", gt=0)
+    n_times: int = option(200, "number of recording times", gt=0)
+    spacing: str = option("log", "spacing of the recording times", choices=("log", "linear"))
+    ensemble: int = option(8, "number of students trained side by side (members)", gt=0)
+    seed: int = option(0, "seed of every random draw", ge=0)
+    test_size: int = option(5000, "test samples for the Monte-Carlo generalisation error", gt=0)
+    block: int = option(64, "SGD steps drawn and run per inner loop iteration", gt=0)
+    precision: str = option("float32", "floating point precision", choices=("float32", "float64"))
+    chunk: int = option(20, "recording intervals per compiled call (one progress tick each)", gt=0)
+    mode: str = option(
+        "sim",
+        "sim: online SGD; ode: the ODE of docs/theory.md 5; both: both from the same initial state",
+        choices=("sim", "ode", "both"),
+    )
+    same_init: bool = option(
+        False, "all members start from the same weights (own data streams): sim vs ODE"
+    )
+    diverge_eg: float = option(
+        1e3,
+        "a grid point whose eg exceeds this (or turns non-finite) is flagged as diverged "
+        "and frozen",
+        gt=0,
+    )
+    memory_gib: str | float = option(
+        "auto",
+        "device memory the sweep may use, in GiB; auto = 80% of what the device reports "
+        "(CPU: available RAM)",
+        validate=_word_or(("auto",), lambda x: x > 0),
+        allowed='"auto" or a number > 0',
+    )
+    checkpoint: bool = option(
+        True,
+        "write the sweep's state after each chunk next to output.out (.ckpt) and resume from it",
+    )
+    devices: str | int = option(
+        "all",
+        "local devices the grid axis is sharded over: all or a number >= 1",
+        validate=_word_or(("all",), lambda n: n >= 1),
+        allowed='"all" or an integer >= 1',
+    )
+
+
+@dataclass(frozen=True)
+class ODEConfig(_Section):
+    """[ode]: the ODE integrator (run.mode = "ode" or "both")."""
+
+    section: ClassVar[str] = "ode"
+    solver: str = option(
+        "euler",
+        "euler (fixed dt, as the published integrator) or an adaptive solver",
+        choices=("euler", "tsit5", "dopri5", "dopri8"),
+    )
+    dt: float = option(0.01, "Euler step", gt=0)
+    rtol: float = option(1e-8, "relative tolerance of the adaptive solvers", gt=0)
+    atol: float = option(1e-10, "absolute tolerance of the adaptive solvers", gt=0)
+    teacher_term: str = option(
+        "auto",
+        "HMM teacher term: exact (per eigenvalue), averaged (published) or auto (exact)",
+        choices=("auto", "exact", "averaged"),
+    )
+    nodes: str | int = option(
+        "auto",
+        "HMM ODE spectral points (docs/theory.md 5.3): auto (fewest nodes to node_rtol), full "
+        "(every eigenvalue) or a number p of nodes",
+        validate=_word_or(("auto", "full"), lambda p: p >= 2),
+        allowed='"auto", "full" or an integer >= 2',
+    )
+    node_rtol: float = option(
+        1e-8, "nodes = auto: relative change of eg that stops adding nodes", gt=0
+    )
+    source: str = option(
+        "sample",
+        "HMM initial state: sample (the simulation's F, teacher and member-0 weights) or "
+        "limit (N -> infinity at delta = D / N on the Marchenko-Pastur law, no F sampled)",
+        choices=("sample", "limit"),
+    )
+
+
+@dataclass(frozen=True)
+class OutputConfig(_Section):
+    """[output]: where results go."""
+
+    section: ClassVar[str] = "output"
+    out: str = option(
+        "", 'netCDF results file; "" means results/STEM.nc, STEM the config file name'
+    )
+    figure: str = option("", 'learning-curve figure; "" means next to out, with .png')
+
+    def out_path(self) -> Path:
+        return Path(self.out)
+
+    def figure_path(self) -> Path:
+        """The figure's path: ``figure``, or ``out`` with the suffix .png."""
+        return Path(self.figure) if self.figure else Path(self.out).with_suffix(".png")
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    cls.section: cls
+    for cls in (
+        DataConfig,
+        TeacherConfig,
+        StudentConfig,
+        SGDConfig,
+        FiniteConfig,
+        InvariantConfig,
+        RunConfig,
+        ODEConfig,
+        OutputConfig,
+    )
+}
+
+
+def _schema_of(cls: type[_Section]) -> dict[str, Option]:
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: Option(cls.section, f.name, hints[f.name], f.default, **f.metadata)
+        for f in dataclasses.fields(cls)
+    }
+
+
+SCHEMA: dict[str, dict[str, Option]] = {name: _schema_of(cls) for name, cls in SECTIONS.items()}
+
+
+ALL_SECTIONS = (*SECTIONS, "grid")  # [grid] is a table of sweeps, not a _Section
+
+
+# What the ODEs of docs/theory.md section 5 cover; anything else is refused before any work.
+ODE_DATA_MODELS = ("iid", "hmm", "get")
+
+
+ODE_G = ("erf", "linear")
+# the manifold ODE (docs/theory.md 5.2) needs mu0 = E f(u) = 0: the odd non-linearities
+ODE_F = ("erf", "linear", "tanh", "sign")
+
+
+def closest(word: Any, options: Iterable[Any]) -> Any:
+    """The option most like ``word`` (ignoring case), or None if none is close."""
+    by_lower = {str(o).lower(): o for o in options}
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), 1)
+    return by_lower[close[0]] if close else None
+
+
+def unknown_section(section: Any) -> typing.NoReturn:
+    close = closest(section, ALL_SECTIONS)
+    hint = f"did you mean [{close}]? " if close is not None else ""
+    raise ConfigError(
+        f"unknown section [{section}]; {hint}allowed sections: {', '.join(ALL_SECTIONS)}"
+    )
+
+
+def unknown_key(section: str, key: Any, value: Any) -> typing.NoReturn:
+    close = closest(key, SCHEMA[section])
+    hint = f"did you mean {section}.{close}? " if close is not None else ""
+    raise ConfigError(
+        f"unknown key {section}.{key} = {show(value)}; {hint}"
+        f"keys of [{section}]: {', '.join(SCHEMA[section])}"
+    )
+
+
+def _is_type(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(kind, types.UnionType):
+        return any(_is_type(value, k) for k in typing.get_args(kind))
+    return isinstance(value, kind)
+
+
+def _takes_float(kind: Any) -> bool:
+    """Whether an option of type ``kind`` (float, or a union with float) stores floats."""
+    return kind is float or float in typing.get_args(kind)
+
+
+def _int_hint(opt: Option, value: Any) -> str:
+    if opt.type is int and isinstance(value, float) and value.is_integer():
+        return f" (write {int(value)}, without a decimal point or exponent)"
+    return ""
+
+
+def type_name(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    return kinds.get(type(value), "a table" if isinstance(value, Mapping) else type(value).__name__)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def show(value: Any, limit: int | None = 80) -> str:
+    """A value as it would be written in TOML, on one line (cut to ``limit`` characters)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, Mapping):
+        text = "{" + ", ".join(f"{_key(k)} = {show(v, None)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(show(v, None) for v in value) + "]"
+    else:
+        text = repr(value).replace("\n", " ")
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: Any) -> str:
+    """A TOML key: bare if it can be, else quoted."""
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text, ensure_ascii=False)

@@ -1,0 +1,319 @@
+"""The validated config of a run: ``Config`` (one frozen section per TOML table, plus the
+grid), loading TOML files, ``--set`` overrides and the checks that involve several keys.
+
+    cfg = load_config("configs/quickstart.toml", ["sgd.lr=0.5", "run.seed=3"])
+    cfg.sgd.lr, cfg.data.N
+    cfg.replace(sgd={"lr": 0.1})  # a new, re-validated Config
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hmmjax.config.grid import Grid, grid_reference_markdown, parse_grid
+from hmmjax.config.schema import (
+    ALL_SECTIONS,
+    DEFAULT_STEM,
+    INVARIANT_DATA,
+    INVARIANT_G,
+    ODE_DATA_MODELS,
+    ODE_F,
+    ODE_G,
+    REAL_DATA,
+    SCHEMA,
+    SECTIONS,
+    ConfigError,
+    DataConfig,
+    FiniteConfig,
+    InvariantConfig,
+    ODEConfig,
+    OutputConfig,
+    RunConfig,
+    SGDConfig,
+    StudentConfig,
+    TeacherConfig,
+    show,
+    unknown_key,
+    unknown_section,
+)
+
+__all__ = [
+    "Config",
+    "config_from_dict",
+    "load_config",
+    "parse_override",
+    "config_reference_markdown",
+]
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole, validated experiment config: ``cfg.<section>.<key>``."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    sgd: SGDConfig = field(default_factory=SGDConfig)
+    finite: FiniteConfig = field(default_factory=FiniteConfig)
+    invariant: InvariantConfig = field(default_factory=InvariantConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    ode: ODEConfig = field(default_factory=ODEConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    grid: Grid = field(default_factory=lambda: Grid())
+
+    def __post_init__(self) -> None:
+        for name, cls in SECTIONS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(f"Config({name}=...) must be a {cls.__name__}")
+        if not isinstance(self.grid, Grid):
+            raise ConfigError("Config(grid=...) must be a Grid")
+        if not self.output.out:
+            object.__setattr__(self, "output", _default_out(self.output, DEFAULT_STEM))
+        if self.grid.kind == "none":
+            _check_cross_keys(self)
+        else:  # the swept keys of the base are placeholders: check every point instead
+            self.grid.configs(self)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict ``{section: {key: value}}`` (JSON- and TOML-serialisable),
+        the grid last as its ``[grid]`` table."""
+        d = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        return {**d, "grid": self.grid.to_dict()}
+
+    def to_toml(self) -> str:
+        """The config as a TOML document that ``load_config`` reads back to an equal one."""
+        lines = []
+        for section, values in self.to_dict().items():
+            lines.append(f"[{section}]")
+            lines += [f"{key} = {show(value, None)}" for key, value in values.items()]
+            lines.append("")
+        return "\n".join(lines)
+
+    def replace(self, **sections: Mapping[str, Any] | Grid) -> Config:
+        """A new, re-validated Config: ``cfg.replace(sgd={"lr": 0.1}, run={"seed": 2})``.
+
+        ``grid=`` replaces the whole grid: a Grid or a ``[grid]`` table (``{}``: none)."""
+        d = self.to_dict()
+        for section, updates in sections.items():
+            if section == "grid":
+                d["grid"] = updates
+                continue
+            if section not in SCHEMA:
+                unknown_section(section)
+            if not isinstance(updates, Mapping):
+                raise ConfigError(
+                    f"replace({section}=...): expected a dict of keys of [{section}], "
+                    f"got {show(updates)}"
+                )
+            d[section].update(updates)
+        return config_from_dict(d)
+
+    def with_overrides(self, overrides: Iterable[str]) -> Config:
+        """A new Config with ``"section.key=value"`` strings applied (see ``parse_override``)."""
+        d = self.to_dict()
+        for text in overrides:
+            section, key, value = parse_override(text)
+            d.setdefault(section, {})[key] = value
+        return config_from_dict(d)
+
+
+def _check_cross_keys(cfg: Config) -> None:
+    """Checks of one run that involve several keys: one line naming the key."""
+    if cfg.sgd.trainer != "sgd" and (cfg.finite.P > 0 or cfg.data.model in INVARIANT_DATA):
+        raise ConfigError(
+            f"sgd.trainer = {show(cfg.sgd.trainer)}: only online runs (finite.P = 0, not "
+            'stripe or cylinder) take another trainer; use "sgd"'
+        )
+    if cfg.data.model in INVARIANT_DATA:
+        _check_invariant(cfg)
+        return
+    if cfg.student.K > cfg.data.N:
+        raise ConfigError(
+            f"student.K = {cfg.student.K}: expected an integer <= data.N = {cfg.data.N}"
+        )
+    if cfg.finite.P > 0:
+        _check_finite(cfg)
+    elif cfg.data.model in REAL_DATA:
+        raise ConfigError(
+            f"data.model = {show(cfg.data.model)}: a real data set is finite; set finite.P "
+            "> 0 (the training set size)"
+        )
+    elif cfg.finite.optimizer != "sgd":
+        raise ConfigError(
+            f"finite.optimizer = {show(cfg.finite.optimizer)}: online runs (finite.P = 0) "
+            'use "sgd"; set finite.P > 0 for a finite training set'
+        )
+    if cfg.run.mode != "sim":
+        _check_ode_applies(cfg)
+
+
+def _check_invariant(cfg: Config) -> None:
+    """Cross-key checks of a stripe / cylinder run."""
+    model, d_par = cfg.data.model, INVARIANT_DATA.index(cfg.data.model) + 1
+    checks = [
+        ("finite.P", cfg.finite.P, cfg.finite.P > 0, "an integer > 0 (the training set size p)"),
+        ("run.mode", cfg.run.mode, cfg.run.mode == "sim", '"sim"'),
+        ("student.g", cfg.student.g, cfg.student.g in INVARIANT_G,
+         "one of " + ", ".join(show(g) for g in INVARIANT_G)),
+        ("data.N", cfg.data.N, cfg.data.N > d_par, f"an integer > {d_par} (d > d_par)"),
+    ]  # fmt: skip
+    for key, value, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(f"{key} = {show(value)}: data.model = {show(model)} needs {allowed}")
+
+
+def _check_finite(cfg: Config) -> None:
+    """Cross-key checks of a finite-training-set run (finite.P > 0)."""
+    P, B = cfg.finite.P, cfg.sgd.batch
+    if cfg.run.mode != "sim":
+        raise ConfigError(
+            f"run.mode = {show(cfg.run.mode)}: finite.P = {P} (a finite training set) has no "
+            'ODE; use "sim"'
+        )
+    if P % B:
+        raise ConfigError(
+            f"sgd.batch = {B}: expected a divisor of finite.P = {P} (every epoch is P / batch "
+            "whole mini-batches)"
+        )
+    if not cfg.data.shared:
+        raise ConfigError(
+            "data.shared = false: finite.P > 0 trains every member on one training set; "
+            "set data.shared = true"
+        )
+
+
+def _check_ode_applies(cfg: Config) -> None:
+    """Cross-key checks for run.mode = "ode" | "both": one line naming the key."""
+    mode = f'run.mode = "{cfg.run.mode}"'
+    teacher_g = cfg.teacher.g or cfg.student.g
+    checks = [
+        ("data.model", cfg.data.model, cfg.data.model in ODE_DATA_MODELS, ODE_DATA_MODELS),
+        ("student.g", cfg.student.g, cfg.student.g in ODE_G, ODE_G),
+        ("teacher.g", teacher_g, teacher_g == cfg.student.g, (cfg.student.g,)),
+        ("sgd.batch", cfg.sgd.batch, cfg.sgd.batch == 1, (1,)),
+        ("data.shared", cfg.data.shared, cfg.data.shared, (True,)),
+        ("sgd.trainer", cfg.sgd.trainer, cfg.sgd.trainer == "sgd", ("sgd",)),
+    ]
+    if cfg.data.model != "iid":
+        # the manifold ODE (docs/theory.md 5.2) needs mu0 = 0 and has no weight decay or noise
+        checks += [
+            (
+                "data.f",
+                cfg.data.f,
+                cfg.data.f in ODE_F,
+                ODE_F,
+            ),
+            ("sgd.kappa", cfg.sgd.kappa, cfg.sgd.kappa == 0, (0.0,)),
+            ("data.noise", cfg.data.noise, cfg.data.noise == 0, (0.0,)),
+        ]
+    if cfg.ode.source == "limit":
+        hmm = tuple(m for m in ODE_DATA_MODELS if m != "iid")
+        checks.append(("data.model", cfg.data.model, cfg.data.model in hmm, hmm))
+    for key, value, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(
+                f"{key} = {show(value)}: {mode} (the ODE) needs one of "
+                f"{', '.join(show(a) for a in allowed)}"
+            )
+
+
+def config_from_dict(d: Mapping[str, Any], *, stem: str = DEFAULT_STEM) -> Config:
+    """Validate a nested dict ``{section: {key: value}}``; missing keys take defaults.
+
+    An empty ``output.out`` becomes ``results/<stem>.nc``; ``d["grid"]`` (optional) is
+    the ``[grid]`` table or a Grid (see ``hmmjax.config.grid``).
+    """
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"a config is a table of sections; got {show(d)}")
+    for section in d:
+        if section not in ALL_SECTIONS:
+            unknown_section(section)
+    grid = parse_grid(d.get("grid", {}))
+    sections = {}
+    for section, cls in SECTIONS.items():
+        values = d.get(section, {})
+        if not isinstance(values, Mapping):
+            raise ConfigError(
+                f"{section} = {show(values)}: expected a table [{section}] of keys "
+                f"{', '.join(SCHEMA[section])}"
+            )
+        for key in values:
+            if key not in SCHEMA[section]:
+                unknown_key(section, key, values[key])
+        sections[section] = cls(**values)
+    if not sections["output"].out:
+        sections["output"] = _default_out(sections["output"], stem)
+    return Config(**sections, grid=grid)
+
+
+def _default_out(output: OutputConfig, stem: str) -> OutputConfig:
+    return dataclasses.replace(output, out=f"results/{stem}.nc")
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
+    """Read, override and validate a TOML config file.
+
+    ``overrides`` are ``"section.key=value"`` strings; the value is read as a TOML value
+    (``0.5``, ``true``, ``"erf"``) or, failing that, taken as a bare string (``erf``).
+    ``output.out`` defaults to ``results/<file stem>.nc``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    for override in overrides:
+        section, key, value = parse_override(override)
+        table = d.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = value
+    return config_from_dict(d, stem=path.stem)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"sgd.lr=0.5"`` -> ``("sgd", "lr", 0.5)``; the value is TOML, else a bare string."""
+    name, sep, raw = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key or "." in key:
+        raise ConfigError(f"override {text!r}: expected section.key=value, e.g. sgd.lr=0.5")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return section, key, value
+
+
+def config_reference_markdown() -> str:
+    """A markdown table of every key (type, default, what is allowed, description), then
+    a paragraph on the ``[grid]`` table."""
+    names = {bool: "bool", int: "int", float: "float", str: "str"}
+    rows = [
+        "| key | type | default | allowed | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for options in SCHEMA.values():
+        for opt in options.values():
+            allowed, doc = (_md(text) for text in (opt.allowed(), opt.doc))
+            kinds = typing.get_args(opt.type) or (opt.type,)
+            kind = " or ".join(names[k] for k in kinds)
+            rows.append(f"| `{opt.key}` | {kind} | `{show(opt.default)}` | {allowed} | {doc} |")
+    return "\n".join(rows) + "\n" + grid_reference_markdown()
+
+
+def _md(text: str) -> str:
+    """Escape text for a markdown table cell."""
+    return text.replace("|", "\\|").replace("<", "&lt;")

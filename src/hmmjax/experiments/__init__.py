@@ -1,0 +1,37 @@
+"""Drivers: config -> labelled Dataset for every kind of run."""
+
+from __future__ import annotations
+
+from hmmjax.experiments.driver import linear_errors, run_title, simulate
+from hmmjax.experiments.invariant import (
+    INVARIANT_AXES,
+    SEED_STRIDE,
+    build_invariant_lanes,
+    check_grid,
+    invariant_dataset,
+    invariant_title,
+    invariant_trainer,
+    member_seeds,
+    ntk_analyses,
+)
+from hmmjax.experiments.theory import ode_dataset, ode_for_setup, ode_from_state
+from hmmjax.experiments.validate import check_config
+
+__all__ = [
+    "INVARIANT_AXES",
+    "SEED_STRIDE",
+    "build_invariant_lanes",
+    "check_config",
+    "check_grid",
+    "invariant_dataset",
+    "invariant_title",
+    "invariant_trainer",
+    "linear_errors",
+    "member_seeds",
+    "ntk_analyses",
+    "ode_dataset",
+    "ode_for_setup",
+    "ode_from_state",
+    "run_title",
+    "simulate",
+]

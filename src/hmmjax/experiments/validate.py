@@ -1,0 +1,41 @@
+"""Checks of a config that need more than the config itself: one line naming the key.
+
+``hmmjax.config`` validates every key and the combinations of keys without importing
+anything heavy. What needs the layers above it (the files of a real data set, the data
+models registered by users) is checked here, before any work; ``hmmjax run`` and
+``hmmjax config FILE`` both call ``check_config``.
+"""
+
+from __future__ import annotations
+
+from hmmjax.config import REAL_DATA, Config, ConfigError, show
+from hmmjax.data.real import shape
+
+__all__ = ["check_config"]
+
+
+def check_config(cfg: Config) -> None:
+    """Raise ``ConfigError`` for what ``hmmjax.config`` cannot check by itself."""
+    if cfg.finite.P > 0:
+        _check_real_data(cfg)
+
+
+def _check_real_data(cfg: Config) -> None:
+    """A real data set's file exists, has data.N inputs and enough samples."""
+    P = cfg.finite.P
+    if cfg.data.model not in REAL_DATA:
+        return
+    try:
+        n, N = shape(cfg.data.model, cfg.data.path)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"data.path = {show(cfg.data.path)}: {err}") from None
+    if cfg.data.N != N:
+        raise ConfigError(
+            f"data.N = {cfg.data.N}: data.model = {show(cfg.data.model)} has {N} inputs; "
+            f"set data.N = {N}"
+        )
+    if P + cfg.run.test_size > n:
+        raise ConfigError(
+            f"finite.P = {P}: with run.test_size = {cfg.run.test_size}, more than the {n} "
+            f"samples of {cfg.data.model}; expected finite.P + run.test_size <= {n}"
+        )

@@ -1,0 +1,49 @@
+"""The figure of a results file: :func:`plot_results` picks the figure module that fits
+what the dataset holds (it is the only module that imports the figure modules)."""
+
+from __future__ import annotations
+
+import os
+
+import xarray as xr
+from matplotlib.figure import Figure
+
+from hmmjax.analysis.sweep import swept_axes
+from hmmjax.plots.experiments import (
+    MAX_MODEL_PANELS,
+    model_panels,
+    plot_finite,
+    plot_model_finals,
+    plot_models,
+)
+from hmmjax.plots.invariant import plot_invariant
+from hmmjax.plots.sweep import plot_learning_curves, plot_sweep
+
+__all__ = ["plot_results"]
+
+
+def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figure:
+    """The figure of a results file, chosen from what it holds:
+
+    - invariant manifolds (``attrs["experiment"] == "invariant"``): ``plot_invariant``;
+    - finite training sets (``attrs["experiment"] == "finite"``): ``plot_finite``;
+    - a sweep over data models with at most ``MAX_MODEL_PANELS`` points per model:
+      ``plot_models`` (the models side by side, the gap against N); with more, a
+      product grid: ``plot_model_finals`` (final eg against K per model);
+    - other sweeps (a non-empty ``swept`` attribute): ``plot_sweep``;
+    - a single run: ``plot_learning_curves``.
+
+    Saved atomically to ``path`` (format from its suffix) when given.
+    """
+    swept = swept_axes(ds)
+    if ds.attrs.get("experiment") == "invariant":
+        plot = plot_invariant
+    elif ds.attrs.get("experiment") == "finite":
+        plot = plot_finite
+    elif "model" in swept and model_panels(ds) <= MAX_MODEL_PANELS:
+        plot = plot_models
+    elif "model" in swept and ds.attrs.get("grid_kind") == "product" and "eg_sim" in ds:
+        plot = plot_model_finals
+    else:
+        plot = plot_sweep if swept else plot_learning_curves
+    return plot(ds, path)

@@ -1,0 +1,87 @@
+"""The engine: the set-up of a grid point, lanes (stacked, padded points), the memory
+plan, checkpoints, hosts, the one compiled chunk loop, and the ODE of every point.
+"""
+
+from __future__ import annotations
+
+from hmmjax.sweep.checkpoint import (
+    Resume,
+    checkpoint_files,
+    checkpoint_path,
+    fingerprint,
+    load_checkpoint,
+    model_checkpoint,
+    pack,
+    save_checkpoint,
+    unpack,
+)
+from hmmjax.sweep.engine import Progress, compiled_chunk, diverged_at, run_points
+from hmmjax.sweep.finite import build_finite_lanes, epochs
+from hmmjax.sweep.hosts import gather_shares, process_share
+from hmmjax.sweep.invariant import (
+    InvariantResult,
+    final_networks,
+    invariant_lanes,
+    iteration_steps,
+    run_grid,
+)
+from hmmjax.sweep.lanes import (
+    Lanes,
+    Sizes,
+    build_lanes,
+    grid_sizes,
+    point_configs,
+    point_steps,
+    record_times,
+    setup_key,
+    unit_masks,
+)
+from hmmjax.sweep.ode import ode_points
+from hmmjax.sweep.plan import Plan, choose_devices, device_budget, estimate_bytes, plan_batches
+from hmmjax.sweep.setup import Keys, Setup, build, draw_students, dtype_of, run_keys
+
+__all__ = [
+    "InvariantResult",
+    "Keys",
+    "Lanes",
+    "Plan",
+    "Progress",
+    "Resume",
+    "Setup",
+    "Sizes",
+    "build",
+    "build_finite_lanes",
+    "build_lanes",
+    "checkpoint_files",
+    "checkpoint_path",
+    "choose_devices",
+    "compiled_chunk",
+    "device_budget",
+    "diverged_at",
+    "draw_students",
+    "dtype_of",
+    "epochs",
+    "estimate_bytes",
+    "final_networks",
+    "fingerprint",
+    "gather_shares",
+    "grid_sizes",
+    "invariant_lanes",
+    "iteration_steps",
+    "load_checkpoint",
+    "model_checkpoint",
+    "ode_points",
+    "pack",
+    "plan_batches",
+    "point_configs",
+    "point_steps",
+    "process_share",
+    "record_times",
+    "run_grid",
+    "run_keys",
+    "run_points",
+    "save_checkpoint",
+    "setup_key",
+    "unit_masks",
+    "unpack",
+]

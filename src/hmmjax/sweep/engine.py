@@ -1,0 +1,254 @@
+"""A whole parameter grid as one compiled, batched online-SGD computation.
+
+Every grid point (``Grid.configs``) is built like a single run (``simulate.build``), then
+padded to the grid's maximum K, M, D and N (``pad_network``, ``pad_model``: zero units,
+zero components, the true sizes kept for the scalings) and stacked along a leading
+"point" axis. Float parameters (lr, kappa, noise) are plain arrays along that axis. One
+jit-compiled function then advances all points and their ensemble members through a
+chunk of recording intervals (``vmap`` over points of a ``vmap`` over members); the time
+axis runs chunk after chunk, and the point axis is
+
+- sharded over the local devices (``shard_map`` over a one-axis mesh "grid"), and
+- split into equal batches (the last padded with copies) when the memory estimate of
+  the whole grid exceeds the device's budget, so every batch reuses one compilation.
+
+Recording times are shared by all points in units of t: those of a single run at the
+smallest N of the grid, so each point records at step round(t N).
+
+Divergence: a member whose weights or eg turn non-finite, or whose eg exceeds
+``run.diverge_eg``, is frozen at its last state before that interval (what it computes
+afterwards is dropped), its measurements from then on are NaN, and the flag and time are
+kept. Other members and points are not affected.
+
+Checkpoints: after each chunk the state (students, flags, the history so far, finished
+batches) is written atomically; ``run_points`` given the same checkpoint resumes there.
+Data streams are counter-based, so the resumed run gives the uninterrupted numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec
+from tqdm.auto import tqdm
+
+from hmmjax.core.trees import take
+from hmmjax.sweep.checkpoint import load_checkpoint, pack, save_checkpoint, unpack
+from hmmjax.sweep.lanes import Lanes
+from hmmjax.sweep.plan import Plan
+
+__all__ = ["compiled_chunk", "Progress", "run_points", "diverged_at"]
+
+
+def _freeze(dead, old, new):
+    return jax.tree.map(lambda a, b: jnp.where(dead, a, b), old, new)
+
+
+def _member_chunk(state, dead, trainer, model, key, test, starts, stops, bound, *, block):
+    """One member through C recording intervals, freezing it when it diverges.
+
+    ``trainer`` (``online.SGD`` or ``finite.FiniteTrainer``) advances the member's state
+    (a pytree) and measures it. A frozen member still runs each interval (from its
+    frozen state) and the result is dropped: the loop bounds stay the same for every
+    member, so that under ``vmap`` the loops are not turned into per-lane predicated
+    loops (2x slower on a CPU)."""
+
+    def interval(carry, bounds):
+        net, dead = carry
+        start, stop = bounds
+        new = trainer.advance(net, model, key, start, stop, block)
+        m = trainer.measure(new, model, test)
+        watched = trainer.monitor(m)
+        finite = jnp.isfinite(watched) & _all_finite(new)
+        dead = dead | ~finite | (watched > bound)
+        m = jax.tree.map(lambda a: _blank(dead, a), m)
+        return (_freeze(dead, net, new), dead), (m, dead)
+
+    (state, dead), (meas, deads) = jax.lax.scan(interval, (state, dead), (starts, stops))
+    return state, dead, meas, deads
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [a for a in jax.tree.leaves(tree) if jnp.issubdtype(a.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
+
+
+def _blank(dead, a):
+    """A measurement after a divergence: NaN (floats) or zero (flags, counts)."""
+    return jnp.where(dead, jnp.nan if jnp.issubdtype(a.dtype, jnp.inexact) else 0, a)
+
+
+def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps):
+    """vmap over points of a vmap over members. ``same_steps``: every point records at
+    the same steps (no N axis), given once, so the loop bounds are not batched."""
+    trainer, model, keys, test = lanes_rest
+    axis = None if shared else 0
+    per_member = jax.vmap(
+        partial(_member_chunk, block=block),
+        in_axes=(0, 0, None, axis, 0, axis, None, None, None),
+    )
+    steps_axis = None if same_steps else 0
+    per_point = jax.vmap(per_member, in_axes=(0, 0, 0, 0, 0, 0, steps_axis, steps_axis, None))
+    return per_point(states, dead, trainer, model, keys, test, starts, stops, bound)
+
+
+def _first_measure(states, trainer, model, test, *, shared):
+    axis = None if shared else 0
+
+    def per_point(states, trainer, model, test):
+        return jax.vmap(trainer.measure, in_axes=(0, axis, axis))(states, model, test)
+
+    return jax.vmap(per_point)(states, trainer, model, test)
+
+
+_COMPILED: dict[Any, Callable] = {}
+
+
+def compiled_chunk(
+    devices: tuple[jax.Device, ...], shared: bool, block: int, same_steps: bool
+) -> Callable:
+    """The jitted chunk function, its point axis sharded over ``devices`` (cached)."""
+    key = (devices, shared, block, same_steps)
+    if key not in _COMPILED:
+        fn = partial(_points_chunk, shared=shared, block=block, same_steps=same_steps)
+        if len(devices) > 1:
+            mesh = jax.sharding.Mesh(np.array(devices), ("grid",))
+            g, rep = PartitionSpec("grid"), PartitionSpec()
+            s = rep if same_steps else g
+            fn = jax.shard_map(fn, mesh=mesh, in_specs=(g, g, g, s, s, rep), out_specs=g)
+        _COMPILED[key] = jax.jit(fn)
+    return _COMPILED[key]
+
+
+class Progress(NamedTuple):
+    """What ``run_points`` returns: history leaves (P, E, n, ...), flags (P, E, n), and
+    the members' final states (the trainer's state pytree, leaves (P, E, ...))."""
+
+    history: dict[str, np.ndarray]
+    dead: np.ndarray
+    final: Any
+
+
+def run_points(
+    lanes: Lanes,
+    steps: np.ndarray,
+    plan: Plan,
+    devices: list[jax.Device],
+    *,
+    shared: bool,
+    block: int,
+    chunk: int,
+    bound: float,
+    stamp: str,
+    progress: bool = True,
+    checkpoint: Path | None = None,
+) -> Progress:
+    """Train every point of ``lanes`` through the recording steps ``steps`` (P, n),
+    batch after batch and chunk after chunk of ``chunk`` intervals, checkpointing after
+    each chunk.
+
+    ``shared``: the data model and test set have no member axis. ``block``: the trainer's
+    block of steps. ``bound``: the monitored value above which a member is frozen.
+    ``stamp``: what a checkpoint must match (``checkpoint.fingerprint``)."""
+    P, n = steps.shape
+    dtype = _float_dtype(lanes.students)
+    bound = jnp.asarray(bound, dtype)
+    same = bool(np.all(steps == steps[:1]))
+    chunk_fn = compiled_chunk(tuple(devices), shared, block, same)
+    C = chunk
+    n_chunks = -(-(n - 1) // C)
+    # interval bounds (P, n_chunks * C), padded with empty intervals at the last step
+    pad = n_chunks * C - (n - 1)
+    starts = np.concatenate([steps[:, :-1], np.repeat(steps[:, -1:], pad, 1)], 1)
+    stops = np.concatenate([steps[:, 1:], np.repeat(steps[:, -1:], pad, 1)], 1)
+
+    saved = load_checkpoint(checkpoint, stamp) if checkpoint else None
+    resume = unpack(saved) if saved is not None else None
+    b0, c0 = (resume.batch, resume.chunk) if resume else (0, 0)
+    done = resume.done if resume else None  # the finished batches' history
+    final = None
+    if done is not None:
+        final = jax.tree.unflatten(jax.tree.structure(lanes.students), resume.final)
+
+    # progress in steps of the grid's largest N, summed over batches
+    last = int(steps[:, -1].max())
+    done_steps = b0 * last + (int(stops[:, c0 * C - 1].max()) if c0 > 0 else 0)
+    if progress:
+        tqdm.write(f"hmmjax: {plan.describe()}")
+    bar = tqdm(total=plan.n_batches * last, initial=done_steps, disable=not progress,
+               unit="step", unit_scale=True)  # fmt: skip
+    for b in range(b0, plan.n_batches):
+        idx = np.arange(b * plan.batch, (b + 1) * plan.batch)
+        idx = np.minimum(idx, P - 1)  # the last batch repeats the last point
+        part = take(lanes, idx)
+        if resume is not None and b == b0 and c0 > 0:
+            like = jax.tree.structure(part.students)
+            students = jax.tree.unflatten(like, [jnp.asarray(a) for a in resume.leaves])
+            dead = jnp.asarray(resume.dead)
+            pieces = [resume.history]
+        else:
+            students = part.students
+            dead = jnp.zeros(part.keys.shape[:2], bool)
+            first = _first_measure(students, part.sgd, part.model, part.test, shared=shared)
+            pieces = [_with_dead(jax.tree.map(lambda a: np.asarray(a)[:, :, None], first),
+                                 np.zeros((len(idx), part.keys.shape[1], 1), bool))]  # fmt: skip
+            c0 = 0
+        rest = (part.sgd, part.model, part.keys, part.test)
+        for c in range(c0, n_chunks):
+            sl = slice(c * C, (c + 1) * C)
+            rows = idx[:1] if same else idx  # the shared steps once, or one row per point
+            lo, hi = (jnp.asarray(a[rows, sl].squeeze(0) if same else a[rows, sl])
+                      for a in (starts, stops))  # fmt: skip
+            students, dead, meas, deads = chunk_fn(students, dead, rest, lo, hi, bound)
+            meas = jax.tree.map(np.asarray, jax.block_until_ready(meas))
+            pieces.append(_with_dead(meas, np.asarray(deads)))
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, pack(stamp, b, c + 1, students, dead,
+                                                 _concat(pieces, 2), done, final))  # fmt: skip
+            bar.update(int(stops[idx, sl][:, -1].max() - starts[idx, sl][:, 0].max()))
+        real = min(plan.batch, P - b * plan.batch)  # the points of this batch, not copies
+        hist = {k: a[:real] for k, a in _concat(pieces, 2).items()}
+        ends = jax.tree.map(partial(_first, n=real), students)
+        done = hist if done is None else _concat([done, hist], 0)
+        final = ends if final is None else jax.tree.map(_join, final, ends)
+        resume = None
+        if checkpoint is not None and b + 1 < plan.n_batches:
+            save_checkpoint(checkpoint, pack(stamp, b + 1, 0, None, None, None, done, final))
+    bar.close()
+    hist = {k: a[:, :, :n] for k, a in done.items()}
+    dead = hist.pop("dead")
+    return Progress(history=hist, dead=dead, final=final)
+
+
+def _float_dtype(tree: Any) -> np.dtype:
+    """The dtype of the first floating leaf (the precision of the run)."""
+    return next(a.dtype for a in jax.tree.leaves(tree) if jnp.issubdtype(a.dtype, jnp.inexact))
+
+
+def _first(a: Any, n: int) -> np.ndarray:
+    return np.asarray(a)[:n]
+
+
+def _join(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.concatenate([a, b], 0)
+
+
+def _with_dead(meas: Any, dead: np.ndarray) -> dict[str, np.ndarray]:
+    return {**{k: np.asarray(a) for k, a in meas._asdict().items()}, "dead": dead}
+
+
+def _concat(pieces: list[dict[str, np.ndarray]], axis: int) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in pieces], axis) for k in pieces[0]}
+
+
+def diverged_at(dead: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(flag, first time flagged or NaN) from flags over time (last axis)."""
+    flag = dead.any(-1)
+    first = np.where(flag, times[np.argmax(dead, -1)], np.nan)
+    return flag, first

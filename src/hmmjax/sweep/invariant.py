@@ -1,0 +1,161 @@
+"""The lanes of invariant-manifold experiments (docs/theory.md section 7), trained by the
+sweep engine like every other kind of run.
+
+A grid point is one (alpha, p, h); its members are seeds. A member of seed s uses the keys
+``lane_keys(s)``: its training set is the first p samples of one stream (nested in p), its
+initial network the first h units of one draw (nested in h), its test set its own stream.
+Training sets are padded to the grid's largest p with a sample mask, networks to the
+largest h with masked zero units (``hmmjax.train.hinge``); the trainer
+(``InvariantTrainer``) stops each member at zero training loss, and the engine records
+the measurements at the log-spaced iteration counts ``InvariantTrainer.steps``.
+
+``run_grid`` is the Python entry point without a config: the grid alphas x seeds x ps x hs
+through ``hmmjax.sweep.engine.run_points`` (one batch, one device, optional progress bar
+and checkpoint), reshaped to those axes. ``hmmjax.experiments.invariant`` runs configs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Bool
+
+from hmmjax.core.trees import stack
+from hmmjax.data.invariant import InvariantData, lane_keys, sample
+from hmmjax.models.alpha_net import InvariantNet, init_net
+from hmmjax.sweep.engine import Progress, run_points
+from hmmjax.sweep.lanes import Lanes
+from hmmjax.sweep.plan import Plan
+from hmmjax.train.hinge import HingeSet, HingeTest, InvariantMeasurement, InvariantTrainer
+
+__all__ = ["InvariantResult", "final_networks", "invariant_lanes", "iteration_steps", "run_grid"]
+
+
+def invariant_lanes(
+    alphas: Sequence[float],
+    ps: Sequence[int],
+    hs: Sequence[int],
+    seeds: np.ndarray,
+    trainer: InvariantTrainer,
+    *,
+    act: str = "relu",
+    n_test: int = 10_000,
+    dtype=jnp.float32,
+) -> Lanes:
+    """The lanes of the points (alphas[i], ps[i], hs[i]), members of point i the seeds
+    ``seeds[i]`` ((points, members)), padded to the largest p and h. Draws are made once
+    per seed (training and test sets) and once per (seed, h) (initial networks)."""
+    data: InvariantData = trainer.data
+    p_max, h_max = max(ps), max(hs)
+    sets, nets = {}, {}
+    pairs = zip(seeds.ravel(), np.repeat(hs, seeds.shape[1]), strict=True)
+    for s, h in sorted({(int(s), int(h)) for s, h in pairs}):
+        k_train, k_init, k_test = lane_keys(s)
+        if s not in sets:
+            sets[s] = (*sample(k_train, p_max, data, dtype), *sample(k_test, n_test, data, dtype))
+        nets[s, h] = init_net(k_init, h, data.d, width=h_max, act=act, dtype=dtype)
+
+    def member(alpha, p, h, s) -> tuple[HingeSet, HingeTest]:
+        x, y, x_test, y_test = sets[int(s)]
+        smask = (jnp.arange(p_max) < p).astype(x.dtype)
+        train = HingeSet(net0=nets[int(s), int(h)], x=x * smask[:, None], y=y * smask,
+                         smask=smask, alpha=jnp.asarray(alpha, x.dtype))  # fmt: skip
+        return train, HingeTest(x=x_test, y=y_test)
+
+    points = []
+    for i, (alpha, p, h) in enumerate(zip(alphas, ps, hs, strict=True)):
+        train, test = stack([member(alpha, p, h, s) for s in seeds[i]])
+        states = eqx.filter_jit(jax.vmap(trainer.init))(train)
+        keys = jnp.zeros((len(seeds[i]), 2), jnp.uint32)  # the data is fixed: no streams
+        points.append(Lanes(states, trainer, train, keys, test))
+    return stack(points)
+
+
+def iteration_steps(trainer: InvariantTrainer, n_points: int) -> np.ndarray:
+    """(points, records) iteration counts at which every point records."""
+    return np.tile(np.asarray(trainer.steps, np.int64), (n_points, 1))
+
+
+class InvariantResult(NamedTuple):
+    """Results of a grid, every array with the leading grid axes (alphas, seeds, ps, hs)."""
+
+    steps: np.ndarray  # (R,) recording iteration counts
+    history: InvariantMeasurement  # (*grid, R)
+    final: InvariantMeasurement  # (*grid): the state at the end
+    converged: Bool[np.ndarray, "..."]  # training loss exactly 0
+    net: InvariantNet  # final networks (*grid, h_max, ...), padded
+    net0: InvariantNet  # initial networks
+    alphas: np.ndarray
+    seeds: np.ndarray
+    ps: np.ndarray
+    hs: np.ndarray
+    data: InvariantData
+
+    def network(self, index: tuple[int, ...], initial: bool = False) -> InvariantNet:
+        """The (unpadded) final or initial network of grid point ``index``."""
+        net = self.net0 if initial else self.net
+        return jax.tree.map(lambda a: a[index], net).unpad()
+
+
+def final_networks(lanes: Lanes, progress: Progress) -> InvariantNet:
+    """The members' final networks (points, members, ...) from the engine's final states."""
+    return jax.vmap(jax.vmap(lambda n, p: n.replace(p)))(lanes.model.net0, progress.final.params)
+
+
+def run_grid(
+    alphas: Sequence[float],
+    seeds: Sequence[int],
+    ps: Sequence[int],
+    hs: Sequence[int],
+    trainer: InvariantTrainer = InvariantTrainer(),  # noqa: B008 (a frozen module)
+    *,
+    act: str = "relu",
+    n_test: int = 10_000,
+    dtype=jnp.float32,
+    progress: bool = False,
+    checkpoint: Path | None = None,
+    stamp: str = "",
+    chunk: int = 10,
+) -> InvariantResult:
+    """Train the grid alphas x seeds x ps x hs on the sweep engine (points alphas x ps x
+    hs, members the seeds; ``progress``: a bar; ``checkpoint``: resume file, valid for
+    ``stamp``) and reshape the results to those axes."""
+    grid = list(itertools.product(alphas, ps, hs))
+    a_, p_, h_ = (list(v) for v in zip(*grid, strict=True))
+    member_seeds = np.tile(np.asarray(seeds, np.int64), (len(grid), 1))
+    with jax.enable_x64(dtype == jnp.float64):
+        lanes = invariant_lanes(a_, p_, h_, member_seeds, trainer, act=act, n_test=n_test,
+                                dtype=dtype)  # fmt: skip
+        plan = Plan(len(grid), len(grid), 1, 0, 0)
+        out = run_points(lanes, iteration_steps(trainer, len(grid)), plan, jax.local_devices()[:1],
+                         shared=False, block=1, chunk=chunk, bound=np.inf, stamp=stamp,
+                         progress=progress, checkpoint=checkpoint)  # fmt: skip
+        nets = final_networks(lanes, out)
+    shape = (len(alphas), len(ps), len(hs), len(seeds))
+
+    def to_grid(a):  # (points, seeds, ...) -> (alphas, seeds, ps, hs, ...)
+        a = np.asarray(a)
+        return np.moveaxis(a.reshape(shape + a.shape[2:]), 3, 1)
+
+    history = InvariantMeasurement(**{k: to_grid(v) for k, v in out.history.items()})
+    final = jax.tree.map(lambda a: a[..., -1], history)
+    return InvariantResult(
+        steps=np.asarray(trainer.steps),
+        history=history,
+        final=final,
+        converged=final.loss == 0,
+        net=jax.tree.map(to_grid, nets),
+        net0=jax.tree.map(to_grid, lanes.model.net0),
+        alphas=np.asarray(alphas),
+        seeds=np.asarray(seeds),
+        ps=np.asarray(ps),
+        hs=np.asarray(hs),
+        data=trainer.data,
+    )

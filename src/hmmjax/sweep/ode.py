@@ -1,0 +1,202 @@
+"""The ODE of every grid point as one vmapped, jit-compiled call.
+
+Each point starts from member 0 of its simulation set-up (same F, teacher and initial
+weights; ``ode.source = "limit"``: the Marchenko-Pastur state at its delta = D / N).
+
+- i.i.d. data: the state (Q, R, v) and constants (T, A) are padded to the grid's largest
+  K and M with zero units; lr, kappa and noise are vmapped arrays.
+- manifold data: the aggregated state on p spectral points (docs/theory.md 5.3) has the same
+  shape whatever D and N are, so points of different D and N stack without padding (their
+  nodes, weights and delta differ); K and M are padded with zero units. ``ode.nodes =
+  "auto"`` runs the node ladder on the whole grid at once (the largest change over the
+  grid decides; diverging points are left out of the comparison).
+
+A zero unit (v_k = 0, all its overlaps 0; A_n = 0 for the teacher) is inert: every
+derivative of its overlaps carries a factor v_k or A_n, and with g in {erf, linear} the
+integrals of a zero-variance field are finite. Points that diverge (eg not finite or
+above ``run.diverge_eg``) are flagged; their values from then on are NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hmmjax.config.schema import ConfigError
+from hmmjax.config.settings import Config
+from hmmjax.core.trees import stack
+from hmmjax.data.gaussian import IIDGaussian
+from hmmjax.models.two_layer import INIT_SCALE
+from hmmjax.observables.order_params import overlaps
+from hmmjax.ode import Solution, select_nodes, solve_hmm_state, solve_iid
+from hmmjax.ode.hmm import check_physics
+from hmmjax.ode.spectral import (
+    Compressed,
+    mp_initial_state,
+    mp_nodes,
+    sample_eigenvalues,
+    sample_state,
+)
+from hmmjax.ode.times import on_grid
+from hmmjax.sweep.lanes import grid_sizes, setup_key
+from hmmjax.sweep.setup import build
+
+__all__ = ["ode_points"]
+
+
+def _pad(a: Any, sizes: tuple[int | None, ...]) -> jax.Array:
+    """Zero-pad the leading axes of ``a`` to ``sizes`` (None: keep)."""
+    a = jnp.asarray(a)
+    widths = [(0, 0 if n is None else n - m) for n, m in zip(sizes, a.shape, strict=False)]
+    return jnp.pad(a, widths + [(0, 0)] * (a.ndim - len(sizes)))
+
+
+def _pad_state(st: Compressed, K: int, M: int) -> Compressed:
+    return Compressed(
+        nodes=st.nodes,
+        weights=st.weights,
+        sigma=_pad(st.sigma, (K, K)),
+        r=_pad(st.r, (K, M)),
+        B=None if st.B is None else _pad(st.B, (M, M)),
+        W=_pad(st.W, (K, K)),
+        T=_pad(st.T, (M, M)),
+        Ttilde=_pad(st.Ttilde, (M, M)),
+    )
+
+
+def _member0(setup):
+    return jax.tree.map(lambda a: a[0], setup.students)
+
+
+def _check_same(cfgs: list[Config]) -> None:
+    """Keys that fix the compiled ODE must not vary over the grid (they cannot: the
+    grid sweeps only lr, kappa, noise, K, M, D, N, seed)."""
+    if cfgs[0].ode.nodes == "full" and len({(c.data.D, c.data.N) for c in cfgs}) > 1:
+        raise ConfigError(
+            'ode.nodes = "full": the full ODE has one point per eigenvalue, so a grid over '
+            'D or N cannot be stacked; use "auto" or a number p of nodes'
+        )
+
+
+def ode_points(cfgs: list[Config], setups: dict[str, Any], times: np.ndarray) -> dict[str, Any]:
+    """The ODE of every point at ``times``: arrays eg (P, n), Q (P, n, K, K), R, v, the
+    flags ok (P,), and the attrs points (spectral points) and num_steps."""
+    _check_same(cfgs)
+    c = cfgs[0]
+    o = c.ode
+    sz = grid_sizes(cfgs)
+    for cfg in cfgs:
+        key = setup_key(cfg)
+        if key not in setups:
+            setups[key] = build(cfg)
+    pts = [setups[setup_key(cfg)] for cfg in cfgs]
+    grid, index = on_grid(times, o.solver, o.dt)
+    options = dict(g=c.student.g, both=c.student.train_second, solver=o.solver, dt=o.dt,
+                   rtol=o.rtol, atol=o.atol)  # fmt: skip
+    with jax.enable_x64(True):
+        lr = jnp.asarray([cfg.sgd.lr for cfg in cfgs], float)
+        v = jnp.stack([_pad(_member0(s).v, (sz.K,)).astype(float) for s in pts])
+        A = jnp.stack([_pad(s.model.teacher.v, (sz.M,)).astype(float) for s in pts])
+    if isinstance(pts[0].model, IIDGaussian):
+        sol = _iid(cfgs, pts, sz, grid, lr, v, A, options)
+        points = 0
+    else:
+        sol, points = _hmm(cfgs, pts, sz, grid, lr, v, A, options)
+    out = {name: np.asarray(getattr(sol, name))[:, index] for name in ("ts", "eg", "Q", "R", "v")}
+    eg = out["eg"]
+    bad = ~np.isfinite(eg) | (eg > c.run.diverge_eg)
+    dead = np.cumsum(bad, axis=1) > 0
+    for name in ("eg", "Q", "R", "v"):
+        a = out[name]
+        out[name] = np.where(dead.reshape(dead.shape + (1,) * (a.ndim - 2)), np.nan, a)
+    out.update(dead=dead, ok=np.asarray(sol.ok), points=points,
+               num_steps=np.asarray(sol.num_steps))  # fmt: skip
+    return out
+
+
+def _iid(cfgs, pts, sz, grid, lr, v, A, options) -> Solution:
+    def state(s):
+        ov = overlaps(_member0(s).w, s.model)
+        return (_pad(ov.Q, (sz.K, sz.K)), _pad(ov.R, (sz.K, sz.M)), _pad(ov.T, (sz.M, sz.M)))
+
+    with jax.enable_x64(True):
+        Q, R, T = (jnp.stack(a).astype(float) for a in zip(*map(state, pts), strict=True))
+        kappa = jnp.asarray([c.sgd.kappa for c in cfgs], float)
+        noise = jnp.asarray([c.data.noise for c in cfgs], float)
+
+        def one(Q, R, v, T, A, lr, kappa, noise):
+            return solve_iid(Q, R, v, T, A, grid, lr=lr, kappa=kappa, noise=noise, **options)
+
+        return jax.jit(jax.vmap(one))(Q, R, v, T, A, lr, kappa, noise)
+
+
+def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
+    c = cfgs[0]
+    o = c.ode
+    f = c.data.f
+    teacher = "exact" if o.source == "limit" else o.teacher_term
+    # the initial states depend on the drawn set-up only: one per distinct set-up (e.g.
+    # one for a whole learning-rate sweep), then indexed per point
+    keys = [setup_key(cfg) for cfg in cfgs]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    order = list(first)
+    index = np.array([order.index(key) for key in keys])
+    with jax.enable_x64(True):
+        delta = jnp.asarray([cfg.data.D / cfg.data.N for cfg in cfgs], float)
+        if o.source == "sample":
+            arrays = [
+                tuple(jnp.asarray(a, float) for a in (_member0(s).w, s.model.F, s.model.teacher.w))
+                for s in (pts[first[key]] for key in order)
+            ]
+            rho = [sample_eigenvalues(a[1]) if o.nodes != "full" else None for a in arrays]
+    mu1 = check_physics(f, c.student.g, teacher).mu1
+    q0 = INIT_SCALE[c.student.init] ** 2
+
+    def states(p) -> Compressed:
+        with jax.enable_x64(True):
+            if o.source == "limit":
+                made = []
+                for key in order:
+                    cfg = cfgs[first[key]]
+                    d = cfg.data.D / cfg.data.N
+                    made.append(
+                        mp_initial_state(mp_nodes(p, d), d, cfg.student.K, cfg.teacher.M, q0, mu1)
+                    )
+            else:
+                made = [sample_state(*a, p, r) for a, r in zip(arrays, rho, strict=True)]
+            stacked = stack([_pad_state(st, sz.K, sz.M) for st in made])
+            return jax.tree.map(lambda a: a[index], stacked)
+
+    def run(p) -> Solution:
+        st = states(p)
+        with jax.enable_x64(True):
+
+            def one(st, v, A, delta, lr):
+                return solve_hmm_state(st, grid, v=v, A=A, delta=delta, lr=lr, f=f,
+                                       teacher=teacher, **options)  # fmt: skip
+
+            return jax.jit(jax.vmap(one))(st, v, A, delta, lr)
+
+    if o.nodes != "auto":
+        sol = run(o.nodes)
+        return sol, _points(o.nodes, cfgs)
+    found: dict[int, Solution] = {}
+
+    def finite_only(p) -> Solution:  # the ladder compares the points that stay finite
+        found[p] = run(p)
+        eg = np.asarray(found[p].eg)
+        keep = np.all(np.isfinite(eg), axis=1) & np.all(eg <= c.run.diverge_eg, axis=1)
+        return Solution(ts=found[p].ts, eg=jnp.asarray(np.where(keep[:, None], eg, 1.0)),
+                        Q=found[p].Q, R=found[p].R, v=found[p].v,
+                        num_steps=found[p].num_steps, ok=found[p].ok)  # fmt: skip
+
+    p, _, _ = select_nodes(finite_only, o.node_rtol)
+    return found[p], p
+
+
+def _points(nodes: Any, cfgs: list[Config]) -> int:
+    """Spectral points of a run with ``nodes`` ("full": D)."""
+    return cfgs[0].data.D if nodes == "full" else int(nodes)
