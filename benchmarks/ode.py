@@ -1,7 +1,7 @@
 """HMM ODE benchmarks (issue 4): Euler step time, spectral set-up, adaptive vs Euler.
 
 Everything is measured in one run, hmmjax next to a plain NumPy implementation of the same
-forward-Euler step (float64, THEORY.md 5.2, vectorised over the eigenvalues with
+forward-Euler step (float64, docs/theory.md 5.2, vectorised over the eigenvalues with
 ``np.einsum`` as a NumPy user would write it; full I3 and I4 tensors as in section 4).
 
     python benchmarks/ode.py [--quick] [--write]
@@ -13,7 +13,7 @@ forward-Euler step (float64, THEORY.md 5.2, vectorised over the eigenvalues with
    saves; one call compiles (warm-up), then ``--reps`` timed calls, median / steps. NumPy:
    ``--np-steps`` steps per repetition, median of ``--reps``. The same timing is repeated in
    a child process pinned to one core (see the notes in RESULTS.md).
-   Beside it, the compressed ODE (THEORY 5.3) with p = 33 nodes, the same call otherwise.
+   Beside it, the compressed ODE (docs/theory.md 5.3) with p = 33 nodes, the same call otherwise.
 2. The spectral set-up at N = 10^4, D = 5000: ``spectral_basis`` (Omega = F F^T / N and
    eigh) and ``state_arrays`` (the full initial state); for the compressed ODE
    ``sample_eigenvalues`` (eigvalsh) and ``sample_state`` (eigenvalues plus the matrix
@@ -48,7 +48,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hmmjax.core.activations import gaussian_constants  # noqa: E402
-from hmmjax.data.gaussian import make_data_model  # noqa: E402
+from hmmjax.data import make_data_model  # noqa: E402
 from hmmjax.io.state import state_arrays  # noqa: E402
 from hmmjax.models.two_layer import init_network  # noqa: E402
 from hmmjax.observables.order_params import spectral_basis  # noqa: E402
@@ -62,13 +62,13 @@ from hmmjax.ode import (  # noqa: E402
 )
 
 LR, M = 0.2, 2
-NODES = 33  # compressed ODE (THEORY 5.3): what nodes="auto" picks here at node_rtol 1e-8
+NODES = 33  # compressed ODE (docs/theory.md 5.3): what nodes="auto" picks here at node_rtol 1e-8
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 BEGIN, END = "<!-- ode:begin -->", "<!-- ode:end -->"
 TEACHERS = ("averaged", "exact")
 
 
-# --- the NumPy reference: THEORY.md 4 and 5.2, as a NumPy user writes them ------------------
+# --- the NumPy reference: docs/theory.md 4 and 5.2, as a NumPy user writes them ------------------
 
 
 def np_integrals(C: np.ndarray):
@@ -102,7 +102,7 @@ def np_integrals(C: np.ndarray):
 
 
 class NumpyHMM:
-    """Forward Euler for the HMM ODE of THEORY.md 5.2 (first layer only)."""
+    """Forward Euler for the HMM ODE of docs/theory.md 5.2 (first layer only)."""
 
     def __init__(self, a, lr: float, teacher: str, f: str = "sign"):
         k = gaussian_constants(f)
@@ -376,10 +376,10 @@ def report(meta, setup, steps, adaptive, args) -> str:
         "",
         f"hmmjax: `solve_hmm(..., solver='euler', dt=0.01)` over {args.steps} steps (11 saves),"
         f" one compiling call, then the median of {args.reps} calls, divided by the steps. "
-        f"NumPy: the same step (THEORY 5.2, np.einsum over eigenvalues, full I3/I4 tensors), "
+        f"NumPy: the same step (docs/theory.md 5.2, np.einsum over eigenvalues, full I3, I4), "
         f"{args.np_steps} steps, median of {args.reps}. 'pinned': hmmjax in a child process "
         f"restricted to one core (`os.sched_setaffinity`). 'rel. diff eg': hmmjax vs NumPy "
-        f"after {args.np_steps} steps. 'p nodes': the compressed ODE of THEORY 5.3 "
+        f"after {args.np_steps} steps. 'p nodes': the compressed ODE of docs/theory.md 5.3 "
         f"(`nodes={NODES}`, the same call otherwise), its eg against the NumPy full ODE. "
         f"The published C++ integrator takes about 800 us (K=2, "
         f"D=5000) and 600 us (K=4, D=1000) per step (issue 4; not measured here).",

@@ -39,7 +39,7 @@ from jax.sharding import NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 from scipy.special import erf  # noqa: E402
 
-from hmmjax.data.gaussian import make_data_model  # noqa: E402
+from hmmjax.data import make_data_model  # noqa: E402
 from hmmjax.models.two_layer import init_network  # noqa: E402
 from hmmjax.train.online import SGD, advance  # noqa: E402
 

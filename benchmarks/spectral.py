@@ -1,4 +1,4 @@
-"""Spectral engine measurements (issue 8, THEORY.md 5.2-5.3): fidelity, accuracy, N -> infinity.
+"""Spectral engine measurements (issue 8, docs/theory.md 5.2-5.3): fidelity, accuracy, N -> inf.
 
     python benchmarks/spectral.py [--quick] [--write] [--parts fidelity,accuracy,limit]
 
@@ -7,10 +7,10 @@
    with the averaged (published) teacher term; sign f, erf g, K = M = 2, delta = 0.5,
    lr = 0.2, t = 30, two samples (seeds) at each of N = 500, 1000, 2000, and one
    both-layers case. Late-time difference: the ensemble-mean eg (from the simulated
-   weights' order parameters, THEORY 4) over the recorded times t >= 24, against the ODE
+   weights' order parameters, docs/theory.md 4) over the recorded times t >= 24, against the ODE
    at the same times: mean(sim) / mean(ODE) - 1. Band: the standard error of that
    ensemble mean, relative.
-2. Accuracy: the compressed ODE (p nodes, THEORY 5.3) against the full per-eigenvalue ODE
+2. Accuracy: the compressed ODE (p nodes, docs/theory.md 5.3) against the full per-eigenvalue ODE
    (5.2) from the same sample state, Euler dt = 0.01 to t = 1000 (exact teacher term),
    N = 1000, D = 500: K = M = 2 (lr 0.5), K = 4, M = 2 (lr 0.5), K = M = 2 both layers
    (lr 0.3). Max over 200 log-spaced save times of |eg_p / eg_full - 1|.

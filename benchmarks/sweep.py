@@ -75,7 +75,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hmmjax.config.settings import config_from_dict  # noqa: E402
-from hmmjax.data.gaussian import make_data_model  # noqa: E402
+from hmmjax.data import make_data_model  # noqa: E402
 from hmmjax.experiments.driver import simulate  # noqa: E402
 from hmmjax.io.state import state_arrays  # noqa: E402
 from hmmjax.models.two_layer import init_network  # noqa: E402

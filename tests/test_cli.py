@@ -11,6 +11,7 @@ import xarray as xr
 
 from hmmjax.cli import COMMANDS, main
 from hmmjax.config.settings import Config
+from hmmjax.experiments import driver
 from hmmjax.io.results import read_dataset, write_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,12 +138,8 @@ def test_run_figure_option_and_bad_figure_format(tmp_path, monkeypatch):
 def test_run_with_simulate_stubbed(tmp_path, monkeypatch):
     """End to end through the real ``hmmjax.experiments.driver`` module, its simulate()
     stubbed."""
-    try:
-        import hmmjax.experiments.driver as simulate_module
-    except ImportError:
-        pytest.skip("simulate.py not written yet")
     monkeypatch.setattr(
-        simulate_module, "simulate", lambda cfg, progress=True, checkpoint=None: fake_results(cfg)
+        driver, "simulate", lambda cfg, progress=True, checkpoint=None: fake_results(cfg)
     )
     path = write(tmp_path / "exp.toml", "[run]\nensemble = 2\n")
     out = tmp_path / "r.nc"

@@ -130,7 +130,8 @@ def results(tmp_path_factory):
     path = folder / "toy.toml"
     path.write_text(CONFIG)
     out = folder / "toy.nc"
-    assert main(["run", str(path), "--out", str(out), "-q"]) == 0
+    # --plugin imports this module (already imported here): the path a user takes
+    assert main(["run", str(path), "--out", str(out), "-q", "--plugin", __name__]) == 0
     return read_dataset(out), load_config(path)
 
 

@@ -230,7 +230,7 @@ def test_engine_equals_one_call_and_resumes(tmp_path, saved_checkpoints):
         steps = iteration_steps(trainer, 2)
         return run_points(lanes, steps, Plan(2, 2, 1, 0, 0), jax.local_devices()[:1],
                           shared=False, block=1, chunk=2, bound=np.inf, stamp=stamp,
-                          progress=False, checkpoint=ckpt)  # fmt: skip
+                          progress=False, checkpoint=ckpt, keep_final=True)  # fmt: skip
 
     out = run("x")
     assert len(saved_checkpoints) == 3  # three chunks of two records

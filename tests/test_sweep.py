@@ -171,14 +171,19 @@ def test_dataset_of_explicit_points():
 
 
 def test_a_checkpoint_of_another_config_is_refused(tmp_path):
-    from hmmjax.sweep.checkpoint import save_checkpoint
+    from hmmjax.sweep.checkpoint import FORMAT, save_checkpoint
 
     ckpt = tmp_path / "run.nc.ckpt.npz"
-    save_checkpoint(ckpt, {"fingerprint": np.asarray("another"), "batch": np.asarray(0)})
+    save_checkpoint(ckpt, {"format": np.asarray(FORMAT), "fingerprint": np.asarray("another"),
+                           "batch": np.asarray(0)})  # fmt: skip
     d = {"data": {"model": "iid", "N": 30}, "grid": {"lr": [0.2, 0.5]}}
     with pytest.raises(ConfigError, match="different config.*--fresh"):
         simulate(small_config(d), progress=False, checkpoint=ckpt)
     assert ckpt.exists()  # nothing of the user's is deleted
+    # a checkpoint of an earlier format (no "format" key: before the one engine)
+    save_checkpoint(ckpt, {"fingerprint": np.asarray("another"), "batch": np.asarray(0)})
+    with pytest.raises(ConfigError, match="another version of hmmjax.*--fresh"):
+        simulate(small_config(d), progress=False, checkpoint=ckpt)
 
 
 def test_sweep_results_file_and_figure(tmp_path):

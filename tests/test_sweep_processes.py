@@ -51,6 +51,14 @@ def test_sharded_over_two_devices_equals_one_device(tmp_path):
             ds = simulate(config_from_dict(finite), progress=False)
             assert ds.attrs["n_devices"] == n
             ds.drop_attrs().to_netcdf(r"{tmp_path}/finite%d.nc" % n)
+            inv = {{"data": {{"model": "stripe", "N": 3}}, "student": {{"K": 8, "g": "relu"}},
+                   "finite": {{"P": 16}}, "invariant": {{"max_steps": 200}},
+                   "run": {{"ensemble": 2, "n_times": 5, "test_size": 64, "chunk": 2,
+                            "devices": n}},
+                   "grid": {{"alpha": [0.1, 10.0]}}}}
+            ds = simulate(config_from_dict(inv), progress=False)
+            assert ds.attrs["n_devices"] == n
+            ds.drop_attrs().to_netcdf(r"{tmp_path}/invariant%d.nc" % n)
     """
     _python(code, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     one, two = (xr.load_dataset(tmp_path / f"dev{n}.nc") for n in (1, 2))
@@ -61,6 +69,11 @@ def test_sharded_over_two_devices_equals_one_device(tmp_path):
     # finite training sets (optax state in the members' state) shard the same way
     one, two = (xr.load_dataset(tmp_path / f"finite{n}.nc") for n in (1, 2))
     for name in ("eg_mc", "loss_train", "err_train", "agree_lin", "fitted", "fit_ratio"):
+        np.testing.assert_allclose(one[name].values, two[name].values, rtol=1e-5, atol=1e-7,
+                                   err_msg=name)  # fmt: skip
+    # invariant manifolds run on the same engine: the hinge-loss lanes shard too
+    one, two = (xr.load_dataset(tmp_path / f"invariant{n}.nc") for n in (1, 2))
+    for name in ("loss", "steps", "err_test", "ratio", "converged"):
         np.testing.assert_allclose(one[name].values, two[name].values, rtol=1e-5, atol=1e-7,
                                    err_msg=name)  # fmt: skip
 

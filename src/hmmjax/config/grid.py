@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -157,6 +157,18 @@ class Grid:
             return dataclasses.replace(base, grid=Grid(), **sections)
         except ConfigError as err:
             raise ConfigError(self._relabel(str(err), i, point)) from None
+
+    def check_each(self, base: _C, check: Callable[[_C], None]) -> None:
+        """``check(config)`` for every point's config (``base`` itself without a grid); a
+        ``ConfigError`` names the grid axis or point, as ``configs`` does."""
+        if self.kind == "none":
+            check(base)
+            return
+        for i, (point, cfg) in enumerate(zip(self.points(), self.configs(base), strict=True)):
+            try:
+                check(cfg)
+            except ConfigError as err:
+                raise ConfigError(self._relabel(str(err), i, point)) from None
 
     def _relabel(self, message: str, i: int, point: Mapping[str, Value]) -> str:
         """A point's error, naming the grid axis if it is about one, else the point."""

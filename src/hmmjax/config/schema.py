@@ -13,8 +13,10 @@ imported, any array is allocated or anything is compiled.
     cfg.sgd.lr, cfg.data.N
     cfg.replace(sgd={"lr": 0.1})  # a new, re-validated Config
 
-The optional ``[grid]`` table (parameter sweeps) is read by ``hmmjax.grid``, which
-imports this module; so this module imports it only where it is used.
+The optional ``[grid]`` table (parameter sweeps) is read by ``hmmjax.config.grid``; the
+whole ``Config`` is put together in ``hmmjax.config.settings``. Data models and trainers
+registered by users join the allowed values of ``data.model`` and ``sgd.trainer``
+(``register_choice``).
 """
 
 from __future__ import annotations
@@ -29,10 +31,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:
-    pass
+from typing import Any, ClassVar
 
 __all__ = [
     "ACTIVATIONS",
@@ -79,10 +78,10 @@ ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sign", "softplus")
 DATA_MODELS = ("iid", "hmm", "hmm_x", "get", "digits", "mnist", "stripe", "cylinder")
 
 
-REAL_DATA = ("digits", "mnist")  # finite data sets shipped or on disk (hmmjax.datasets)
+REAL_DATA = ("digits", "mnist")  # finite data sets shipped or on disk (hmmjax.data.real)
 
 
-INVARIANT_DATA = ("stripe", "cylinder")  # invariant manifolds (hmmjax.invariant)
+INVARIANT_DATA = ("stripe", "cylinder")  # invariant manifolds (hmmjax.data.invariant)
 
 
 INVARIANT_G = ("relu", "tanh", "erf", "softplus")

@@ -1,52 +1,50 @@
 """Foundations: counter-based random numbers, the activation table with its Gaussian
 constants, the Gaussian integrals of the ODEs, pytree helpers and atomic file writes.
+
+The names are imported on first use (PEP 562): ``hmmjax.core.files`` (atomic writes, used
+by the results files and figures) does not import JAX.
 """
 
 from __future__ import annotations
 
-from hmmjax.core.activations import (
-    NAMES,
-    Activation,
-    GaussianConstants,
-    activation,
-    gaussian_constants,
-    gaussian_expectation,
-)
-from hmmjax.core.files import atomic_target, atomic_write_bytes
-from hmmjax.core.integrals import G_NAMES, covariance, eg, eg_from_covariance, i2, i3, i4, j2
-from hmmjax.core.rng import (
-    key_words,
-    normal,
-    normal_counter,
-    normal_from_bits,
-    subkey_words,
-    threefry2x32,
-)
-from hmmjax.core.trees import stack, take
+import importlib
+from typing import Any
 
-__all__ = [
-    "Activation",
-    "G_NAMES",
-    "GaussianConstants",
-    "NAMES",
-    "activation",
-    "atomic_target",
-    "atomic_write_bytes",
-    "covariance",
-    "eg",
-    "eg_from_covariance",
-    "gaussian_constants",
-    "gaussian_expectation",
-    "i2",
-    "i3",
-    "i4",
-    "j2",
-    "key_words",
-    "normal",
-    "normal_counter",
-    "normal_from_bits",
-    "stack",
-    "subkey_words",
-    "take",
-    "threefry2x32",
-]
+_PUBLIC: dict[str, str] = {
+    "Activation": "hmmjax.core.activations",
+    "G_NAMES": "hmmjax.core.integrals",
+    "GaussianConstants": "hmmjax.core.activations",
+    "NAMES": "hmmjax.core.activations",
+    "activation": "hmmjax.core.activations",
+    "atomic_target": "hmmjax.core.files",
+    "atomic_write_bytes": "hmmjax.core.files",
+    "covariance": "hmmjax.core.integrals",
+    "eg": "hmmjax.core.integrals",
+    "eg_from_covariance": "hmmjax.core.integrals",
+    "gaussian_constants": "hmmjax.core.activations",
+    "gaussian_expectation": "hmmjax.core.activations",
+    "i2": "hmmjax.core.integrals",
+    "i3": "hmmjax.core.integrals",
+    "i4": "hmmjax.core.integrals",
+    "j2": "hmmjax.core.integrals",
+    "key_words": "hmmjax.core.rng",
+    "normal": "hmmjax.core.rng",
+    "normal_counter": "hmmjax.core.rng",
+    "normal_from_bits": "hmmjax.core.rng",
+    "stack": "hmmjax.core.trees",
+    "subkey_words": "hmmjax.core.rng",
+    "take": "hmmjax.core.trees",
+    "threefry2x32": "hmmjax.core.rng",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'hmmjax.core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

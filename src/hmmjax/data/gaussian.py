@@ -11,10 +11,10 @@ Labels are y = teacher(z) + noise * N(0, 1); ``sample(..., noise=False)`` gives 
 (test sets).
 
 Randomness: a sample is a function of standard normals, and the normals are counter-based
-(``hmmjax.rng.normal_counter``), so the B samples of step s of a data stream are a pure
+(``hmmjax.core.rng.normal_counter``), so the B samples of step s of a data stream are a pure
 function of (stream key, s). A model draws its normals in groups (``groups``: the latent
 c; for ``get`` also the noise xi; the label noise last), each from its own sub-stream of
-the key (``hmmjax.rng.subkey_words``): component k of sample b of step s of group j is the
+the key (``hmmjax.core.rng.subkey_words``): component k of sample b of step s of group j is the
 normal (k, s, b) of sub-stream j. A group's normals do not depend on the sizes of the
 others, nor on how many components are drawn. ``sample(key, B)`` (step 0) and
 ``sample_steps(key, steps, B)`` (a whole block of steps in one vectorised call) follow the

@@ -14,7 +14,7 @@ from hmmjax.experiments.invariant import (
     member_seeds,
     ntk_analyses,
 )
-from hmmjax.experiments.theory import ode_dataset, ode_for_setup, ode_from_state
+from hmmjax.experiments.theory import ode_dataset, ode_from_state
 from hmmjax.experiments.validate import check_config
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "member_seeds",
     "ntk_analyses",
     "ode_dataset",
-    "ode_for_setup",
     "ode_from_state",
     "run_title",
     "simulate",

@@ -4,7 +4,7 @@ Everything random derives from ``run.seed``: one key for the data model(s), one 
 students' initial weights, one per ensemble member for its data stream and one for the
 test set (``build``). A single run is a grid of one point: the ensemble of E students,
 and every point of a ``[grid]``, trains in one ``vmap``ped, jit-compiled call per chunk of
-recording intervals (``hmmjax.sweep``); the progress bar advances between chunks.
+recording intervals (``hmmjax.sweep.engine``); the progress bar advances between chunks.
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ def simulate(
     cfg, progress: bool = True, checkpoint: Path | None = None, *, times=None
 ) -> xr.Dataset | None:
     """Run the experiment of ``cfg`` (a single run or a whole ``[grid]``); return the
-    learning curves as one Dataset (``hmmjax.layout`` describes its variables).
+    learning curves as one Dataset (``hmmjax.io.layout`` describes its variables).
 
     ``run.mode = "sim"``: online SGD, or training on a finite set (``finite.P > 0``,
-    ``hmmjax.finite``); ``"ode"``: the ODE from member 0's initial state; ``"both"``:
+    ``hmmjax.train.finite``); ``"ode"``: the ODE from member 0's initial state; ``"both"``:
     both on the same t. The grid's points run as one compiled computation
-    (``hmmjax.sweep``, ``hmmjax.sweep_ode``); a grid over ``model`` runs one per data
+    (``hmmjax.sweep.engine``, ``hmmjax.sweep.ode``); a grid over ``model`` runs one per data
     model (their set-ups differ in type) and puts the results together. ``checkpoint``:
     a file to write the state to after each chunk and to resume from. ``times``: the
     recording times (default: those of the grid's smallest N).
@@ -93,12 +93,15 @@ def simulate(
             sim = run_points(
                 lanes, steps, plan, devices, shared=shared, block=cfg.run.block,
                 chunk=cfg.run.chunk, bound=cfg.run.diverge_eg, stamp=fingerprint(cfg, plan),
-                progress=progress, checkpoint=checkpoint,
+                progress=progress, checkpoint=checkpoint, keep_final=invariant,
             )  # fmt: skip
             if finite:
                 extra = linear_errors(lanes.test)
             elif invariant and cfg.invariant.ntk:
-                extra = ntk_analyses(cfgs, lanes, sim)
+                # eigenvectors kept: the same number on every process (shapes gather)
+                top = min(cfg.invariant.ntk_top, min(c.finite.P for c in all_cfgs))
+                extra = ntk_analyses(cfgs, lanes, sim, top)
+            sim = sim._replace(final=None)  # used above; not gathered nor kept
     if cfg.run.mode != "sim":
         with jax.enable_x64(cfg.run.precision == "float64"):
             ode = ode_points(cfgs, setups, times)

@@ -1,5 +1,5 @@
 """An invariant-manifold experiment from a config (``data.model = "stripe" | "cylinder"``):
-the grid's lanes trained in one compiled call (``hmmjax.invariant``), the NTK analyses,
+the grid's lanes trained on the sweep engine (``hmmjax.sweep.invariant``), the NTK analyses,
 and the labelled Dataset.
 
 Keys: data.N is the dimension d, student.K the width h, student.g the activation,
@@ -11,7 +11,7 @@ model, run one model after the other by ``simulate``); all its lanes train toget
 
 Dataset: dims = the swept axes (canonical order), ``member``, ``record`` (log-spaced
 iteration counts, coordinate ``iteration``); the measurements of
-``invariant.InvariantMeasurement`` over the records (``loss``, ``n_unfit``,
+``hmmjax.train.hinge.InvariantMeasurement`` over the records (``loss``, ``n_unfit``,
 ``err_train``, ``err_test``, ``g_par``, ``g_perp``, ``ratio``, ``w_par``, ``w_perp``,
 ``Lambda``, ``rel_change``, ``dt``, ``time``, ``steps``, ``accepted``, ``diverged``) and
 ``converged`` (training loss exactly zero at the end). With ``invariant.ntk``: for the
@@ -117,14 +117,14 @@ def build_invariant_lanes(cfgs: list[Config]) -> tuple[Lanes, np.ndarray]:
     return lanes, iteration_steps(trainer, len(cfgs))
 
 
-def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress) -> dict[str, np.ndarray]:
-    """Kernel regression, kernel SVM and label alignment with the NTK at initialisation
-    and at the end, for every point and member: arrays (points, members, 2[, k])."""
+def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dict[str, np.ndarray]:
+    """Kernel regression, kernel SVM and label alignment (on the top ``k`` eigenvectors)
+    with the NTK at initialisation and at the end, for every point and member: arrays
+    (points, members, 2[, k])."""
     c = cfgs[0]
     inv, data, dtype = c.invariant, _data(c), dtype_of(c)
     finals = final_networks(lanes, sim)
     seeds = member_seeds(cfgs)
-    k = min(inv.ntk_top, min(x.finite.P for x in cfgs))
     shape = seeds.shape
     out = {n: np.full((*shape, 2), np.nan) for n in ("kr_err", "svm_err")}
     out.update(eig=np.full((*shape, 2, k), np.nan), align=np.full((*shape, 2, k), np.nan))
@@ -183,7 +183,6 @@ def invariant_dataset(
         threshold=r2,
         beta_lazy=pred["lazy"],
         beta_feature=pred["feature"],
-        title=invariant_title(cfg),
     )
     return ds
 

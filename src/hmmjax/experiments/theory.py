@@ -1,27 +1,22 @@
-"""ODE runs as labelled Datasets: from a state file, or from a simulation's initial state.
+"""The ODE from a state file (``hmmjax ode``) as a labelled Dataset.
 
-The physics is in ``hmmjax.ode``; this module chooses save times, builds the initial state
-of a simulation set-up (same F, teacher and initial weights as member 0 of the ensemble),
-and labels the solution: variables eg_ode, Q_ode, R_ode (and v_ode) over a time
-coordinate t.
+The physics is in ``hmmjax.ode``; this module chooses save times and labels the solution:
+variables eg_ode, Q_ode, R_ode (and v_ode) over a time coordinate t. The ODE of every point
+of a config's grid, from the simulation's own initial state, is ``hmmjax.sweep.ode``.
 """
 
 from __future__ import annotations
 
 import os
 
-import jax
 import numpy as np
 import xarray as xr
 
-from hmmjax.data.gaussian import IIDGaussian
 from hmmjax.io.state import load_state
-from hmmjax.models.two_layer import INIT_SCALE
-from hmmjax.observables.order_params import overlaps
-from hmmjax.ode import Solution, solve_hmm, solve_hmm_limit, solve_hmm_sample, solve_iid
+from hmmjax.ode import Solution, solve_hmm
 from hmmjax.ode.times import on_grid, save_times
 
-__all__ = ["ode_dataset", "ode_for_setup", "ode_from_state"]
+__all__ = ["ode_dataset", "ode_from_state"]
 
 
 def ode_dataset(sol: Solution, times: np.ndarray, index: np.ndarray, both: bool) -> xr.Dataset:
@@ -41,56 +36,6 @@ def ode_dataset(sol: Solution, times: np.ndarray, index: np.ndarray, both: bool)
     ds.attrs["ode_num_steps"] = int(sol.num_steps)
     if sol.points:
         ds.attrs["ode_points"] = int(sol.points)  # spectral points of the HMM ODE (5.2/5.3)
-    return ds
-
-
-def ode_for_setup(setup, cfg, times: np.ndarray) -> xr.Dataset:
-    """The ODE from the initial state of member 0 of a simulation set-up (same F, teacher,
-    initial weights), saved at ``times`` (Euler: at the nearest whole step)."""
-    student0 = jax.tree.map(lambda a: a[0], setup.students)
-    model = setup.model
-    grid, index = on_grid(times, cfg.ode.solver, cfg.ode.dt)
-    both = cfg.student.train_second
-    o = cfg.ode
-    common = dict(
-        lr=cfg.sgd.lr,
-        g=cfg.student.g,
-        both=both,
-        solver=o.solver,
-        dt=o.dt,
-        rtol=o.rtol,
-        atol=o.atol,
-    )
-    if isinstance(model, IIDGaussian):
-        ov = overlaps(student0.w, model)
-        sol = solve_iid(
-            ov.Q,
-            ov.R,
-            student0.v,
-            ov.T,
-            model.teacher.v,
-            grid,
-            kappa=cfg.sgd.kappa,
-            noise=cfg.data.noise,
-            **common,
-        )
-    else:
-        common.update(f=cfg.data.f, nodes=o.nodes, node_rtol=o.node_rtol)
-        teacher = model.teacher
-        if o.source == "limit":
-            D, N = model.F.shape
-            sol = solve_hmm_limit(
-                D / N, grid, v=student0.v, A=teacher.v, q0=INIT_SCALE[cfg.student.init] ** 2,
-                **common,
-            )  # fmt: skip
-        else:
-            sol = solve_hmm_sample(
-                student0.w, student0.v, model.F, teacher.w, teacher.v, grid,
-                teacher=o.teacher_term, **common,
-            )  # fmt: skip
-    ds = ode_dataset(sol, times, index, both)
-    if not isinstance(model, IIDGaussian):
-        ds.attrs["ode_source"] = o.source
     return ds
 
 

@@ -1,9 +1,9 @@
 """Checks of a config that need more than the config itself: one line naming the key.
 
 ``hmmjax.config`` validates every key and the combinations of keys without importing
-anything heavy. What needs the layers above it (the files of a real data set, the data
-models registered by users) is checked here, before any work; ``hmmjax run`` and
-``hmmjax config FILE`` both call ``check_config``.
+anything heavy. What needs the layers above it (the files of a real data set: its number
+of inputs and samples) is checked here, for every point of a grid, before any work;
+``simulate`` (and so ``hmmjax run``) and ``hmmjax config FILE`` call ``check_config``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ __all__ = ["check_config"]
 
 
 def check_config(cfg: Config) -> None:
-    """Raise ``ConfigError`` for what ``hmmjax.config`` cannot check by itself."""
+    """Raise ``ConfigError`` for what ``hmmjax.config`` cannot check by itself; errors at a
+    grid point name the grid axis (``grid.P[1] = ...``)."""
+    cfg.grid.check_each(cfg, _check_point)
+
+
+def _check_point(cfg: Config) -> None:
     if cfg.finite.P > 0:
         _check_real_data(cfg)
 

@@ -1,39 +1,44 @@
 """Files: netCDF results with JSON attributes, the labelled results layout, ODE state
 files, save-time files.
+
+The names are imported on first use (PEP 562), so importing one module of this package
+does not import the others (nor JAX, unless that module needs it).
 """
 
 from __future__ import annotations
 
-from hmmjax.io.layout import (
-    FINITE_SCALARS,
-    LONG_NAMES,
-    combine_models,
-    finite_dataset,
-    grid_attrs,
-    grid_placer,
-    sweep_dataset,
-)
-from hmmjax.io.results import ENGINE, JSON_ATTRS, config_dict, read_dataset, write_dataset
-from hmmjax.io.state import OPTIONAL_KEYS, REQUIRED_KEYS, load_state, save_state, state_arrays
-from hmmjax.io.times import read_times
+import importlib
+from typing import Any
 
-__all__ = [
-    "ENGINE",
-    "FINITE_SCALARS",
-    "JSON_ATTRS",
-    "LONG_NAMES",
-    "OPTIONAL_KEYS",
-    "REQUIRED_KEYS",
-    "combine_models",
-    "config_dict",
-    "finite_dataset",
-    "grid_attrs",
-    "grid_placer",
-    "load_state",
-    "read_dataset",
-    "read_times",
-    "save_state",
-    "state_arrays",
-    "sweep_dataset",
-    "write_dataset",
-]
+_PUBLIC: dict[str, str] = {
+    "ENGINE": "hmmjax.io.results",
+    "FINITE_SCALARS": "hmmjax.io.layout",
+    "JSON_ATTRS": "hmmjax.io.results",
+    "LONG_NAMES": "hmmjax.io.layout",
+    "OPTIONAL_KEYS": "hmmjax.io.state",
+    "REQUIRED_KEYS": "hmmjax.io.state",
+    "combine_models": "hmmjax.io.layout",
+    "config_dict": "hmmjax.io.results",
+    "finite_dataset": "hmmjax.io.layout",
+    "grid_attrs": "hmmjax.io.layout",
+    "grid_placer": "hmmjax.io.layout",
+    "load_state": "hmmjax.io.state",
+    "read_dataset": "hmmjax.io.results",
+    "read_times": "hmmjax.io.times",
+    "save_state": "hmmjax.io.state",
+    "state_arrays": "hmmjax.io.state",
+    "sweep_dataset": "hmmjax.io.layout",
+    "write_dataset": "hmmjax.io.results",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'hmmjax.io' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -157,7 +157,7 @@ FINITE_SCALARS = ("eg_mc", "err_test", "loss_train", "err_train", "agree_lin", "
 def finite_dataset(
     cfg: Config, cfgs: list[Config], times: np.ndarray, sim: Progress, lin: dict[str, np.ndarray]
 ) -> xr.Dataset:
-    """Label the results of a finite-training-set run (``hmmjax.finite``).
+    """Label the results of a finite-training-set run (``hmmjax.train.finite``).
 
     Per member over t: ``eg_mc`` (test, 0.5 MSE), ``err_test``, ``loss_train``,
     ``err_train``, ``agree_lin``, ``mse_lin`` and ``fitted`` (t, sample); per member and

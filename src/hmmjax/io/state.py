@@ -1,6 +1,7 @@
 """State files: the initial order parameters of a network on hidden-manifold data (.npz).
 
-Keys (docs/theory.md section 3; the format of shared/reference and of the ODE's input):
+Keys (docs/theory.md section 3; the format of the published integrator's reference case in
+tests/data and of the ODE's input):
 
     rho (D,), sigma (K, K, D), r (K, M, D), W (K, K), v (K,), A (M,), T (M, M),
     Ttilde (M, M), N, D, and for a full restart and the exact teacher term

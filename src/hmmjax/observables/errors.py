@@ -7,15 +7,12 @@ PRX 2020, the hidden-manifold paper).
 2. "Easy examples": networks trained on the same training set from different initial
    weights or sample orders fit a shared set of samples first, so the fraction of samples
    fitted by *all* n networks is much larger than it would be if each network fitted
-   samples independently at its own rate (``fitted_by_all``, ``ratio_stderr``,
-   ``first_fit_time``).
+   samples independently at its own rate (measured across networks from the ``fitted``
+   flags by ``hmmjax.analysis.phenomena``).
 
-Per-network quantities (``linear_predictor``, ``sign_agreement``, ``mse_between``,
-``fitted``, ``classification_error``) use jax.numpy and work under jit and vmap; they
-reduce over the last axis and keep leading axes. Across-network statistics
-(``fitted_by_all``, ``ratio_stderr``, ``first_fit_time``) use NumPy on arrays gathered
-after training, with any leading axes (e.g. points, members, times, samples), the sample
-axis last.
+The per-network quantities here (``linear_predictor``, ``sign_agreement``,
+``mse_between``, ``fitted``, ``classification_error``) use jax.numpy and work under jit and
+vmap; they reduce over the last axis and keep leading axes.
 """
 
 from __future__ import annotations

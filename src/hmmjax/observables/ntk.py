@@ -11,7 +11,7 @@ products J(B1) J(B2)^T are Jacobian-vector products of the block's outputs along
 those gradients (a vmap of jvp). Both block loops are ``lax.map``s, so the memory is
 O(block n_params + block^2 (size of the network's intermediates per input)).
 
-``two_layer_ntk`` is the closed form for the network of ``hmmjax.invariant``,
+``two_layer_ntk`` is the closed form for the network of ``hmmjax.models.alpha_net``,
 f = (1/h) sum_i m_i beta_i sigma(z_i), z_i = omega_i . x / sqrt(d) + b_i (m the unit mask):
 
     Theta(x, x') = (1/h^2) sum_i m_i [sigma(z_i) sigma(z'_i)

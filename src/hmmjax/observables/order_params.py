@@ -143,7 +143,7 @@ def spectral_basis(F: Float[Array, "D N"]) -> SpectralBasis:
         raise MemoryError(
             f"D={D}: the eigen-decomposition of Omega needs about {need / 2**30:.1f} GiB, "
             f"more than the {MAX_EIGH_BYTES / 2**30:.0f} GiB allowed "
-            "(hmmjax.order_params.MAX_EIGH_BYTES); use a smaller D"
+            "(hmmjax.observables.order_params.MAX_EIGH_BYTES); use a smaller D"
         )
     rho, vecs = symmetric_eigh(gram(F))
     return SpectralBasis(rho=rho, Psi=vecs.T * math.sqrt(D))

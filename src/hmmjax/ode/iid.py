@@ -1,7 +1,7 @@
 """ODEs for online SGD on i.i.d. Gaussian inputs (docs/theory.md 5.1; Saad & Solla 1995).
 
 State Q (K x K), R (K x M), v (K); constants T (M x M), A (M). With u = (-v, A),
-C = [[Q, R], [R^T, T]] and the integrals of ``hmmjax.integrals``,
+C = [[Q, R], [R^T, T]] and the integrals of ``hmmjax.core.integrals``,
 
     P_kl   = sum_c u_c I3(k,l,c),      Phi_kl = sum_cd u_c u_d I4(k,l,c,d),
 
@@ -121,6 +121,5 @@ def iid_rhs(t: Float[Array, ""], y: IIDState, args: IIDArgs) -> IIDState:
 
 def iid_observables(y: IIDState, args: IIDArgs) -> Observables:
     """eg (docs/theory.md 4) and the order parameters of the current state."""
-    C = covariance(y.Q, y.R, args.T)
-    u = jnp.concatenate([-y.v, args.A])
-    return Observables(eg=0.5 * u @ i2(C, args.g) @ u, Q=y.Q, R=y.R, v=y.v)
+    eg = eg_from_covariance(covariance(y.Q, y.R, args.T), jnp.concatenate([-y.v, args.A]), args.g)
+    return Observables(eg=eg, Q=y.Q, R=y.R, v=y.v)

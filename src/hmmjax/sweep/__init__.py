@@ -5,6 +5,7 @@ plan, checkpoints, hosts, the one compiled chunk loop, and the ODE of every poin
 from __future__ import annotations
 
 from hmmjax.sweep.checkpoint import (
+    FORMAT,
     Resume,
     checkpoint_files,
     checkpoint_path,
@@ -41,6 +42,7 @@ from hmmjax.sweep.plan import Plan, choose_devices, device_budget, estimate_byte
 from hmmjax.sweep.setup import Keys, Setup, build, draw_students, dtype_of, run_keys
 
 __all__ = [
+    "FORMAT",
     "InvariantResult",
     "Keys",
     "Lanes",

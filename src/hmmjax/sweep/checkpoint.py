@@ -23,7 +23,10 @@ from hmmjax.config.settings import Config
 from hmmjax.core.files import atomic_write_bytes
 from hmmjax.sweep.plan import Plan
 
+FORMAT = 2  # 1: before the one engine (no format key); 2: pack/unpack with final states
+
 __all__ = [
+    "FORMAT",
     "fingerprint",
     "checkpoint_path",
     "model_checkpoint",
@@ -79,6 +82,12 @@ def load_checkpoint(path: Path, stamp: str) -> dict[str, np.ndarray] | None:
         return None
     with np.load(path, allow_pickle=False) as z:
         state = {k: z[k] for k in z.files}
+    if int(state.get("format", 1)) != FORMAT:
+        raise ConfigError(
+            f"checkpoint {path} was written by another version of hmmjax (checkpoint format "
+            f"{int(state.get('format', 1))}, this one reads {FORMAT}); run with --fresh (or "
+            "delete it) to start afresh"
+        )
     if str(state.get("fingerprint")) != stamp:
         raise ConfigError(
             f"checkpoint {path} belongs to a different config or plan; run with --fresh "
@@ -105,6 +114,7 @@ def pack(stamp: str, batch: int, chunk: int, states: Any, dead: Any, history: An
          done: Any, final: Any) -> dict[str, np.ndarray]:  # fmt: skip
     """The arrays of a checkpoint (see ``Resume`` for what each is; None: absent)."""
     out: dict[str, np.ndarray] = {
+        "format": np.asarray(FORMAT),
         "fingerprint": np.asarray(stamp),
         "batch": np.asarray(batch),
         "chunk": np.asarray(chunk),
@@ -115,7 +125,9 @@ def pack(stamp: str, batch: int, chunk: int, states: Any, dead: Any, history: An
         out.update({f"cur_{k}": a for k, a in history.items()})
     if done is not None:
         out.update({f"done_{k}": a for k, a in done.items()})
-        out.update({f"final_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(final))})
+        if final is not None:
+            leaves = enumerate(jax.tree.leaves(final))
+            out.update({f"final_{i}": np.asarray(a) for i, a in leaves})
     return out
 
 

@@ -1,28 +1,30 @@
-"""A whole parameter grid as one compiled, batched online-SGD computation.
+"""The one engine: every grid point and every ensemble member of any run, trained as one
+compiled, batched computation, chunk after chunk of recording intervals.
 
-Every grid point (``Grid.configs``) is built like a single run (``simulate.build``), then
-padded to the grid's maximum K, M, D and N (``pad_network``, ``pad_model``: zero units,
-zero components, the true sizes kept for the scalings) and stacked along a leading
-"point" axis. Float parameters (lr, kappa, noise) are plain arrays along that axis. One
-jit-compiled function then advances all points and their ensemble members through a
-chunk of recording intervals (``vmap`` over points of a ``vmap`` over members); the time
-axis runs chunk after chunk, and the point axis is
+The engine knows only ``Lanes`` (``hmmjax.sweep.lanes``: the members' states, the trainer,
+the data and the test set of every point, stacked along a leading point axis) and the
+trainer interface (``hmmjax.train.base.AbstractTrainer``: ``advance``, ``measure``,
+``monitor``). Online SGD, finite training sets and the hinge-loss lanes of the
+invariant-manifold experiments run through the same code: one jit-compiled function
+advances all points and their members through a chunk of recording intervals (``vmap``
+over points of a ``vmap`` over members, a ``scan`` over the intervals), and the point axis
+is
 
 - sharded over the local devices (``shard_map`` over a one-axis mesh "grid"), and
-- split into equal batches (the last padded with copies) when the memory estimate of
-  the whole grid exceeds the device's budget, so every batch reuses one compilation.
+- split into equal batches (the last padded with copies) when the memory plan
+  (``hmmjax.sweep.plan``) says the whole grid does not fit, so every batch reuses one
+  compilation.
 
-Recording times are shared by all points in units of t: those of a single run at the
-smallest N of the grid, so each point records at step round(t N).
+Divergence: a member whose state or monitored value turns non-finite, or whose monitored
+value exceeds the bound (``run.diverge_eg``), is frozen at its last state before that
+interval (what it computes afterwards is dropped), its measurements from then on are NaN,
+and the flag and time are kept. Other members and points are not affected. A trainer may
+also stop a member by itself (the hinge-loss trainer at zero training loss).
 
-Divergence: a member whose weights or eg turn non-finite, or whose eg exceeds
-``run.diverge_eg``, is frozen at its last state before that interval (what it computes
-afterwards is dropped), its measurements from then on are NaN, and the flag and time are
-kept. Other members and points are not affected.
-
-Checkpoints: after each chunk the state (students, flags, the history so far, finished
-batches) is written atomically; ``run_points`` given the same checkpoint resumes there.
-Data streams are counter-based, so the resumed run gives the uninterrupted numbers.
+Checkpoints: after each chunk the state (members' states, flags, the history so far,
+finished batches and their final states) is written atomically (``hmmjax.sweep.checkpoint``);
+``run_points`` given the same checkpoint resumes there. Data streams are counter-based, so
+the resumed run gives the uninterrupted numbers.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def _freeze(dead, old, new):
 def _member_chunk(state, dead, trainer, model, key, test, starts, stops, bound, *, block):
     """One member through C recording intervals, freezing it when it diverges.
 
-    ``trainer`` (``online.SGD`` or ``finite.FiniteTrainer``) advances the member's state
+    ``trainer`` (any ``AbstractTrainer``) advances the member's state
     (a pytree) and measures it. A frozen member still runs each interval (from its
     frozen state) and the result is dropped: the loop bounds stay the same for every
     member, so that under ``vmap`` the loops are not turned into per-lane predicated
@@ -81,7 +83,8 @@ def _all_finite(tree) -> jax.Array:
 
 def _blank(dead, a):
     """A measurement after a divergence: NaN (floats) or zero (flags, counts)."""
-    return jnp.where(dead, jnp.nan if jnp.issubdtype(a.dtype, jnp.inexact) else 0, a)
+    blank = jnp.full_like(a, jnp.nan) if jnp.issubdtype(a.dtype, jnp.inexact) else jnp.zeros_like(a)
+    return jnp.where(dead, blank, a)
 
 
 def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps):
@@ -148,6 +151,7 @@ def run_points(
     stamp: str,
     progress: bool = True,
     checkpoint: Path | None = None,
+    keep_final: bool = False,
 ) -> Progress:
     """Train every point of ``lanes`` through the recording steps ``steps`` (P, n),
     batch after batch and chunk after chunk of ``chunk`` intervals, checkpointing after
@@ -155,7 +159,8 @@ def run_points(
 
     ``shared``: the data model and test set have no member axis. ``block``: the trainer's
     block of steps. ``bound``: the monitored value above which a member is frozen.
-    ``stamp``: what a checkpoint must match (``checkpoint.fingerprint``)."""
+    ``stamp``: what a checkpoint must match (``checkpoint.fingerprint``). ``keep_final``:
+    return (and checkpoint) the members' final states, else ``Progress.final`` is None."""
     P, n = steps.shape
     dtype = _float_dtype(lanes.students)
     bound = jnp.asarray(bound, dtype)
@@ -173,7 +178,7 @@ def run_points(
     b0, c0 = (resume.batch, resume.chunk) if resume else (0, 0)
     done = resume.done if resume else None  # the finished batches' history
     final = None
-    if done is not None:
+    if done is not None and keep_final:
         final = jax.tree.unflatten(jax.tree.structure(lanes.students), resume.final)
 
     # progress in steps of the grid's largest N, summed over batches
@@ -195,11 +200,11 @@ def run_points(
         else:
             students = part.students
             dead = jnp.zeros(part.keys.shape[:2], bool)
-            first = _first_measure(students, part.sgd, part.model, part.test, shared=shared)
+            first = _first_measure(students, part.trainer, part.model, part.test, shared=shared)
             pieces = [_with_dead(jax.tree.map(lambda a: np.asarray(a)[:, :, None], first),
                                  np.zeros((len(idx), part.keys.shape[1], 1), bool))]  # fmt: skip
             c0 = 0
-        rest = (part.sgd, part.model, part.keys, part.test)
+        rest = (part.trainer, part.model, part.keys, part.test)
         for c in range(c0, n_chunks):
             sl = slice(c * C, (c + 1) * C)
             rows = idx[:1] if same else idx  # the shared steps once, or one row per point
@@ -214,9 +219,10 @@ def run_points(
             bar.update(int(stops[idx, sl][:, -1].max() - starts[idx, sl][:, 0].max()))
         real = min(plan.batch, P - b * plan.batch)  # the points of this batch, not copies
         hist = {k: a[:real] for k, a in _concat(pieces, 2).items()}
-        ends = jax.tree.map(partial(_first, n=real), students)
         done = hist if done is None else _concat([done, hist], 0)
-        final = ends if final is None else jax.tree.map(_join, final, ends)
+        if keep_final:
+            ends = jax.tree.map(partial(_first, n=real), students)
+            final = ends if final is None else jax.tree.map(_join, final, ends)
         resume = None
         if checkpoint is not None and b + 1 < plan.n_batches:
             save_checkpoint(checkpoint, pack(stamp, b + 1, 0, None, None, None, done, final))

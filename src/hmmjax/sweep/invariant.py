@@ -69,13 +69,15 @@ def invariant_lanes(
                          smask=smask, alpha=jnp.asarray(alpha, x.dtype))  # fmt: skip
         return train, HingeTest(x=x_test, y=y_test)
 
-    points = []
-    for i, (alpha, p, h) in enumerate(zip(alphas, ps, hs, strict=True)):
-        train, test = stack([member(alpha, p, h, s) for s in seeds[i]])
-        states = eqx.filter_jit(jax.vmap(trainer.init))(train)
-        keys = jnp.zeros((len(seeds[i]), 2), jnp.uint32)  # the data is fixed: no streams
-        points.append(Lanes(states, trainer, train, keys, test))
-    return stack(points)
+    members = [
+        stack([member(alpha, p, h, s) for s in seeds[i]])
+        for i, (alpha, p, h) in enumerate(zip(alphas, ps, hs, strict=True))
+    ]
+    train, test = stack(members)  # (points, members, ...)
+    states = eqx.filter_jit(jax.vmap(jax.vmap(trainer.init)))(train)
+    keys = jnp.zeros((*seeds.shape, 2), jnp.uint32)  # the data is fixed: no streams
+    # the trainer has static fields only: the same object serves every point
+    return Lanes(states, trainer, train, keys, test)
 
 
 def iteration_steps(trainer: InvariantTrainer, n_points: int) -> np.ndarray:
@@ -136,7 +138,7 @@ def run_grid(
         plan = Plan(len(grid), len(grid), 1, 0, 0)
         out = run_points(lanes, iteration_steps(trainer, len(grid)), plan, jax.local_devices()[:1],
                          shared=False, block=1, chunk=chunk, bound=np.inf, stamp=stamp,
-                         progress=progress, checkpoint=checkpoint)  # fmt: skip
+                         progress=progress, checkpoint=checkpoint, keep_final=True)  # fmt: skip
         nets = final_networks(lanes, out)
     shape = (len(alphas), len(ps), len(hs), len(seeds))
 

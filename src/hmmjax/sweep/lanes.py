@@ -65,7 +65,7 @@ class Lanes(NamedTuple):
     """A grid's stacked, padded arrays: leading axis point, then member where batched."""
 
     students: PyTree  # members' states (P, E, ...): what the trainer advances
-    sgd: AbstractTrainer  # the trainer, (P,) on its array fields
+    trainer: AbstractTrainer  # the trainer, (P,) on its array fields
     model: PyTree  # the trainer's data: a data model, a training set; (P[, E], ...)
     keys: UInt32[Array, "P E 2"]  # the members' stream keys
     test: PyTree  # what ``measure`` evaluates on, (P[, E], ...) like model

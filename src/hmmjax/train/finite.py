@@ -2,7 +2,7 @@
 
 The P samples come from a data model (the first P samples of a data stream, with batch 1,
 so that a long enough online run would see exactly these samples) or from a real data
-set (``hmmjax.datasets``: scikit-learn's digits, an MNIST file), split into training and
+set (``hmmjax.data.real``: scikit-learn's digits, an MNIST file), split into training and
 test parts by ``run.seed``. Labels (``finite.labels``): the teacher's output, its sign,
 or the signs shuffled across the training samples ("random": memorisation; the test
 labels stay true). Every
@@ -17,7 +17,7 @@ and the weight decay -(kappa / N) w applied outside the optimiser. With ``optimi
 "sgd"`` a step is exactly the online step of ``online.SGD`` on the same samples (tested).
 Time is t = steps / N as for online runs.
 
-The trainer plugs into the sweep engine (``hmmjax.sweep``): grids over K, lr, seeds, data
+The trainer plugs into the sweep engine (``hmmjax.sweep.engine``): grids over K, lr, seeds, data
 models, ensembles, devices, checkpoints and divergence flags work as for online runs.
 What is recorded at each time (``FiniteMeasurement``): test and training errors (0.5 MSE
 and the classification error of the sign), the agreement of the test predictions with

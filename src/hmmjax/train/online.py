@@ -7,9 +7,9 @@ One step on a mini-batch of B fresh samples, with Delta = y - yhat averaged over
 
 Time is t = steps / N. The data of step s is a pure function of (stream key, s): its
 Gaussians are counter-based, threefry2x32(stream key, (s, position)) (see
-``hmmjax.rng.normal_counter`` and ``AbstractDataModel.sample_steps``), so a run's numbers depend
-only on its keys: not on how the steps are blocked, chunked between recording points, or
-resumed.
+``hmmjax.core.rng.normal_counter`` and ``AbstractDataModel.sample_steps``), so a run's
+numbers depend only on its keys: not on how the steps are blocked, chunked between
+recording points, or resumed.
 
 Performance: the data of ``block`` consecutive steps is generated in one batched call (the
 Gaussians of all its steps as one fused elementwise computation, F^T c as one matrix
