@@ -155,3 +155,15 @@ def test_plot_command(tmp_path):
     assert (tmp_path / "r.png").read_bytes()[:8] == PNG_MAGIC
     r = hmmjax("plot", str(nc), "--out", str(tmp_path / "other.svg"))
     assert r.returncode == 0 and (tmp_path / "other.svg").is_file()
+
+
+def test_run_starts_no_jax_before_the_host_devices_are_set():
+    """``hmmjax run`` checks the figure path (plots) and reads configs before it asks XLA
+    for one host device per core: none of that may import JAX, or a CPU sweep would run on
+    one device instead of being sharded over the cores."""
+    code = (
+        "import sys, hmmjax.cli, hmmjax.plots, hmmjax.io.results, hmmjax.core.files; "
+        "assert 'jax' not in sys.modules, 'jax was imported'"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=env)

@@ -83,8 +83,7 @@ def _all_finite(tree) -> jax.Array:
 
 def _blank(dead, a):
     """A measurement after a divergence: NaN (floats) or zero (flags, counts)."""
-    blank = jnp.full_like(a, jnp.nan) if jnp.issubdtype(a.dtype, jnp.inexact) else jnp.zeros_like(a)
-    return jnp.where(dead, blank, a)
+    return jnp.where(dead, jnp.nan if jnp.issubdtype(a.dtype, jnp.inexact) else 0, a)
 
 
 def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps):

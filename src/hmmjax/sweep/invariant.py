@@ -73,8 +73,9 @@ def invariant_lanes(
         stack([member(alpha, p, h, s) for s in seeds[i]])
         for i, (alpha, p, h) in enumerate(zip(alphas, ps, hs, strict=True))
     ]
+    init = eqx.filter_jit(jax.vmap(trainer.init))  # compiled once, called per point
+    states = stack([init(train) for train, _ in members])
     train, test = stack(members)  # (points, members, ...)
-    states = eqx.filter_jit(jax.vmap(jax.vmap(trainer.init)))(train)
     keys = jnp.zeros((*seeds.shape, 2), jnp.uint32)  # the data is fixed: no streams
     # the trainer has static fields only: the same object serves every point
     return Lanes(states, trainer, train, keys, test)
