@@ -7,8 +7,7 @@ by the results files and figures) does not import JAX.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hmmjax.core.lazy import lazy_face
 
 _PUBLIC: dict[str, str] = {
     "Activation": "hmmjax.core.activations",
@@ -28,6 +27,7 @@ _PUBLIC: dict[str, str] = {
     "i4": "hmmjax.core.integrals",
     "j2": "hmmjax.core.integrals",
     "key_words": "hmmjax.core.rng",
+    "lazy_face": "hmmjax.core.lazy",
     "normal": "hmmjax.core.rng",
     "normal_counter": "hmmjax.core.rng",
     "normal_from_bits": "hmmjax.core.rng",
@@ -38,13 +38,4 @@ _PUBLIC: dict[str, str] = {
 }
 
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'hmmjax.core' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_face(__name__, _PUBLIC)

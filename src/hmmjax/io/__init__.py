@@ -7,8 +7,7 @@ does not import the others (nor JAX, unless that module needs it).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hmmjax.core.lazy import lazy_face
 
 _PUBLIC: dict[str, str] = {
     "ENGINE": "hmmjax.io.results",
@@ -32,13 +31,4 @@ _PUBLIC: dict[str, str] = {
 }
 
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'hmmjax.io' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_face(__name__, _PUBLIC)
