@@ -171,10 +171,10 @@ def invariant_dataset(
     coords.update({k: v for k, v in fixed.items() if k not in cfg.grid.names})
     coords.update(member=np.arange(cfg.run.ensemble), iteration=("record", steps[0]))
     ds = xr.Dataset(data, coords=coords)
-    trainer = invariant_trainer(cfg)
-    d, d_par = trainer.data.d, trainer.data.d_par
+    model = _data(cfg)
+    d, d_par = model.d, model.d_par
     pred = predicted_exponents(d, d_par)
-    r2 = trainer.data.r2 if trainer.data.model == "cylinder" else json.dumps(list(STRIPE))
+    r2 = model.r2 if model.model == "cylinder" else json.dumps(list(STRIPE))
     ds.attrs.update(
         grid_attrs(cfg, cfg.grid.size),
         experiment="invariant",
