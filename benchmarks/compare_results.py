@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-VOLATILE = {"elapsed_s", "device", "jax_version", "n_devices", "plan"}
+VOLATILE = {"elapsed_s", "device", "jax_version", "n_devices", "plan", "memory_need_gib"}
 
 
 def _open(path: Path) -> xr.Dataset:

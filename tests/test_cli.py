@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from hmmjax import experiments
 from hmmjax.cli import COMMANDS, main
 from hmmjax.config.settings import Config
-from hmmjax.experiments import driver
+from hmmjax.data import real
+from hmmjax.experiments import driver, theory
 from hmmjax.io.results import read_dataset, write_dataset
+from hmmjax.io.state import SHAPES
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -167,3 +170,238 @@ def test_run_starts_no_jax_before_the_host_devices_are_set():
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=env)
+
+
+# --------------------------------------------------------------------------- bad input files
+
+
+def one_line_error(capsys, rc: int, *expected: str) -> str:
+    """The stderr of a ``main`` call that must have failed with exit 2 in one line."""
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.startswith("hmmjax: error: ") and err.count("\n") == 1, err
+    for text in expected:
+        assert text in err, err
+    return err
+
+
+def write_state(path: Path, **change) -> Path:
+    """A state file of consistent shapes (K = 2, M = 3, D = 5, N = 8), changed by
+    ``change``; NumPy only."""
+    rng = np.random.default_rng(0)
+    sizes = {"K": 2, "M": 3, "D": 5, "N": 8}
+    state = {k: rng.normal(size=tuple(sizes[d] for d in dims)) for k, dims in SHAPES.items()}
+    state.update(rho=rng.uniform(0.1, 2.0, 5), N=np.int64(8), D=np.int64(5))
+    np.savez(path, **{**state, **change})
+    return path
+
+
+@pytest.fixture
+def no_solving(monkeypatch):
+    """The ODE must not be solved (nor compiled): a bad input is refused before."""
+
+    def solve(*args, **kwargs):
+        raise AssertionError("the ODE was solved")
+
+    monkeypatch.setattr(theory, "solve_hmm", solve)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"N": np.int64(30)}, "F has shape (5, 8), expected (D, N) = (5, 30)"),
+        ({"W": np.array([[np.nan, 0.0], [0.0, 1.0]])}, "W has non-finite values"),
+        ({"W": np.eye(2, dtype=np.int64)}, "W has dtype int64, expected floating-point"),
+        ({"v": np.zeros(0)}, "v has shape (0,), expected (K,) with K >= 1"),
+        ({"N": np.int64(0), "F": np.zeros((5, 0)), "w": np.zeros((2, 0))}, "N = 0, expected"),
+    ],
+    ids=["N-vs-F", "nan", "int", "K0", "N0"],
+)
+def test_ode_refuses_bad_state_arrays(tmp_path, capsys, no_solving, change, expected):
+    state = write_state(tmp_path / "s.npz", **change)
+    rc = main(["ode", str(state), "--lr", "0.5", "--t-max", "1", "--out", str(tmp_path / "o.nc")])
+    one_line_error(capsys, rc, f"hmmjax: error: state file {state}: ", expected)
+    assert not (tmp_path / "o.nc").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda p: p.write_bytes(b""), "(the file is empty)"),
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "truncated zip"),
+        (lambda p: p.write_text("rho = 1\n"), "not with the zip signature 50 4b of an .npz"),
+    ],
+    ids=["empty", "truncated", "text"],
+)
+def test_ode_refuses_files_that_are_not_state_files(tmp_path, capsys, no_solving, damage, reason):
+    state = write_state(tmp_path / "s.npz")
+    damage(state)
+    rc = main(["ode", str(state), "--lr", "0.5", "--t-max", "1", "--out", str(tmp_path / "o.nc")])
+    head = f"hmmjax: error: state file {state} is not a readable .npz state file ("
+    err = one_line_error(capsys, rc, head, reason)
+    assert err.endswith("; write it with hmmjax.io.save_state\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, ": not found"),
+        ("", ": holds no times; expected finite numbers >= 0, increasing"),
+        ("0 0.5 x 1", ": entry 3 is 'x', not a number"),
+        ("0, nan, 1", ": entry 2 is nan; expected finite numbers >= 0"),
+        ("0\n-1\n", ": entry 2 is -1; expected finite numbers >= 0"),
+        ("0 2 1", ": entry 3 = 1 is not above entry 2 = 2"),
+        ("0 1 1", ": entry 3 = 1 is not above entry 2 = 1"),
+        (b"\xff\xfe\x00", ": not a text file (not UTF-8)"),
+        ("0 0.5 1 3", ": the largest save time 3.0 is beyond --t-max = 1.0; expected save times"),
+    ],
+    ids=[
+        "missing",
+        "empty",
+        "word",
+        "nan",
+        "negative",
+        "decreasing",
+        "repeated",
+        "binary",
+        "beyond-t-max",
+    ],  # fmt: skip
+)
+def test_ode_refuses_bad_save_times(tmp_path, capsys, monkeypatch, text, expected):
+    monkeypatch.setattr(experiments, "ode_from_state", no_ode)
+    times = tmp_path / "times.txt"
+    if isinstance(text, bytes):
+        times.write_bytes(text)
+    elif text is not None:
+        times.write_text(text)
+    state = str(write_state(tmp_path / "s.npz"))
+    args = [state, "--lr", "0.5", "--t-max", "1", "--save-times", str(times)]
+    rc = main(["ode", *args, "--out", str(tmp_path / "o.nc")])
+    one_line_error(capsys, rc, f"hmmjax: error: --save-times {times}{expected}")
+
+
+def no_ode(*args, **kwargs):
+    raise AssertionError("the ODE was set up")
+
+
+def test_ode_save_times_up_to_t_max_are_accepted(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(experiments, "ode_from_state", lambda *a, **kw: calls.append(kw) or 1)
+    monkeypatch.setattr("hmmjax.cli._save", lambda ds, out, figure: None)
+    times = write(tmp_path / "times.txt", "0, 0.5\n1\n")
+    state = str(write_state(tmp_path / "s.npz"))
+    args = [state, "--lr", "0.5", "--t-max", "1", "--save-times", str(times)]
+    assert main(["ode", *args, "--out", str(tmp_path / "o.nc")]) == 0
+    np.testing.assert_array_equal(calls[0]["times"], [0, 0.5, 1])
+
+
+def _tiny_mnist(folder: Path, n_images: int = 30, n_labels: int = 30) -> Path:
+    folder.mkdir()
+    images = folder / "train-images-idx3-ubyte"
+    pixels = np.random.default_rng(0).integers(0, 256, (n_images, 4, 5)).astype(np.uint8)
+    real.write_idx(images, pixels)
+    real.write_idx(folder / "train-labels-idx1-ubyte", np.arange(n_labels, dtype=np.uint8) % 10)
+    return images
+
+
+def _truncate(path: Path, keep: float = 0.5) -> None:
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda img: _truncate(img), "train-images-idx3-ubyte has 292 data bytes, expected 600"),
+        (
+            lambda img: _truncate(img.with_name("train-labels-idx1-ubyte"), 0.9),
+            "train-labels-idx1-ubyte has 26 data bytes, expected 30 for shape (30,) of uint8 "
+            "(the file is truncated)",
+        ),
+        (
+            lambda img: img.write_bytes(b"\x08\x03" + img.read_bytes()[2:]),
+            "train-images-idx3-ubyte is not an IDX file: it starts with 08 03 08 03",
+        ),
+        (
+            lambda img: real.write_idx(
+                img.with_name("train-labels-idx1-ubyte"), np.zeros(25, np.uint8)
+            ),
+            "MNIST count mismatch: 30 images but 25 labels",
+        ),
+    ],
+    ids=["images-truncated", "labels-truncated", "magic", "counts"],
+)
+@pytest.mark.parametrize("command", ["run", "config"])
+def test_broken_mnist_files_are_refused_before_any_work(
+    tmp_path, capsys, monkeypatch, command, damage, expected
+):
+    monkeypatch.chdir(tmp_path)  # a short data.path: the message shows it in full
+    damage(_tiny_mnist(tmp_path / "mnist"))
+    path = "mnist/train-images-idx3-ubyte"
+    config = write(
+        tmp_path / "exp.toml",
+        f'[data]\nmodel = "mnist"\nN = 20\npath = "{path}"\n[finite]\nP = 10\n'
+        '[run]\ntest_size = 10\nensemble = 1\n[output]\nout = "r.nc"\n',
+    )
+    rc = main([command, str(config)])
+    one_line_error(capsys, rc, f'hmmjax: error: data.path = "{path}": ', expected)
+    assert not (tmp_path / "r.nc").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda p: p.write_bytes(b""), "(the file is empty)"),
+        (
+            lambda p: p.write_text("eg = 1\n"),
+            "(it does not start with the netCDF-4/HDF5 signature)",
+        ),
+        (lambda p: _truncate(p), "(a damaged or truncated netCDF-4 file: "),
+        (
+            lambda p: xr.Dataset({"eg": ("t", [1.0, 0.5])}).to_netcdf(p, engine="scipy"),
+            "(it is a netCDF-3 file; hmmjax writes netCDF-4)",
+        ),
+    ],
+    ids=["empty", "text", "truncated", "netcdf3"],
+)
+def test_plot_refuses_files_that_are_not_netcdf4(tmp_path, capsys, damage, reason):
+    nc = write_dataset(fake_results(Config()), tmp_path / "r.nc")
+    damage(nc)
+    rc = main(["plot", str(nc)])
+    head = f"hmmjax: error: {nc} is not a netCDF results file written by hmmjax "
+    err = one_line_error(capsys, rc, head, reason)
+    assert "HDF5 signature" in err or "signature" not in err  # no bare HDF5 jargon
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_plot_refuses_netcdf_files_hmmjax_did_not_write(tmp_path, capsys):
+    nc = tmp_path / "other.nc"
+    xr.Dataset({"a": ("x", [1, 2])}).to_netcdf(nc, engine="h5netcdf")
+    rc = main(["plot", str(nc)])
+    one_line_error(
+        capsys,
+        rc,
+        f"hmmjax: error: results file {nc}: not a results file of hmmjax (expected one of "
+        "the variables eg, eg_mc, eg_ode over t, or the attribute experiment = 'finite' or "
+        "'invariant', or swept; found the variables ['a'] and the attributes [])",
+    )
+    assert not (tmp_path / "other.png").exists()
+    xr.Dataset({"eg": ("t", [1.0])}, attrs={"experiment": "finite"}).to_netcdf(nc)
+    rc = main(["plot", str(nc)])
+    one_line_error(capsys, rc, f"results file {nc}: finite-training-set dataset lacks 'err_test'")
+
+
+def test_folders_given_for_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("s.npz", "r.nc", "mnist/train-images-idx3-ubyte"):
+        (tmp_path / name).mkdir(parents=True)
+    rc = main(["ode", "s.npz", "--lr", "0.5", "--t-max", "1", "--out", "o.nc"])
+    one_line_error(capsys, rc, "hmmjax: error: state file s.npz is a folder\n")
+    rc = main(["plot", "r.nc"])
+    one_line_error(capsys, rc, "hmmjax: error: results file r.nc is a folder\n")
+    config = write(
+        tmp_path / "exp.toml",
+        '[data]\nmodel = "mnist"\nN = 20\npath = "mnist/train-images-idx3-ubyte"\n'
+        "[finite]\nP = 10\n[run]\ntest_size = 10\n",
+    )
+    rc = main(["config", str(config)])
+    one_line_error(capsys, rc, "images file mnist/train-images-idx3-ubyte is a folder")

@@ -251,3 +251,42 @@ def test_split_errors():
 
 def test_shape_without_loading(tmp_path):
     assert ds.shape("digits") == ds.load_digits_binary().x.shape
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_shape_checks_both_files_in_full(tmp_path, gz):
+    """``shape`` (what a config is checked with) refuses what ``load`` would refuse, in
+    one line naming the file: the data bytes, not only the headers, are checked."""
+
+    def rewrite(path: Path, data: bytes) -> None:
+        path.write_bytes(gzip.compress(data) if gz else data)
+
+    def raw(path: Path) -> bytes:
+        return gzip.decompress(path.read_bytes()) if gz else path.read_bytes()
+
+    images, labels = _tiny_mnist(tmp_path, gz)
+    good_images, good_labels = raw(images), raw(labels)
+    assert ds.shape("mnist", images) == (10, 20)
+    cases = [
+        (images, good_images[:-50], r"images-idx3-ubyte(\.gz)? has 150 data bytes, expected "
+         r"200 for shape \(10, 4, 5\) of uint8 \(the file is truncated\)"),
+        (images, good_images + b"\0\0", r"has 202 data bytes, expected 200 .*extra bytes"),
+        (labels, good_labels[:-1], r"labels-idx1-ubyte(\.gz)? has 9 data bytes, expected 10"),
+        (labels, b"", r"labels-idx1-ubyte(\.gz)? is not an IDX file: it is empty"),
+        (labels, b"\x08\x01" + good_labels[2:], r"labels.* is not an IDX file: it starts with 08"),
+        (labels, good_labels[:3] + b"\x01\x00\x00\x00\x09" + bytes(9),
+         r"count mismatch: 10 images but 9 labels"),
+        (labels, good_labels[:-1] + b"\x0c", r"labels must be classes 0\.\.9, found \[12\]"),
+        (images, b"\x00\x00\x08\x03" + bytes([0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 5]),
+         r"images of shape \(10, 0, 5\) have no pixels"),
+    ]  # fmt: skip
+    for path, data, expected in cases:
+        rewrite(path, data)
+        with pytest.raises(ValueError, match=expected):
+            ds.shape("mnist", images)
+        rewrite(images, good_images)
+        rewrite(labels, good_labels)
+    assert ds.shape("mnist", images) == (10, 20)
+    images.write_bytes(images.read_bytes()[:-10] if gz else gzip.compress(good_images)[:-10])
+    with pytest.raises(ValueError, match=r"images-idx3-ubyte(\.gz)? is a damaged gzip file"):
+        ds.shape("mnist", images)

@@ -173,7 +173,10 @@ def test_checkpoint_resume_with_optimiser_state(tmp_path, saved_checkpoints):
         ({"data": {"shared": False}}, "data.shared = false"),
         ({"data": {"model": "digits"}}, 'data.N = 40: data.model = "digits" has 64 inputs'),
         ({"data": {"model": "digits", "N": 64}, "finite": {"P": 1700}}, "finite.P = 1700"),
-        ({"data": {"model": "digits", "N": 64}, "grid": {"P": [60, 1700]}}, "grid.P[1] = 1700"),
+        ({"data": {"model": "digits", "N": 64}, "grid": {"P": [60, 1700]}},
+         "grid.P: not an axis of finite-set runs"),
+        ({"data": {"model": "digits", "N": 64}, "finite": {"P": 1700}, "grid": {"seed": [0, 1]}},
+         "finite.P = 1700"),
         (
             {"data": {"model": "mnist", "N": 784, "path": "/nowhere/x-images-idx3-ubyte"}},
             "data.path",

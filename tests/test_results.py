@@ -9,7 +9,7 @@ import xarray as xr
 from hmmjax.core.files import atomic_write_bytes
 from hmmjax.io import results
 from hmmjax.io.results import config_dict, read_dataset, write_dataset
-from hmmjax.plots import check_figure_path, plot_learning_curves
+from hmmjax.plots import check_figure_path, plot_learning_curves, plot_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -136,3 +136,49 @@ def test_plot_reads_back_from_file(tmp_path):
     path = write_dataset(learning_curves(), tmp_path / "r.nc")
     plot_learning_curves(read_dataset(path), tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# ----------------------------------------------------------- files hmmjax did not write
+
+
+def test_read_dataset_refuses_what_is_not_a_readable_netcdf4_file(tmp_path):
+    path = write_dataset(learning_curves(), tmp_path / "r.nc")
+    size = path.stat().st_size
+    bad = rf"^{tmp_path}/r\.nc is not a netCDF results file written by hmmjax \("
+    cases = [
+        (b"", r"the file is empty\)$"),
+        (b"eg = 1\n", r"it does not start with the netCDF-4/HDF5 signature\)$"),
+        (path.read_bytes()[: size // 2], r"a damaged or truncated netCDF-4 file: .*truncated"),
+    ]
+    for data, reason in cases:
+        path.write_bytes(data)
+        with pytest.raises(ValueError, match=bad + reason):
+            read_dataset(path)
+    xr.Dataset({"eg": ("t", [1.0])}).to_netcdf(path, engine="scipy")
+    with pytest.raises(ValueError, match=r"\(it is a netCDF-3 file; hmmjax writes netCDF-4\)"):
+        read_dataset(path)
+    ds = xr.Dataset({"eg": ("t", [1.0])}, attrs={"title": "{no", results.JSON_ATTRS: '["title"]'})
+    ds.to_netcdf(path, engine=results.ENGINE)
+    with pytest.raises(ValueError, match=r"\(attribute 'title' = '\{no', listed in hmmjax_json"):
+        read_dataset(path)
+    with pytest.raises(FileNotFoundError, match="results file .*nowhere.nc not found"):
+        read_dataset(tmp_path / "nowhere.nc")
+
+
+def test_plot_results_refuses_datasets_no_figure_fits(tmp_path):
+    foreign = xr.Dataset({"a": ("x", [1, 2])}, attrs={"source": "elsewhere"})
+    expected = (
+        r"^not a results file of hmmjax \(expected one of the variables eg, eg_mc, eg_ode "
+        r"over t, or the attribute experiment = 'finite' or 'invariant', or swept; found the "
+        r"variables \['a'\] and the attributes \['source'\]\)$"
+    )
+    with pytest.raises(ValueError, match=expected):
+        plot_results(foreign, tmp_path / "f.png")
+    assert not (tmp_path / "f.png").exists()
+    text = xr.Dataset({"eg": ("t", np.array(["a", "b"]))}, coords={"t": [0.0, 1.0]})
+    with pytest.raises(ValueError, match="eg has dtype <U1, expected numbers"):
+        plot_results(text)
+    with pytest.raises(ValueError, match=r"attribute swept = '\[lr' is not a JSON list"):
+        plot_results(learning_curves().assign_attrs(swept="[lr"))
+    plot_results(learning_curves(), tmp_path / "ok.png")  # a single run still plots
+    assert (tmp_path / "ok.png").read_bytes()[:8] == PNG_MAGIC

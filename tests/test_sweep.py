@@ -9,15 +9,15 @@ from hmmjax.experiments.driver import simulate
 from hmmjax.sweep.engine import run_points
 from hmmjax.sweep.lanes import build_lanes, point_configs, point_steps, record_times
 from hmmjax.sweep.ode import ode_points
-from hmmjax.sweep.plan import choose_devices, plan_batches
+from hmmjax.sweep.plan import Plan, choose_devices
 
 
-def _train(cfgs, steps, memory_gib=None):
-    """The engine on ``cfgs`` (one compiled call per chunk), without the Dataset layer."""
+def _train(cfgs, steps, batch=None):
+    """The engine on ``cfgs`` (one compiled call per chunk), without the Dataset layer,
+    in batches of ``batch`` points (default: all)."""
     cfg = cfgs[0]
-    devices = choose_devices(cfg)
-    budget = int(memory_gib * 2**30) if memory_gib else 2**34
-    plan = plan_batches(cfgs, len(devices), budget)
+    devices = choose_devices(cfg)[:1]
+    plan = Plan(len(cfgs), batch or len(cfgs), 1)
     lanes = build_lanes(cfgs)
     out = run_points(lanes, steps, plan, devices, shared=cfg.data.shared, block=cfg.run.block,
                      chunk=cfg.run.chunk, bound=cfg.run.diverge_eg, stamp="test",
@@ -121,9 +121,8 @@ def test_divergence_is_flagged_frozen_and_isolated():
 def test_batches_give_the_numbers_of_one_batch(hmm_grid):
     cfgs, steps, prog = hmm_grid
     few = cfgs[:5]
-    per_point = plan_batches(few, 1, 2**34).per_point_bytes
-    batched, plan = _train(few, steps[:5], memory_gib=(2.5 * per_point + 64 * 2**20) / 2**30)
-    assert plan.batch == 2 and plan.n_batches == 3
+    batched, plan = _train(few, steps[:5], batch=2)
+    assert plan.n_batches == 3
     np.testing.assert_allclose(batched.history["eg"], prog.history["eg"][:5], rtol=1e-5)
     np.testing.assert_array_equal(batched.dead, prog.dead[:5])
 

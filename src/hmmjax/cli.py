@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmmjax import __version__
-from hmmjax.config.schema import ACTIVATIONS, INVARIANT_DATA, ODE_F, ODE_G, SCHEMA, ConfigError
+from hmmjax.config.schema import ACTIVATIONS, ODE_F, ODE_G, SCHEMA, ConfigError
 from hmmjax.config.settings import Config, config_reference_markdown, load_config
 
 __all__ = [
@@ -171,10 +171,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     if not src.is_file():
-        raise UsageError(f"results file {src} not found")
+        raise UsageError(f"results file {src} {'is a folder' if src.is_dir() else 'not found'}")
     _check_writable(figure)
-    ds = read_dataset(src)
-    plot_results(ds, figure)
+    try:
+        ds = read_dataset(src)
+    except ValueError as err:  # not a netCDF file, or a damaged one
+        raise UsageError(str(err)) from None
+    try:
+        plot_results(ds, figure)
+    except ValueError as err:  # no figure fits what the file holds
+        raise UsageError(f"results file {src}: {err}") from None
     print(f"hmmjax: wrote {figure}")
     return 0
 
@@ -246,16 +252,27 @@ def cmd_ode(args: argparse.Namespace) -> int:
         )
     state = Path(args.state)
     if not state.is_file():
-        raise UsageError(f"state file {state} not found")
+        raise UsageError(f"state file {state} {'is a folder' if state.is_dir() else 'not found'}")
     out = Path(args.out)
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
     _check_writable(out)
     _check_writable(figure)
-    from hmmjax.experiments import ode_from_state  # noqa: PLC0415 (JAX: after the checks)
     from hmmjax.io import read_times  # noqa: PLC0415 (not for --help)
 
+    times = None
+    if args.save_times is not None:
+        try:
+            times = read_times(args.save_times, name="--save-times")
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        if times[-1] > args.t_max:
+            raise UsageError(
+                f"--save-times {args.save_times}: the largest save time {times[-1]} is beyond "
+                f"--t-max = {args.t_max}; expected save times <= --t-max"
+            )
+    from hmmjax.experiments import ode_from_state  # noqa: PLC0415 (JAX: after the checks)
+
     try:
-        times = read_times(args.save_times) if args.save_times else None
         ds = ode_from_state(
             state,
             lr=args.lr,
@@ -273,7 +290,7 @@ def cmd_ode(args: argparse.Namespace) -> int:
             nodes=nodes,
             node_rtol=args.node_rtol,
         )
-    except ValueError as err:  # a bad state file or save times, found before solving
+    except ValueError as err:  # a bad state file (io.state.check_state), found before solving
         raise UsageError(str(err)) from None
     _save(ds, out, figure)
     return 0
@@ -300,10 +317,9 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(config_reference_markdown(), end="")
     else:
         cfg = _load(args)
-        if cfg.finite.P > 0 and cfg.data.model not in INVARIANT_DATA:  # data files to read
-            from hmmjax.experiments import check_config  # noqa: PLC0415 (JAX: only here)
+        from hmmjax.experiments import check_config  # noqa: PLC0415 (JAX: only here)
 
-            check_config(cfg)
+        check_config(cfg)  # the checks of hmmjax run (before its memory plan)
         print(cfg.to_toml(), end="")
     return 0
 

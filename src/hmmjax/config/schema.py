@@ -37,6 +37,9 @@ __all__ = [
     "ACTIVATIONS",
     "DATA_MODELS",
     "REAL_DATA",
+    "INVARIANT_AXES",
+    "SEED_LIMIT",
+    "SEED_STRIDE",
     "INVARIANT_DATA",
     "INVARIANT_G",
     "OPTIMIZERS",
@@ -82,6 +85,15 @@ REAL_DATA = ("digits", "mnist")  # finite data sets shipped or on disk (hmmjax.d
 
 
 INVARIANT_DATA = ("stripe", "cylinder")  # invariant manifolds (hmmjax.data.invariant)
+
+
+SEED_LIMIT = 2**64  # run.seed: the two 32-bit words of a threefry key (hmmjax.core.rng)
+
+
+SEED_STRIDE = 10**6  # invariant runs: member m of run.seed s draws with seed s SEED_STRIDE + m
+
+
+INVARIANT_AXES = ("alpha", "K", "P", "seed")  # what a grid of an invariant run may sweep
 
 
 INVARIANT_G = ("relu", "tanh", "erf", "softplus")
@@ -352,7 +364,12 @@ class RunConfig(_Section):
     n_times: int = option(200, "number of recording times", gt=0)
     spacing: str = option("log", "spacing of the recording times", choices=("log", "linear"))
     ensemble: int = option(8, "number of students trained side by side (members)", gt=0)
-    seed: int = option(0, "seed of every random draw", ge=0)
+    seed: int = option(
+        0,
+        "seed of every random draw; distinct seeds give distinct draws",
+        validate=lambda x: 0 <= x < SEED_LIMIT,
+        allowed="an integer 0 <= seed < 2^64",
+    )
     test_size: int = option(5000, "test samples for the Monte-Carlo generalisation error", gt=0)
     block: int = option(64, "SGD steps drawn and run per inner loop iteration", gt=0)
     precision: str = option("float32", "floating point precision", choices=("float32", "float64"))

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmmjax.config.grid import Grid, grid_reference_markdown, parse_grid
+from hmmjax.config.grid import AXES, Grid, grid_reference_markdown, parse_grid
 from hmmjax.config.schema import (
     ALL_SECTIONS,
     DEFAULT_STEM,
+    INVARIANT_AXES,
     INVARIANT_DATA,
     INVARIANT_G,
     ODE_DATA_MODELS,
@@ -29,6 +30,8 @@ from hmmjax.config.schema import (
     REAL_DATA,
     SCHEMA,
     SECTIONS,
+    SEED_LIMIT,
+    SEED_STRIDE,
     ConfigError,
     DataConfig,
     FiniteConfig,
@@ -45,6 +48,7 @@ from hmmjax.config.schema import (
 )
 
 __all__ = [
+    "STEP_LIMIT",
     "Config",
     "config_from_dict",
     "load_config",
@@ -79,6 +83,7 @@ class Config:
         if self.grid.kind == "none":
             _check_cross_keys(self)
         else:  # the swept keys of the base are placeholders: check every point instead
+            _check_grid_axes(self)
             self.grid.configs(self)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -124,6 +129,9 @@ class Config:
         return config_from_dict(d)
 
 
+STEP_LIMIT = 2**32  # SGD steps index the counter-based data streams (hmmjax.core.rng)
+
+
 def _check_cross_keys(cfg: Config) -> None:
     """Checks of one run that involve several keys: one line naming the key."""
     if cfg.sgd.trainer != "sgd" and (cfg.finite.P > 0 or cfg.data.model in INVARIANT_DATA):
@@ -134,6 +142,20 @@ def _check_cross_keys(cfg: Config) -> None:
     if cfg.data.model in INVARIANT_DATA:
         _check_invariant(cfg)
         return
+    steps = cfg.run.t_max * cfg.data.N
+    if not steps < STEP_LIMIT:
+        raise ConfigError(
+            f"run.t_max = {show(cfg.run.t_max)}: at data.N = {cfg.data.N} that is {steps:.3g} "
+            f"SGD steps, and data streams count steps below 2^32; expected run.t_max < "
+            f"{STEP_LIMIT / cfg.data.N:.6g}"
+        )
+    if cfg.run.mode != "sim" and cfg.ode.solver == "euler" and not (
+        cfg.run.t_max / cfg.ode.dt < STEP_LIMIT
+    ):
+        raise ConfigError(
+            f"run.t_max = {show(cfg.run.t_max)}: with ode.dt = {show(cfg.ode.dt)} that is "
+            f"{cfg.run.t_max / cfg.ode.dt:.3g} Euler steps; expected run.t_max / ode.dt < 2^32"
+        )
     if cfg.student.K > cfg.data.N:
         raise ConfigError(
             f"student.K = {cfg.student.K}: expected an integer <= data.N = {cfg.data.N}"
@@ -154,6 +176,39 @@ def _check_cross_keys(cfg: Config) -> None:
         _check_ode_applies(cfg)
 
 
+def _check_grid_axes(cfg: Config) -> None:
+    """Refuse grid axes that mean nothing for this kind of run (one line naming the axis):
+    the same check for ``hmmjax config FILE`` and ``hmmjax run``."""
+    g = cfg.grid
+    models = [cfg.data.model]
+    if "model" in g.names:
+        models = [p["model"] for p in g.points()]
+    if len({m in INVARIANT_DATA for m in models}) > 1:
+        raise ConfigError(
+            f"grid.model = {show(list(dict.fromkeys(models)))}: invariant manifolds "
+            "(stripe, cylinder) and the other data models are different experiments; sweep "
+            "them separately"
+        )
+    if models[0] in INVARIANT_DATA:
+        if g.kind == "points":
+            raise ConfigError(
+                "grid.points: invariant experiments take a product grid over "
+                + ", ".join(INVARIANT_AXES)
+            )
+        allowed, kind = (*INVARIANT_AXES, "model"), f"data.model = {show(models[0])}"
+    else:
+        finite = cfg.finite.P > 0
+        refused = ("P", "alpha") if finite else ("P", "alpha", "labels")
+        allowed = tuple(n for n in AXES if n not in refused)
+        kind = f"{'finite-set' if finite else 'online'} runs of data.model = {show(cfg.data.model)}"
+    for name in g.names:
+        if name not in allowed:
+            hint = " (the training set size is fixed by finite.P)" if name == "P" else ""
+            raise ConfigError(
+                f"grid.{name}: not an axis of {kind}{hint}; it sweeps {', '.join(allowed)}"
+            )
+
+
 def _check_invariant(cfg: Config) -> None:
     """Cross-key checks of a stripe / cylinder run."""
     model, d_par = cfg.data.model, INVARIANT_DATA.index(cfg.data.model) + 1
@@ -163,6 +218,11 @@ def _check_invariant(cfg: Config) -> None:
         ("student.g", cfg.student.g, cfg.student.g in INVARIANT_G,
          "one of " + ", ".join(show(g) for g in INVARIANT_G)),
         ("data.N", cfg.data.N, cfg.data.N > d_par, f"an integer > {d_par} (d > d_par)"),
+        ("run.ensemble", cfg.run.ensemble, cfg.run.ensemble <= SEED_STRIDE,
+         f"at most {SEED_STRIDE} members (member m of seed s draws with seed s 10^6 + m)"),
+        ("run.seed", cfg.run.seed, (cfg.run.seed + 1) * SEED_STRIDE <= SEED_LIMIT,
+         f"run.seed < 2^64 / 10^6 = {SEED_LIMIT // SEED_STRIDE} (member m draws with seed "
+         "s 10^6 + m < 2^64)"),
     ]  # fmt: skip
     for key, value, ok, allowed in checks:
         if not ok:

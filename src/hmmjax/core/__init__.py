@@ -31,6 +31,7 @@ _PUBLIC: dict[str, str] = {
     "normal": "hmmjax.core.rng",
     "normal_counter": "hmmjax.core.rng",
     "normal_from_bits": "hmmjax.core.rng",
+    "seed_key": "hmmjax.core.rng",
     "stack": "hmmjax.core.trees",
     "subkey_words": "hmmjax.core.rng",
     "take": "hmmjax.core.trees",

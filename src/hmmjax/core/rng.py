@@ -34,6 +34,7 @@ import numpy as np
 from jaxtyping import Array, Float, UInt32
 
 __all__ = [
+    "seed_key",
     "normal",
     "key_words",
     "threefry2x32",
@@ -50,6 +51,16 @@ _PARITY = 0x1BD11BDA
 
 
 _LOW = float(np.nextafter(np.float32(-1.0), np.float32(0.0)))  # largest float32 > -1
+
+
+def seed_key(seed: int) -> jax.Array:
+    """The threefry key of an integer seed in [0, 2^64): the words (seed >> 32,
+    seed mod 2^32), which is what ``jax.random.PRNGKey(seed)`` gives for every seed it
+    takes (below 2^32 without x64, where larger seeds wrap). Distinct seeds, distinct keys."""
+    seed = int(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed = {seed}: expected an integer 0 <= seed < 2^64")
+    return jnp.asarray([seed >> 32, seed & 0xFFFFFFFF], jnp.uint32)
 
 
 def normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from hmmjax.core.rng import key_words, normal_counter
+from hmmjax.core.rng import key_words, normal_counter, seed_key
 
 __all__ = [
     "STRIPE",
@@ -108,5 +108,5 @@ def sample(
 
 def lane_keys(seed: int) -> tuple[PRNGKeyArray, PRNGKeyArray, PRNGKeyArray]:
     """(train, init, test) keys of a seed."""
-    k = jax.random.split(jax.random.PRNGKey(seed), 3)
+    k = jax.random.split(seed_key(seed), 3)
     return k[0], k[1], k[2]

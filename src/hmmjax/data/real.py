@@ -14,7 +14,8 @@ training and test parts, so both parts share the same centring and scale (the te
 statistics leak into them, which is harmless for the teacher-free tasks here but worth
 knowing).
 
-``input_dim`` gives a set's N from the IDX header alone, so that a config can be checked
+``shape`` and ``input_dim`` give a set's size from the IDX headers, after checking that
+the files are complete and agree (read through, not kept), so that a config can be checked
 before anything is loaded or compiled. The module needs only NumPy; scikit-learn is
 imported when the digits are loaded.
 
@@ -115,12 +116,17 @@ def _binary(x: np.ndarray, digit: np.ndarray, name: str) -> RealData:
     return RealData(x=standardise(x), y=even_odd(digit), digit=digit, name=name)
 
 
+def _missing(path: Path) -> str:
+    """Why ``path``, not a file, cannot be read."""
+    return "is a folder, expected a file" if path.is_dir() else "does not exist"
+
+
 def _open_idx(path: str | Path) -> tuple[Path, BinaryIO]:
     """The file opened for binary reading, decompressing it if it starts with the gzip
     magic bytes (whatever its name)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"IDX file {path} does not exist")
+        raise FileNotFoundError(f"IDX file {path} {_missing(path)}")
     with open(path, "rb") as f:
         compressed = f.read(2) == _GZIP_MAGIC
     return path, (gzip.open(path, "rb") if compressed else open(path, "rb"))
@@ -131,8 +137,9 @@ def _read_header(f: BinaryIO, path: Path) -> tuple[np.dtype, tuple[int, ...]]:
     head = f.read(4)
     if len(head) < 4 or head[:2] != b"\x00\x00":
         raise ValueError(
-            f"{path} is not an IDX file: it starts with {head.hex(' ') or 'nothing'}, "
-            "expected 00 00 <type> <ndim>"
+            f"{path} is not an IDX file: "
+            + (f"it starts with {head.hex(' ')}" if head else "it is empty")
+            + ", expected the header 00 00 <type> <ndim>"
         )
     code, ndim = head[2], head[3]
     if code not in IDX_TYPES:
@@ -157,18 +164,24 @@ def _gzip_errors(path: Path) -> Iterator[None]:
         raise ValueError(f"IDX file {path} is a damaged gzip file: {e}") from e
 
 
+def _check_size(path: Path, size: int, dtype: np.dtype, dims: tuple[int, ...]) -> None:
+    """``ValueError`` unless ``size`` data bytes are what the header (dtype, dims) declares."""
+    expected = math.prod(dims) * dtype.itemsize
+    if size != expected:
+        what = "the file is truncated" if size < expected else "extra bytes at the end"
+        raise ValueError(
+            f"IDX file {path} has {size} data bytes, expected {expected} for shape {dims} "
+            f"of {dtype.newbyteorder('=').name} ({what})"
+        )
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file, plain or gzip-compressed, as an array in native byte order."""
     path, f = _open_idx(path)
     with f, _gzip_errors(path):
         dtype, dims = _read_header(f, path)
         data = f.read()
-    expected = math.prod(dims) * dtype.itemsize
-    if len(data) != expected:
-        raise ValueError(
-            f"IDX file {path} has {len(data)} data bytes, expected {expected} for shape "
-            f"{dims} of {dtype.newbyteorder('=').name}"
-        )
+    _check_size(path, len(data), dtype, dims)
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
@@ -201,23 +214,33 @@ def load_digits_binary() -> RealData:
 def load_mnist_binary(images: str | Path, labels: str | Path) -> RealData:
     """MNIST-like IDX files: images (n, h, w) flattened to (n, h*w), scaled by 1/255 and
     standardised; labels (n,) classes 0..9 turned into even/odd labels."""
-    where = f"(images {images}, labels {labels})"
     img, lab = read_idx(images), read_idx(labels)
-    if img.ndim != 3:
-        raise ValueError(f"MNIST images must be 3-D (n, h, w), got shape {img.shape} {where}")
+    _check_mnist(img.shape, lab, images, labels)
+    x = img.reshape(img.shape[0], -1).astype(np.float64) / 255.0
+    return _binary(x, lab, "mnist")
+
+
+def _check_mnist(
+    dims: tuple[int, ...], lab: np.ndarray, images: str | Path, labels: str | Path
+) -> None:
+    """``ValueError`` unless images of shape ``dims`` and labels ``lab`` make a data set:
+    (n, h, w) images with n, h, w >= 1, n labels, classes 0..9."""
+    where = f"(images {images}, labels {labels})"
+    if len(dims) != 3:
+        raise ValueError(f"MNIST images must be 3-D (n, h, w), got shape {dims} {where}")
     if lab.ndim != 1:
         raise ValueError(f"MNIST labels must be 1-D (n,), got shape {lab.shape} {where}")
-    if img.shape[0] != lab.shape[0]:
+    if dims[0] != lab.shape[0]:
         raise ValueError(
-            f"MNIST count mismatch: {img.shape[0]} images but {lab.shape[0]} labels {where}"
+            f"MNIST count mismatch: {dims[0]} images but {lab.shape[0]} labels {where}"
         )
-    if img.shape[0] < 1:
+    if dims[0] < 1:
         raise ValueError(f"MNIST files hold no samples {where}")
+    if dims[1] * dims[2] < 1:
+        raise ValueError(f"MNIST images of shape {dims} have no pixels {where}")
     if not (np.array_equal(lab, np.round(lab)) and lab.min() >= 0 and lab.max() <= 9):
         bad = np.unique(lab[(lab < 0) | (lab > 9) | (lab != np.round(lab))])[:5]
         raise ValueError(f"MNIST labels must be classes 0..9, found {bad.tolist()} {where}")
-    x = img.reshape(img.shape[0], -1).astype(np.float64) / 255.0
-    return _binary(x, lab, "mnist")
 
 
 def _labels_path(images: str | Path) -> Path:
@@ -225,7 +248,7 @@ def _labels_path(images: str | Path) -> Path:
     replaced by 'labels-idx1-ubyte' (train-images-idx3-ubyte.gz -> train-labels-...)."""
     images = Path(images)
     if not images.is_file():
-        raise FileNotFoundError(f"MNIST images file {images} does not exist")
+        raise FileNotFoundError(f"MNIST images file {images} {_missing(images)}")
     if _IMAGES_TAG not in images.name:
         raise ValueError(
             f"cannot find the labels of MNIST images {images}: the file name must contain "
@@ -233,7 +256,7 @@ def _labels_path(images: str | Path) -> Path:
         )
     labels = images.with_name(images.name.replace(_IMAGES_TAG, _LABELS_TAG))
     if not labels.is_file():
-        raise ValueError(f"MNIST labels file {labels} (for images {images}) does not exist")
+        raise ValueError(f"MNIST labels file {labels} (for images {images}) {_missing(labels)}")
     return labels
 
 
@@ -246,17 +269,25 @@ def _check(name: str, path: str | Path) -> None:
 
 def shape(name: str, path: str | Path = "") -> tuple[int, int]:
     """(samples n, input dimension N) of a data set without loading it: (1797, 64) for
-    digits; (n, h*w) from the header of the images file for mnist (whose labels file must
-    exist too)."""
+    digits; (n, h*w) from the header of the images file for mnist, after the checks of
+    ``load`` (``ValueError`` naming the file): both files complete (as many data bytes as
+    their headers declare), as many labels as images, classes 0..9. The images are read
+    through but not kept."""
     _check(name, path)
     if name == "digits":
         return _DIGITS_SHAPE
-    _labels_path(path)
-    images, f = _open_idx(path)
+    images = Path(path)
+    labels = _labels_path(images)
+    _, f = _open_idx(images)
     with f, _gzip_errors(images):
-        _, dims = _read_header(f, images)
-    if len(dims) != 3:
-        raise ValueError(f"MNIST images must be 3-D (n, h, w), {images} has shape {dims}")
+        dtype, dims = _read_header(f, images)
+        if len(dims) != 3:
+            raise ValueError(f"MNIST images must be 3-D (n, h, w), {images} has shape {dims}")
+        size = 0
+        while chunk := f.read(1 << 22):  # count the data bytes without keeping them
+            size += len(chunk)
+    _check_size(images, size, dtype, dims)
+    _check_mnist(dims, read_idx(labels), images, labels)
     return dims[0], dims[1] * dims[2]
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from hmmjax.experiments.driver import linear_errors, run_title, simulate
 from hmmjax.experiments.invariant import (
-    INVARIANT_AXES,
     SEED_STRIDE,
     build_invariant_lanes,
-    check_grid,
     invariant_dataset,
+    invariant_steps,
     invariant_title,
     invariant_trainer,
     member_seeds,
@@ -18,12 +17,11 @@ from hmmjax.experiments.theory import ode_dataset, ode_from_state
 from hmmjax.experiments.validate import check_config
 
 __all__ = [
-    "INVARIANT_AXES",
     "SEED_STRIDE",
     "build_invariant_lanes",
     "check_config",
-    "check_grid",
     "invariant_dataset",
+    "invariant_steps",
     "invariant_title",
     "invariant_trainer",
     "linear_errors",

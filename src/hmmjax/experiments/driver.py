@@ -9,20 +9,20 @@ recording intervals (``hmmjax.sweep.engine``); the progress bar advances between
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
 import numpy as np
 import xarray as xr
 
-from hmmjax.config.schema import INVARIANT_DATA, ConfigError
+from hmmjax.config.schema import INVARIANT_DATA
 from hmmjax.experiments.invariant import (
     build_invariant_lanes,
-    check_grid,
     invariant_dataset,
+    invariant_steps,
     invariant_title,
     ntk_analyses,
 )
@@ -35,8 +35,9 @@ from hmmjax.sweep.engine import run_points
 from hmmjax.sweep.finite import build_finite_lanes
 from hmmjax.sweep.hosts import gather_shares, process_share
 from hmmjax.sweep.lanes import build_lanes, point_configs, point_steps, record_times
+from hmmjax.sweep.memory import measure_footprint, plan_grid
 from hmmjax.sweep.ode import ode_points
-from hmmjax.sweep.plan import choose_devices, device_budget, plan_batches
+from hmmjax.sweep.plan import Plan, choose_devices, device_budget
 
 __all__ = ["simulate", "linear_errors", "run_title"]
 
@@ -62,10 +63,6 @@ def simulate(
     t0 = time.perf_counter()
     check_config(cfg)
     invariant = cfg.data.model in INVARIANT_DATA
-    if invariant:
-        check_grid(cfg)
-    else:
-        _check_axes(cfg)
     all_cfgs = point_configs(cfg)
     if times is None and not invariant:
         times = record_times(all_cfgs)  # from the whole grid: the same on every process
@@ -78,18 +75,17 @@ def simulate(
     devices = choose_devices(cfg, len(mine))
     cfgs = [all_cfgs[i] for i in mine]
     setups: dict = {}
-    sim = ode = plan = extra = None
+    sim = ode = plan = extra = analytic = None
     if cfg.run.mode != "ode":
-        budget = device_budget(cfg)
-        if devices[0].platform == "cpu":  # host devices share one RAM
-            budget //= len(devices)
-        plan = plan_batches(cfgs, len(devices), budget, shared=shared)  # before any work
+        kind = "invariant" if invariant else "finite" if finite else "online"
         with jax.enable_x64(cfg.run.precision == "float64"):
-            if invariant:
-                lanes, steps = build_invariant_lanes(cfgs)
-            else:
-                lanes = build_finite_lanes(cfgs) if finite else build_lanes(cfgs, setups)
-                steps = point_steps(cfgs, times)
+            steps = invariant_steps(cfgs) if invariant else point_steps(cfgs, times)
+            plan = _plan(cfg, cfgs, kind, steps, devices, progress)  # before any work
+            lanes = _builder(cfgs, kind)(setups)
+            if kind == "online":
+                analytic = _analytic(cfg, setups)
+            if cfg.run.mode == "sim":
+                setups.clear()  # only the ODE needs them again
             sim = run_points(
                 lanes, steps, plan, devices, shared=shared, block=cfg.run.block,
                 chunk=cfg.run.chunk, bound=cfg.run.diverge_eg, stamp=fingerprint(cfg, plan),
@@ -105,6 +101,7 @@ def simulate(
     if cfg.run.mode != "sim":
         with jax.enable_x64(cfg.run.precision == "float64"):
             ode = ode_points(cfgs, setups, times)
+            analytic = _analytic(cfg, setups)
     if jax.process_count() > 1:  # gather every process's share on process 0
         sim, ode, extra = gather_shares((sim, ode, extra), len(all_cfgs))
         if jax.process_index() != 0:
@@ -115,10 +112,7 @@ def simulate(
     elif finite:
         ds = finite_dataset(cfg, cfgs, times, sim, extra)
     else:
-        some = next(iter(setups.values()))
-        student0 = jax.tree.map(lambda a: a[0], some.students)
-        model0 = some.model if cfg.data.shared else jax.tree.map(lambda a: a[0], some.model)
-        ds = sweep_dataset(cfg, cfgs, times, sim, ode, analytic_available(student0, model0))
+        ds = sweep_dataset(cfg, cfgs, times, sim, ode, analytic)
     ds.attrs.update(
         title=invariant_title(cfg) if invariant else run_title(cfg),
         mode=cfg.run.mode,
@@ -130,20 +124,41 @@ def simulate(
     )
     if plan is not None:
         ds.attrs["plan"] = plan.describe()
+        ds.attrs["memory_need_gib"] = plan.need_bytes / 2**30
     return ds
 
 
-def _check_axes(cfg) -> None:
-    """Refuse, before any work, grid axes that mean nothing for this kind of run."""
-    kind, refused = ("finite-set", ("P", "alpha")) if cfg.finite.P > 0 else (
-        "online", ("P", "alpha", "labels"))  # fmt: skip
-    model = json.dumps(cfg.data.model)
-    for name in cfg.grid.names:
-        if name in refused:
-            raise ConfigError(
-                f"grid.{name}: not an axis of {kind} runs of data.model = {model}"
-                + (" (the training set size is fixed by finite.P)" if name == "P" else "")
-            )
+def _analytic(cfg, setups: dict) -> bool:
+    """Whether the closed-form eg applies to the run (from one drawn set-up)."""
+    some = next(iter(setups.values()))
+    student0 = jax.tree.map(lambda a: a[0], some.students)
+    model0 = some.model if cfg.data.shared else jax.tree.map(lambda a: a[0], some.model)
+    return analytic_available(student0, model0)
+
+
+def _builder(cfgs, kind: str):
+    """The function building the lanes of ``cfgs`` from a set-ups cache (online runs)."""
+    if kind == "invariant":
+        return lambda setups: build_invariant_lanes(cfgs)
+    if kind == "finite":
+        return lambda setups: build_finite_lanes(cfgs)
+    return partial(build_lanes, cfgs)
+
+
+def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool) -> Plan:
+    """The measured memory plan (``hmmjax.sweep.memory``): lanes' shapes without drawing
+    them, the compiled programs' bytes from XLA; refuses a grid that cannot fit."""
+    if progress:
+        print("hmmjax: compiling and measuring the memory plan", file=sys.stderr)
+    shapes = jax.eval_shape(lambda: _builder(cfgs, kind)({}))
+    footprint = measure_footprint(shapes, cfgs, kind)
+    what = "the grid, run.ensemble" + ("" if kind == "invariant" else ", run.test_size")
+    return plan_grid(
+        shapes, footprint, device_budget(cfg), devices, n_records=steps.shape[1],
+        keep_setups=cfg.run.mode != "sim",
+        chunk=cfg.run.chunk, shared=cfg.data.shared and kind != "invariant",
+        block=cfg.run.block, same_steps=bool(np.all(steps == steps[:1])), what=what,
+    )  # fmt: skip
 
 
 def linear_errors(test) -> dict[str, np.ndarray]:
@@ -158,11 +173,6 @@ def _by_model(cfg, all_cfgs, models, times, progress, checkpoint) -> xr.Dataset 
     """A grid over data models: one ``simulate`` per model (at the grid's times), the
     results put together along ``model`` (``layout.combine_models``)."""
     t0 = time.perf_counter()
-    if len({m in INVARIANT_DATA for m in models}) > 1:
-        raise ConfigError(
-            f"grid.model = {json.dumps(models)}: invariant manifolds (stripe, cylinder) and "
-            "the other data models are different experiments; sweep them separately"
-        )
     parts, order = {}, []
     for m in models:
         sub = cfg.replace(data={"model": m}, grid=cfg.grid.select("model", m))

@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from hmmjax.analysis.exponents import predicted_exponents
-from hmmjax.config.schema import ConfigError
+from hmmjax.config.schema import SEED_STRIDE
 from hmmjax.config.settings import Config
 from hmmjax.data.invariant import STRIPE, InvariantData, lane_keys, sample
 from hmmjax.io.layout import grid_attrs, grid_placer
@@ -51,39 +51,19 @@ from hmmjax.sweep.setup import dtype_of
 from hmmjax.train.hinge import InvariantTrainer
 
 __all__ = [
-    "INVARIANT_AXES",
     "SEED_STRIDE",
-    "check_grid",
     "invariant_trainer",
     "member_seeds",
     "build_invariant_lanes",
+    "invariant_steps",
     "ntk_analyses",
     "invariant_dataset",
     "invariant_title",
 ]
 
 
-INVARIANT_AXES = ("alpha", "K", "P", "seed")  # what a grid of an invariant run may sweep
 
 
-SEED_STRIDE = 10**6
-
-
-def check_grid(cfg: Config) -> None:
-    """Refuse grids the invariant engine does not run, before any work."""
-    g = cfg.grid
-    if g.kind == "points":
-        raise ConfigError(
-            "grid.points: invariant experiments take a product grid over "
-            + ", ".join(INVARIANT_AXES)
-        )
-    for name in g.names:
-        if name not in (*INVARIANT_AXES, "model"):
-            raise ConfigError(
-                f"grid.{name}: data.model = {json.dumps(cfg.data.model)} sweeps "
-                + ", ".join(INVARIANT_AXES)
-                + " (and model)"
-            )
 
 
 def _data(cfg: Config) -> InvariantData:
@@ -102,19 +82,22 @@ def invariant_trainer(cfg: Config) -> InvariantTrainer:
 def member_seeds(cfgs: list[Config]) -> np.ndarray:
     """(points, members): member m of a point with run.seed s uses seed s * 10**6 + m."""
     E = cfgs[0].run.ensemble
-    return np.array([[c.run.seed * SEED_STRIDE + m for m in range(E)] for c in cfgs], np.int64)
+    return np.array([[c.run.seed * SEED_STRIDE + m for m in range(E)] for c in cfgs], np.uint64)
 
 
-def build_invariant_lanes(cfgs: list[Config]) -> tuple[Lanes, np.ndarray]:
-    """The lanes of the points ``cfgs`` and the iteration counts they record at."""
+def build_invariant_lanes(cfgs: list[Config]) -> Lanes:
+    """The lanes of the points ``cfgs`` (they record at ``invariant_steps``)."""
     c = cfgs[0]
-    trainer = invariant_trainer(c)
-    lanes = invariant_lanes(
+    return invariant_lanes(
         [x.invariant.alpha for x in cfgs], [x.finite.P for x in cfgs],
-        [x.student.K for x in cfgs], member_seeds(cfgs), trainer, act=c.student.g,
-        n_test=c.run.test_size, dtype=dtype_of(c),
+        [x.student.K for x in cfgs], member_seeds(cfgs), invariant_trainer(c),
+        act=c.student.g, n_test=c.run.test_size, dtype=dtype_of(c),
     )  # fmt: skip
-    return lanes, iteration_steps(trainer, len(cfgs))
+
+
+def invariant_steps(cfgs: list[Config]) -> np.ndarray:
+    """The iteration counts at which the points ``cfgs`` record."""
+    return iteration_steps(invariant_trainer(cfgs[0]), len(cfgs))
 
 
 def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dict[str, np.ndarray]:

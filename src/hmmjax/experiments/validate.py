@@ -8,6 +8,8 @@ of inputs and samples) is checked here, for every point of a grid, before any wo
 
 from __future__ import annotations
 
+from functools import partial
+
 from hmmjax.config import REAL_DATA, Config, ConfigError, show
 from hmmjax.data.real import shape
 
@@ -17,21 +19,26 @@ __all__ = ["check_config"]
 def check_config(cfg: Config) -> None:
     """Raise ``ConfigError`` for what ``hmmjax.config`` cannot check by itself; errors at a
     grid point name the grid axis (``grid.P[1] = ...``)."""
-    cfg.grid.check_each(cfg, _check_point)
+    cfg.grid.check_each(cfg, partial(_check_point, shapes={}))
 
 
-def _check_point(cfg: Config) -> None:
+def _check_point(cfg: Config, shapes: dict[tuple[str, str], tuple[int, int]]) -> None:
     if cfg.finite.P > 0:
-        _check_real_data(cfg)
+        _check_real_data(cfg, shapes)
 
 
-def _check_real_data(cfg: Config) -> None:
-    """A real data set's file exists, has data.N inputs and enough samples."""
+def _check_real_data(cfg: Config, shapes: dict[tuple[str, str], tuple[int, int]]) -> None:
+    """A real data set's files are complete and agree (``hmmjax.data.real.shape``), it
+    has data.N inputs and enough samples. ``shapes``: the data sets already read, by
+    (data.model, data.path), so that the points of a grid read each once."""
     P = cfg.finite.P
     if cfg.data.model not in REAL_DATA:
         return
+    key = (cfg.data.model, cfg.data.path)
     try:
-        n, N = shape(cfg.data.model, cfg.data.path)
+        if key not in shapes:
+            shapes[key] = shape(*key)
+        n, N = shapes[key]
     except (OSError, ValueError) as err:
         raise ConfigError(f"data.path = {show(cfg.data.path)}: {err}") from None
     if cfg.data.N != N:

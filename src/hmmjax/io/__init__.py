@@ -16,6 +16,8 @@ _PUBLIC: dict[str, str] = {
     "LONG_NAMES": "hmmjax.io.layout",
     "OPTIONAL_KEYS": "hmmjax.io.state",
     "REQUIRED_KEYS": "hmmjax.io.state",
+    "SHAPES": "hmmjax.io.state",
+    "check_state": "hmmjax.io.state",
     "combine_models": "hmmjax.io.layout",
     "config_dict": "hmmjax.io.results",
     "finite_dataset": "hmmjax.io.layout",

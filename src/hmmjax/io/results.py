@@ -48,13 +48,49 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
 
 def read_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """Read a file written by ``write_dataset`` into memory (the file is closed again)."""
-    with xr.open_dataset(Path(path), engine=ENGINE) as ds:
-        ds = ds.load()
-    ds.attrs = _decode_attrs(ds.attrs)
-    for var in ds.variables.values():
-        var.attrs = _decode_attrs(var.attrs)
+    """Read a file written by ``write_dataset`` into memory (the file is closed again).
+
+    ``FileNotFoundError`` if there is no file; ``ValueError`` (one line naming the file)
+    if it is not a netCDF-4 file that can be read in full, with readable JSON attributes.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"results file {path} not found")
+    bad = f"{path} is not a netCDF results file written by hmmjax"
+    try:  # phony_dims: plain HDF5 data sets get dims (and no warning) instead of failing
+        with xr.open_dataset(path, engine=ENGINE, phony_dims="sort") as ds:
+            ds = ds.load()
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{bad} ({_unreadable(path, err)})") from None
+    try:
+        ds.attrs = _decode_attrs(ds.attrs)
+        for name, var in ds.variables.items():
+            var.attrs = _decode_attrs(var.attrs, f" of variable {name!r}")
+    except ValueError as err:
+        raise ValueError(f"{bad} ({err})") from None
     return ds
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # netCDF-4 files are HDF5 files
+
+
+def _unreadable(path: Path, err: BaseException) -> str:
+    """Why ``path`` could not be read, in words rather than in HDF5's."""
+    if path.is_dir():
+        return "it is a folder"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        return f"cannot read it: {e.strerror or e}"
+    if not head:
+        return "the file is empty"
+    if head[:3] == b"CDF":
+        return "it is a netCDF-3 file; hmmjax writes netCDF-4"
+    if head != _HDF5_SIGNATURE:
+        return "it does not start with the netCDF-4/HDF5 signature"
+    text = " ".join(str(err).split()) or type(err).__name__
+    return f"a damaged or truncated netCDF-4 file: {text}"
 
 
 def config_dict(ds: xr.Dataset) -> dict[str, Any] | None:
@@ -110,9 +146,27 @@ def _encode_attrs(attrs: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def _decode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+def _decode_attrs(attrs: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """The attributes with those listed in ``JSON_ATTRS`` decoded; ``ValueError`` naming
+    the attribute (``where``: e.g. " of variable 'eg'") if one is not JSON."""
     out = dict(attrs)
-    for name in json.loads(out.pop(JSON_ATTRS, "[]")):
+    listed = out.pop(JSON_ATTRS, "[]")
+    try:
+        names = json.loads(listed)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TypeError("not a list of names")
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"attribute {JSON_ATTRS}{where} = {str(listed)[:60]!r} is not a JSON list of "
+            f"attribute names: {err}"
+        ) from None
+    for name in names:
         if name in out:
-            out[name] = json.loads(out[name])
+            try:
+                out[name] = json.loads(out[name])
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"attribute {name!r}{where} = {str(out[name])[:60]!r}, listed in "
+                    f"{JSON_ATTRS}, is not JSON: {err}"
+                ) from None
     return out

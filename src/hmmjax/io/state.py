@@ -8,13 +8,21 @@ tests/data and of the ODE's input):
     beta (M, D), F (D, N), theta (M, D), w (K, N).
 
 Everything is computed and stored in float64. Files are written atomically.
+
+``load_state`` refuses, in one line naming the file, anything but an .npz file of exactly
+these keys with N, D integer scalars >= 1 and every array finite floating point of the
+shape ``SHAPES`` gives (``check_state``, which checks a dict of arrays on its own).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import zipfile
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,13 +33,40 @@ from hmmjax.data.gaussian import HiddenManifold
 from hmmjax.models.two_layer import TwoLayer
 from hmmjax.observables.order_params import spectral_arrays
 
-__all__ = ["REQUIRED_KEYS", "OPTIONAL_KEYS", "state_arrays", "save_state", "load_state"]
+__all__ = [
+    "REQUIRED_KEYS",
+    "OPTIONAL_KEYS",
+    "SHAPES",
+    "state_arrays",
+    "save_state",
+    "load_state",
+    "check_state",
+]
 
 
 REQUIRED_KEYS = ("rho", "sigma", "r", "W", "v", "A", "T", "Ttilde", "N", "D")
 
 
 OPTIONAL_KEYS = ("beta", "F", "theta", "w")
+
+
+# the shape of each key in terms of K (from v), M (from A), D and N (the scalars)
+SHAPES: dict[str, tuple[str, ...]] = {
+    "rho": ("D",),
+    "sigma": ("K", "K", "D"),
+    "r": ("K", "M", "D"),
+    "W": ("K", "K"),
+    "v": ("K",),
+    "A": ("M",),
+    "T": ("M", "M"),
+    "Ttilde": ("M", "M"),
+    "N": (),
+    "D": (),
+    "beta": ("M", "D"),
+    "F": ("D", "N"),
+    "theta": ("M", "D"),
+    "w": ("K", "N"),
+}
 
 
 def state_arrays(student: TwoLayer, model: HiddenManifold) -> dict[str, np.ndarray]:
@@ -68,29 +103,134 @@ def save_state(path: str | os.PathLike, student: TwoLayer, model: HiddenManifold
 
 
 def load_state(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a state file and check its keys and shapes; returns a dict of arrays."""
-    with np.load(path) as f:
-        state = {k: f[k] for k in f.files}
+    """Read a state file and check it (``check_state``); returns a dict of arrays.
+
+    ``ValueError`` with one line naming the file for anything but a readable state file
+    whose arrays fit together; ``FileNotFoundError`` if there is no file.
+    """
+    where = f"state file {path}"
+    state = _read_npz(Path(path), where)
+    check_state(state, where)
+    return state
+
+
+def check_state(state: Mapping[str, Any], where: str = "state") -> None:
+    """Raise ``ValueError`` (one line starting with ``where``) unless ``state`` holds
+    exactly the keys of a state file (``REQUIRED_KEYS``, any of ``OPTIONAL_KEYS``), N and D
+    as integer scalars >= 1, every other value a finite floating-point array of the shape
+    ``SHAPES`` gives in terms of K (from v), M (from A), D and N, and rho >= 0 (up to
+    rounding). It needs no file: generated states (tests) are checked the same way."""
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
-        raise ValueError(f"state file {path}: missing keys {missing}; required {REQUIRED_KEYS}")
-    K, M, D = state["r"].shape
-    expected = {
-        "rho": (D,),
-        "sigma": (K, K, D),
-        "W": (K, K),
-        "v": (K,),
-        "A": (M,),
-        "T": (M, M),
-        "Ttilde": (M, M),
-        "beta": (M, D),
-    }
-    for key, shape in expected.items():
-        if key in state and state[key].shape != shape:
+        raise ValueError(f"{where}: missing keys {missing}; required {list(REQUIRED_KEYS)}")
+    unknown = [k for k in state if k not in SHAPES]
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown keys {unknown}; allowed {list(REQUIRED_KEYS + OPTIONAL_KEYS)}"
+        )
+    arrays = {k: np.asarray(a) for k, a in state.items()}
+    sizes: dict[str, int] = {}
+    for key in ("N", "D"):
+        a = arrays[key]
+        if a.shape != () or a.dtype.kind not in "iu":
             raise ValueError(
-                f"state file {path}: {key} has shape {state[key].shape}, expected {shape} "
-                f"(K={K}, M={M}, D={D} from r)"
+                f"{where}: {key} is {_describe(a)}, expected an integer scalar "
+                f"({'inputs' if key == 'N' else 'latent dimensions'})"
             )
-    if int(state["D"]) != D:
-        raise ValueError(f"state file {path}: D={int(state['D'])} but r has {D} eigenvalues")
+        if int(a) < 1:
+            raise ValueError(f"{where}: {key} = {int(a)}, expected {key} >= 1")
+        sizes[key] = int(a)
+    for key, a in arrays.items():
+        if key not in sizes and a.dtype.kind != "f":
+            raise ValueError(
+                f"{where}: {key} has dtype {a.dtype}, expected floating-point numbers (float64)"
+            )
+    for key, size, units in (("v", "K", "student"), ("A", "M", "teacher")):
+        a = arrays[key]
+        if a.ndim != 1 or a.shape[0] < 1:
+            raise ValueError(
+                f"{where}: {key} has shape {a.shape}, expected ({size},) with {size} >= 1 "
+                f"(the second-layer weights of the {units} units)"
+            )
+        sizes[size] = a.shape[0]
+    known = f"K = {sizes['K']} from v, M = {sizes['M']} from A, D = {sizes['D']}, N = {sizes['N']}"
+    for key, dims in SHAPES.items():
+        if key not in arrays or not dims:
+            continue
+        expected = tuple(sizes[d] for d in dims)
+        if arrays[key].shape != expected:
+            names = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+            raise ValueError(
+                f"{where}: {key} has shape {arrays[key].shape}, expected {names} = {expected} "
+                f"({known})"
+            )
+    for key, a in arrays.items():
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        if bad:
+            raise ValueError(
+                f"{where}: {key} has non-finite values ({bad} of {a.size} are NaN or inf)"
+            )
+    rho = arrays["rho"]
+    if rho.min() < -1e-8 * np.abs(rho).max():  # a rounding residue of a zero eigenvalue is fine
+        raise ValueError(
+            f"{where}: rho has negative values (the least is {rho.min():.6g}); expected the "
+            "eigenvalues of F F^T / N, all >= 0"
+        )
+
+
+_HINT = "write it with hmmjax.io.save_state"
+
+
+def _describe(a: np.ndarray) -> str:
+    if a.shape == ():
+        return f"{a.item()!r} of dtype {a.dtype}"
+    return f"an array of shape {a.shape} and dtype {a.dtype}"
+
+
+def _read_npz(path: Path, where: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file (no pickles); ``ValueError`` naming the file if it is
+    not one, ``FileNotFoundError`` if there is no file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head[:2] != b"PK":  # every zip archive (an .npz) starts with a "PK" record
+            raise ValueError(_not_zip(head))
+        with np.load(path, allow_pickle=False) as npz:
+            names = list(npz.files)
+            state = {}
+            for name in names:
+                try:
+                    state[name] = npz[name]
+                except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+                    raise ValueError(
+                        f"{where}: cannot read {name} ({_reason(err)}); {_HINT}"
+                    ) from None
+    except FileNotFoundError:
+        raise
+    except ValueError as err:
+        if str(err).startswith(where):
+            raise
+        raise ValueError(f"{where} is not a readable .npz state file ({err}); {_HINT}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(
+            f"{where} is not a readable .npz state file ({_reason(err)}); {_HINT}"
+        ) from None
     return state
+
+
+def _not_zip(head: bytes) -> str:
+    if not head:
+        return "the file is empty"
+    if head == b"\x93NUM":
+        return "it is a single .npy array, not an .npz archive of named arrays"
+    return f"it starts with {head.hex(' ')}, not with the zip signature 50 4b of an .npz"
+
+
+def _reason(err: BaseException) -> str:
+    """An error of numpy or zipfile in words."""
+    text = str(err).strip() or type(err).__name__
+    if "allow_pickle" in text:
+        return "it holds Python objects (pickled data), which state files never do"
+    if isinstance(err, zipfile.BadZipFile | EOFError | zlib.error):
+        return f"a damaged or truncated zip archive: {text}"
+    return text

@@ -31,11 +31,17 @@ def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figur
       ``plot_models`` (the models side by side, the gap against N); with more, a
       product grid: ``plot_model_finals`` (final eg against K per model);
     - other sweeps (a non-empty ``swept`` attribute): ``plot_sweep``;
-    - a single run: ``plot_learning_curves``.
+    - a single run: ``plot_learning_curves``; ``ValueError`` if ``ds`` has none of the
+      ``_LEARNING_CURVES`` (or they are not numbers): not a results file of hmmjax.
 
     Saved atomically to ``path`` (format from its suffix) when given.
     """
-    swept = swept_axes(ds)
+    try:
+        swept = swept_axes(ds)
+    except ValueError as err:
+        raise ValueError(
+            f"attribute swept = {ds.attrs.get('swept')!r} is not a JSON list of axis names ({err})"
+        ) from None
     if ds.attrs.get("experiment") == "invariant":
         plot = plot_invariant
     elif ds.attrs.get("experiment") == "finite":
@@ -46,4 +52,25 @@ def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figur
         plot = plot_model_finals
     else:
         plot = plot_sweep if swept else plot_learning_curves
+    if plot is plot_learning_curves:
+        _check_curves(ds)
     return plot(ds, path)
+
+
+_LEARNING_CURVES = ("eg", "eg_mc", "eg_ode")  # the variables of a single run's figure
+
+
+def _check_curves(ds: xr.Dataset) -> None:
+    """``ValueError`` unless ``ds`` has a learning curve to draw: one of
+    ``_LEARNING_CURVES``, numeric (a dataset that no figure fits, e.g. not from hmmjax)."""
+    names = [name for name in _LEARNING_CURVES if name in ds]
+    if not names:
+        raise ValueError(
+            "not a results file of hmmjax (expected one of the variables "
+            f"{', '.join(_LEARNING_CURVES)} over t, or the attribute experiment = 'finite' "
+            f"or 'invariant', or swept; found the variables {sorted(map(str, ds.data_vars))} "
+            f"and the attributes {sorted(map(str, ds.attrs))})"
+        )
+    for name in names:
+        if ds[name].dtype.kind not in "iuf":
+            raise ValueError(f"{name} has dtype {ds[name].dtype}, expected numbers")

@@ -16,7 +16,7 @@ from hmmjax.sweep.checkpoint import (
     save_checkpoint,
     unpack,
 )
-from hmmjax.sweep.engine import Progress, compiled_chunk, diverged_at, run_points
+from hmmjax.sweep.engine import Progress, compiled_chunk, diverged_at, placements, run_points
 from hmmjax.sweep.finite import build_finite_lanes, epochs
 from hmmjax.sweep.hosts import gather_shares, process_share
 from hmmjax.sweep.invariant import (
@@ -37,18 +37,31 @@ from hmmjax.sweep.lanes import (
     setup_key,
     unit_masks,
 )
+from hmmjax.sweep.memory import (
+    RUNTIME_BYTES,
+    SAFETY,
+    chunk_bytes,
+    compiled_bytes,
+    measure_footprint,
+    plan_grid,
+    setup_bytes,
+    tree_bytes,
+)
 from hmmjax.sweep.ode import ode_points
-from hmmjax.sweep.plan import Plan, choose_devices, device_budget, estimate_bytes, plan_batches
-from hmmjax.sweep.setup import Keys, Setup, build, draw_students, dtype_of, run_keys
+from hmmjax.sweep.plan import Footprint, Plan, choose_devices, device_budget
+from hmmjax.sweep.setup import Keys, Setup, build, draw_function, draw_students, dtype_of, run_keys
 
 __all__ = [
     "FORMAT",
+    "Footprint",
     "InvariantResult",
     "Keys",
     "Lanes",
     "Plan",
     "Progress",
+    "RUNTIME_BYTES",
     "Resume",
+    "SAFETY",
     "Setup",
     "Sizes",
     "build",
@@ -57,13 +70,15 @@ __all__ = [
     "checkpoint_files",
     "checkpoint_path",
     "choose_devices",
+    "chunk_bytes",
+    "compiled_bytes",
     "compiled_chunk",
     "device_budget",
     "diverged_at",
+    "draw_function",
     "draw_students",
     "dtype_of",
     "epochs",
-    "estimate_bytes",
     "final_networks",
     "fingerprint",
     "gather_shares",
@@ -71,10 +86,12 @@ __all__ = [
     "invariant_lanes",
     "iteration_steps",
     "load_checkpoint",
+    "measure_footprint",
     "model_checkpoint",
     "ode_points",
     "pack",
-    "plan_batches",
+    "placements",
+    "plan_grid",
     "point_configs",
     "point_steps",
     "process_share",
@@ -83,7 +100,9 @@ __all__ = [
     "run_keys",
     "run_points",
     "save_checkpoint",
+    "setup_bytes",
     "setup_key",
+    "tree_bytes",
     "unit_masks",
     "unpack",
 ]

@@ -10,7 +10,6 @@ history recorded so far, and the histories and final states of the finished batc
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,7 +19,7 @@ import numpy as np
 
 from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import Config
-from hmmjax.core.files import atomic_write_bytes
+from hmmjax.core.files import atomic_target
 from hmmjax.sweep.plan import Plan
 
 FORMAT = 2  # 1: before the one engine (no format key); 2: pack/unpack with final states
@@ -70,9 +69,8 @@ def checkpoint_files(path: Path) -> list[Path]:
 
 def save_checkpoint(path: Path, state: dict[str, np.ndarray]) -> None:
     """Write ``state`` (arrays by name) to ``path`` atomically."""
-    buf = io.BytesIO()
-    np.savez(buf, **state)
-    atomic_write_bytes(path, buf.getvalue())
+    with atomic_target(path) as tmp, open(tmp, "wb") as fh:  # no copy of it in memory
+        np.savez(fh, **state)
 
 
 def load_checkpoint(path: Path, stamp: str) -> dict[str, np.ndarray] | None:

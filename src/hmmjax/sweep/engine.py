@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from hmmjax.core.trees import take
@@ -45,7 +45,7 @@ from hmmjax.sweep.checkpoint import load_checkpoint, pack, save_checkpoint, unpa
 from hmmjax.sweep.lanes import Lanes
 from hmmjax.sweep.plan import Plan
 
-__all__ = ["compiled_chunk", "Progress", "run_points", "diverged_at"]
+__all__ = ["compiled_chunk", "placements", "Progress", "run_points", "diverged_at"]
 
 
 def _freeze(dead, old, new):
@@ -100,6 +100,7 @@ def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, blo
     return per_point(states, dead, trainer, model, keys, test, starts, stops, bound)
 
 
+@partial(jax.jit, static_argnames="shared")
 def _first_measure(states, trainer, model, test, *, shared):
     axis = None if shared else 0
 
@@ -110,6 +111,19 @@ def _first_measure(states, trainer, model, test, *, shared):
 
 
 _COMPILED: dict[Any, Callable] = {}
+
+
+def placements(devices: list[jax.Device] | tuple[jax.Device, ...]) -> tuple[Any, Any]:
+    """(split along the point axis, replicated): the shardings of the chunk's arguments
+    over ``devices``; (None, None) for one device (arrays stay where they are)."""
+    if len(devices) == 1:
+        return None, None
+    mesh = jax.sharding.Mesh(np.array(devices), ("grid",))
+    return NamedSharding(mesh, PartitionSpec("grid")), NamedSharding(mesh, PartitionSpec())
+
+
+def _place(tree: Any, sharding: Any) -> Any:
+    return tree if sharding is None else jax.device_put(tree, sharding)
 
 
 def compiled_chunk(
@@ -187,18 +201,20 @@ def run_points(
         tqdm.write(f"hmmjax: {plan.describe()}")
     bar = tqdm(total=plan.n_batches * last, initial=done_steps, disable=not progress,
                unit="step", unit_scale=True)  # fmt: skip
+    split, whole = placements(devices)
+    bound = _place(bound, whole)
     for b in range(b0, plan.n_batches):
         idx = np.arange(b * plan.batch, (b + 1) * plan.batch)
         idx = np.minimum(idx, P - 1)  # the last batch repeats the last point
-        part = take(lanes, idx)
+        part = _place(lanes if plan.batch == P else take(lanes, idx), split)
         if resume is not None and b == b0 and c0 > 0:
             like = jax.tree.structure(part.students)
             students = jax.tree.unflatten(like, [jnp.asarray(a) for a in resume.leaves])
-            dead = jnp.asarray(resume.dead)
+            students, dead = _place((students, jnp.asarray(resume.dead)), split)
             pieces = [resume.history]
         else:
             students = part.students
-            dead = jnp.zeros(part.keys.shape[:2], bool)
+            dead = _place(jnp.zeros(part.keys.shape[:2], bool), split)
             first = _first_measure(students, part.trainer, part.model, part.test, shared=shared)
             pieces = [_with_dead(jax.tree.map(lambda a: np.asarray(a)[:, :, None], first),
                                  np.zeros((len(idx), part.keys.shape[1], 1), bool))]  # fmt: skip
@@ -207,8 +223,8 @@ def run_points(
         for c in range(c0, n_chunks):
             sl = slice(c * C, (c + 1) * C)
             rows = idx[:1] if same else idx  # the shared steps once, or one row per point
-            lo, hi = (jnp.asarray(a[rows, sl].squeeze(0) if same else a[rows, sl])
-                      for a in (starts, stops))  # fmt: skip
+            lo, hi = (_place(jnp.asarray(a[rows, sl].squeeze(0) if same else a[rows, sl]),
+                             whole if same else split) for a in (starts, stops))  # fmt: skip
             students, dead, meas, deads = chunk_fn(students, dead, rest, lo, hi, bound)
             meas = jax.tree.map(np.asarray, jax.block_until_ready(meas))
             pieces.append(_with_dead(meas, np.asarray(deads)))

@@ -132,7 +132,7 @@ def run_grid(
     ``stamp``) and reshape the results to those axes."""
     grid = list(itertools.product(alphas, ps, hs))
     a_, p_, h_ = (list(v) for v in zip(*grid, strict=True))
-    member_seeds = np.tile(np.asarray(seeds, np.int64), (len(grid), 1))
+    member_seeds = np.tile(np.asarray(seeds, np.uint64), (len(grid), 1))
     with jax.enable_x64(dtype == jnp.float64):
         lanes = invariant_lanes(a_, p_, h_, member_seeds, trainer, act=act, n_test=n_test,
                                 dtype=dtype)  # fmt: skip

@@ -10,17 +10,21 @@ test set (``run_keys``). The data model is the registered one of ``data.model``
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from hmmjax.core.rng import seed_key
 from hmmjax.data.base import AbstractDataModel, Batch, make_data_model
 from hmmjax.models.two_layer import TwoLayer, init_network
 
-__all__ = ["Setup", "dtype_of", "draw_students", "Keys", "run_keys", "build"]
+__all__ = ["Setup", "dtype_of", "draw_students", "Keys", "run_keys", "build", "draw_function"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class Keys(NamedTuple):
 
 def run_keys(cfg) -> Keys:
     E = cfg.run.ensemble
-    root_key = jax.random.PRNGKey(cfg.run.seed)
+    root_key = seed_key(cfg.run.seed)
     k_data, k_students, k_streams, k_test = jax.random.split(root_key, 4)
     student_keys = jax.random.split(k_students, E)
     if cfg.run.same_init:  # every member starts from member 0's weights
@@ -73,11 +77,35 @@ def run_keys(cfg) -> Keys:
 
 
 def build(cfg) -> Setup:
-    """Draw the data model(s), the students and the keys of a config."""
+    """Draw the data model(s), the students and the test set(s) of a config: one compiled
+    function per drawn shape (``draw_function``), so XLA fuses the sampling (no
+    intermediate of the size of the test set per operation) and can account for its
+    memory (``hmmjax.sweep.memory``)."""
+    keys = run_keys(cfg)
+    model, students, test = draw_function(cfg)(keys)
+    return Setup(model=model, students=students, stream_keys=keys.streams, test=test,
+                 shared=cfg.data.shared)  # fmt: skip
+
+
+_DRAW: dict[str, Callable] = {}
+
+
+def draw_function(cfg) -> Callable:
+    """The jitted draw of ``cfg``'s set-up from its ``Keys``: (model, students, test).
+    Cached by everything the draw depends on but the seed."""
+    static = cfg.to_dict()
+    static["run"].pop("seed")
+    for section in ("output", "grid", "ode"):
+        static.pop(section)
+    key = json.dumps(static, sort_keys=True)
+    if key not in _DRAW:
+        _DRAW[key] = jax.jit(partial(_draw, cfg))
+    return _DRAW[key]
+
+
+def _draw(cfg, keys: Keys):
     dtype = dtype_of(cfg)
     E = cfg.run.ensemble
-    keys = run_keys(cfg)
-    k_data, k_test = keys.data, keys.test
     d = cfg.data
 
     def draw_model(key):
@@ -98,15 +126,9 @@ def build(cfg) -> Setup:
         return model.sample(key, cfg.run.test_size, noise=False)
 
     if d.shared:
-        model = draw_model(k_data)
-        test = draw_test(model, k_test)
+        model = draw_model(keys.data)
+        test = draw_test(model, keys.test)
     else:
-        model = eqx.filter_vmap(draw_model)(jax.random.split(k_data, E))
-        test = eqx.filter_vmap(draw_test)(model, jax.random.split(k_test, E))
-    return Setup(
-        model=model,
-        students=draw_students(cfg, keys.students),
-        stream_keys=keys.streams,
-        test=test,
-        shared=d.shared,
-    )
+        model = eqx.filter_vmap(draw_model)(jax.random.split(keys.data, E))
+        test = eqx.filter_vmap(draw_test)(model, jax.random.split(keys.test, E))
+    return model, draw_students(cfg, keys.students), test

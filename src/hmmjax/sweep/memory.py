@@ -1,0 +1,225 @@
+"""The memory plan of a grid, measured before any work.
+
+Nothing is drawn or trained to measure it: the lanes' shapes come from ``jax.eval_shape``
+of their builder, and the bytes of the two compiled programs from XLA's own accounting
+(``jit(f).lower(...).compile().memory_analysis()``: arguments, outputs, temporaries):
+
+- the draw of a set-up (``hmmjax.sweep.setup.draw_function``: its output, what the
+  set-ups cache holds, and its temporaries), and
+- the engine's chunk at the planned batch (outputs and temporaries per device; its
+  arguments are the lanes of the batch). JAX keeps the compiled chunk, so the run reuses
+  it.
+
+The peak is the larger of two phases, plus a fixed allowance for the runtime and the
+compiler (``RUNTIME_BYTES``):
+
+    build:  set-ups + their draw's temporaries + the points (when padded or drawn per
+            point) + their stacked lanes
+    run:    lanes (+ the set-ups when the ODE follows) + the batch's copies (one taken
+            from the lanes when batched, one placed on the devices when sharded) + the
+            chunk's outputs and temporaries (every device) + the history and checkpoint
+            on the host
+
+times ``SAFETY``. On a CPU the devices share the RAM, so the sum is over devices; on an
+accelerator the first device holds the lanes (they are built there) and its share.
+``plan_grid`` keeps the whole grid in one batch if that fits the budget, else compiles the
+chunk for fewer points per batch until a batch fits; one point per device that does not
+fit is refused with the measured numbers, before any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hmmjax.config.schema import REAL_DATA, ConfigError
+from hmmjax.config.settings import Config
+from hmmjax.data.real import shape
+from hmmjax.sweep.engine import compiled_chunk, placements
+from hmmjax.sweep.lanes import Lanes, setup_key
+from hmmjax.sweep.plan import Footprint, Plan
+from hmmjax.sweep.setup import draw_function, run_keys
+
+__all__ = [
+    "SAFETY",
+    "RUNTIME_BYTES",
+    "tree_bytes",
+    "compiled_bytes",
+    "setup_bytes",
+    "measure_footprint",
+    "chunk_bytes",
+    "plan_grid",
+]
+
+SAFETY = 1.25  # on top of the measured bytes: allocator slack, small host arrays
+
+RUNTIME_BYTES = 256 * 2**20  # XLA's runtime and compiler working memory, and Python's
+
+
+def tree_bytes(tree: Any) -> int:
+    """Bytes of the array leaves of ``tree`` (arrays or ``ShapeDtypeStruct``s)."""
+    return sum(int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize for a in jax.tree.leaves(tree))
+
+
+def compiled_bytes(fn: Callable, *args: Any) -> tuple[int, int]:
+    """(outputs, temporaries) in bytes of ``fn`` (a jitted function) compiled for ``args``
+    (arrays or ``ShapeDtypeStruct``s), per device, from XLA's memory analysis. The
+    compilation is kept by JAX: calling ``fn`` on such arguments reuses it."""
+    stats = fn.lower(*args).compile().memory_analysis()
+    if stats is None:  # a backend without the analysis: count the outputs only
+        return tree_bytes(jax.eval_shape(fn, *args)), 0
+    out = stats.output_size_in_bytes - stats.alias_size_in_bytes
+    return int(out), int(stats.temp_size_in_bytes)
+
+
+def setup_bytes(cfgs: list[Config], *, cached: bool) -> tuple[int, int]:
+    """(held, temporaries) of drawing the set-ups of ``cfgs``, from XLA's accounting of
+    each distinct draw (``setup.draw_function``): ``cached``, the online lanes keep every
+    distinct set-up until the lanes are stacked (the sum); else one at a time (the
+    largest). Real data sets count their arrays, as loaded (float64)."""
+    held, temp, seen = [], [0], set()
+    for cfg in cfgs:
+        if cfg.data.model in REAL_DATA:
+            n, N = shape(cfg.data.model, cfg.data.path)
+            held.append(8 * n * (N + 1))
+            continue
+        key = setup_key(cfg)
+        if key in seen:
+            continue
+        seen.add(key)
+        out, tmp = compiled_bytes(draw_function(cfg), run_keys(cfg))
+        held.append(out)
+        temp.append(tmp)
+    if not held:
+        return 0, max(temp)
+    return (sum(held) if cached else max(held)), max(temp)
+
+
+def measure_footprint(lanes: Lanes, cfgs: list[Config], kind: str) -> Footprint:
+    """The ``Footprint`` of the lanes (shapes) of ``cfgs``; ``kind``: "online" (set-ups
+    cached while building, points padded only when the grid has several shapes),
+    "finite" (one set-up at a time) or "invariant" (training and test sets per seed: at
+    most the lanes again)."""
+    total = tree_bytes(lanes)
+    if kind == "invariant":
+        held, temp = total, 0
+    else:
+        held, temp = setup_bytes(cfgs, cached=kind == "online")
+    shapes = {(c.student.K, c.teacher.M, c.data.D, c.data.N) for c in cfgs}
+    points = total if kind != "online" or len(shapes) > 1 else 0
+    return Footprint(lanes=total, setups=held, build_temp=temp, points=points,
+                     states=tree_bytes(lanes.students))  # fmt: skip
+
+
+def chunk_bytes(
+    lanes: Lanes,
+    batch: int,
+    chunk: int,
+    devices: list[jax.Device],
+    *,
+    shared: bool,
+    block: int,
+    same_steps: bool,
+) -> tuple[int, int, int]:
+    """(outputs, temporaries) per device of the engine's chunk compiled for ``batch``
+    points of ``lanes`` (shapes suffice) and ``chunk`` recording intervals, and the bytes
+    one point records per recording time (all members, with their divergence flags)."""
+    split, whole = placements(devices)
+
+    def like(a, shape, sharding):
+        return jax.ShapeDtypeStruct(shape, a.dtype, sharding=sharding)
+
+    def point_axis(a):
+        return like(a, (batch, *a.shape[1:]), split)
+
+    students = jax.tree.map(point_axis, lanes.students)
+    E = lanes.keys.shape[1]
+    dead = jax.ShapeDtypeStruct((batch, E), jnp.bool_, sharding=split)
+    rest = jax.tree.map(point_axis, (lanes.trainer, lanes.model, lanes.keys, lanes.test))
+    step = jax.dtypes.canonicalize_dtype(np.int64)
+    bounds = jax.ShapeDtypeStruct((chunk,) if same_steps else (batch, chunk), step,
+                                  sharding=whole if same_steps else split)  # fmt: skip
+    dtype = next(a.dtype for a in jax.tree.leaves(lanes.students)
+                 if jnp.issubdtype(a.dtype, jnp.inexact))  # fmt: skip
+    bound = jax.ShapeDtypeStruct((), dtype, sharding=whole)
+    fn = compiled_chunk(tuple(devices), shared, block, same_steps)
+    args = (students, dead, rest, bounds, bounds, bound)
+    _, _, meas, deads = jax.eval_shape(fn, *args)
+    per_record = (tree_bytes(meas) + tree_bytes(deads)) // (batch * chunk)
+    return (*compiled_bytes(fn, *args), per_record)
+
+
+def plan_grid(
+    lanes: Lanes,
+    footprint: Footprint,
+    budget: int,
+    devices: list[jax.Device],
+    *,
+    n_records: int,
+    keep_setups: bool,
+    chunk: int,
+    shared: bool,
+    block: int,
+    same_steps: bool,
+    what: str,
+) -> Plan:
+    """The batch size of a grid whose lanes have the shapes ``lanes`` (leading axis: its
+    points) and record ``n_records`` times: the whole grid if it fits ``budget`` bytes,
+    else the most points per batch (a multiple of the device count) that do, measured at
+    each candidate; else a ``ConfigError`` naming ``what`` the user can reduce.
+    ``keep_setups``: the drawn set-ups stay in memory during the run (for the ODE).
+    ``budget``: the RAM on a CPU, one device's memory on an accelerator."""
+    P = lanes.keys.shape[0]
+    n = len(devices)
+    ram = devices[0].platform == "cpu"  # host devices share one RAM
+    per_lane = footprint.lanes / P
+    kept = footprint.lanes + (footprint.setups if keep_setups else 0)  # during the run
+    gib = 2**30
+
+    def total(peak: float) -> int:
+        return int(SAFETY * (RUNTIME_BYTES + peak))
+
+    def refuse(need: int, detail: str) -> ConfigError:
+        return ConfigError(
+            f"run.memory_gib: the grid needs about {need / gib:.3g} GiB ({detail}; times "
+            f"{SAFETY} plus {RUNTIME_BYTES / gib:.3g} GiB for the runtime), more than the "
+            f"{budget / gib:.3g} GiB available; reduce {what} or raise run.memory_gib"
+        )
+
+    floor = total(max(footprint.build_peak(), footprint.lanes))
+    if floor > budget:  # not even the lanes fit: no batch size helps, nothing to compile
+        raise refuse(floor, f"measured: lanes of the {P} points {footprint.lanes / gib:.3g} "
+                            f"GiB, set-ups {footprint.setups / gib:.3g} GiB")  # fmt: skip
+
+    def need(batch: int) -> tuple[int, tuple[int, int]]:
+        out, temp, per_record = chunk_bytes(lanes, batch, chunk, devices, shared=shared,
+                                            block=block, same_steps=same_steps)  # fmt: skip
+        # the batch's copies: taken from the lanes (batched), placed on the devices
+        copy = batch * per_lane * ((batch != P) + (n > 1))
+        if ram:  # + the history (pieces, joined, checkpointed) and the checkpoint's states
+            host = 3 * P * n_records * per_record + footprint.states * batch / P
+            run = kept + copy + n * (out + temp) + host
+        else:
+            run = kept + copy / n + out + temp
+        return total(max(footprint.build_peak(), run)), (out, temp)
+
+    batch = -(-P // n) * n
+    while True:
+        need_bytes, (out, temp) = need(batch)
+        if need_bytes <= budget:
+            return Plan(P, batch, n, need_bytes, budget, footprint, (out, temp))
+        if batch == n:
+            raise refuse(
+                need_bytes,
+                f"measured: one point per device {(out + temp) / gib:.3g}"
+                f" GiB besides the lanes {footprint.lanes / gib:.3g} GiB",
+            )
+        # the chunk's bytes grow with the batch: aim at what fits, then measure that
+        per_point = max((out + temp) * n / batch, 1) + 2 * per_lane
+        spare = budget / SAFETY - RUNTIME_BYTES - kept
+        fit = int(spare // per_point) // n * n
+        batch = max(n, min(batch - n, fit))
