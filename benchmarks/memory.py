@@ -8,7 +8,8 @@ Every grid runs in a fresh Python process (``--one``), on two XLA host devices l
 ``hmmjax run`` on a 2-core machine. The process reads its resident memory (VmRSS) once JAX
 has started and hmmjax is imported (the baseline), runs ``simulate`` (the code path of
 ``hmmjax run``: memory plan, set-up, training, ODE where asked) with a checkpoint file, and
-reads its peak resident memory (``ru_maxrss``) at the end. The estimate is the plan's
+reads its peak resident memory (VmHWM; not ``ru_maxrss``, into which Linux folds the peak
+of the parent process across exec) at the end. The estimate is the plan's
 ``need_bytes`` (Dataset attribute ``memory_need_gib``): XLA's accounting of the compiled
 set-up draw and chunk plus the lanes and host arrays, times the stated safety factor, plus
 the runtime allowance (``hmmjax.sweep.memory``). The table: grid, estimate, measured peak
@@ -21,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -72,12 +72,13 @@ GRIDS: dict[str, tuple[str, list[str]]] = {
 # fmt: on
 
 
-def _rss() -> int:
+def _status(field: str) -> int:
+    """A memory field of /proc/self/status, in bytes (VmRSS: now; VmHWM: the peak)."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def one(config: str, overrides: list[str]) -> dict:
@@ -89,12 +90,13 @@ def one(config: str, overrides: list[str]) -> dict:
     from hmmjax.experiments import simulate  # noqa: PLC0415 (as above)
 
     jax.numpy.zeros(1).block_until_ready()
-    base = _rss()
+    base = _status("VmRSS")
     cfg = load_config(ROOT / config, overrides)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         ds = simulate(cfg, progress=False, checkpoint=Path(tmp) / "grid.ckpt.npz")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: Linux folds the parent's peak into ru_maxrss across exec
+    peak = _status("VmHWM")
     return {
         "estimate": ds.attrs["memory_need_gib"] * 2**30,
         "peak": peak - base,
@@ -167,7 +169,7 @@ def main() -> int:
             f"{time.strftime('%Y-%m-%d')}, {platform.node() or 'this machine'} "
             f"({os.cpu_count()} CPU cores, two XLA host devices), jax "
             f"{__import__('jax').__version__}. Each grid in its own process; peak = "
-            "ru_maxrss minus VmRSS once JAX and hmmjax are loaded. Grids and overrides: "
+            "VmHWM at the end minus VmRSS once JAX and hmmjax are loaded. Grids and overrides: "
             "`GRIDS` in benchmarks/memory.py.\n\n" + text
         )
     if bad:

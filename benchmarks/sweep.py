@@ -44,11 +44,8 @@ wall time.
 Memory. The kernel's peak resident set (VmHWM of /proc/self/status) is reset before each
 timed part (``echo 5 > /proc/self/clear_refs``) and read after it; the process's
 lifetime peak (``getrusage(RUSAGE_SELF).ru_maxrss``) is read at the end. For the SGD
-grid they are set next to the engine's estimate ``estimate_bytes``: per-point bytes x
-points + fixed bytes (the check of that estimate against measured peaks). The grid size
-at which ``plan_batches`` switches to several batches is (budget - fixed) // per-point
-bytes per device, for this machine's default budget (``device_budget``: 80% of
-MemAvailable per device) and for ``run.memory_gib = 16``.
+grid the plans carry the engine's measured estimate (``hmmjax.sweep.memory``; its check
+against measured peaks is benchmarks/memory.py).
 
 ``--quick``: ODE at N = 2000, D = 1000, t = 100 (4 single runs, 2 full-D runs); SGD to
 t = 2 (16 single runs). Use it to check the script, not for numbers.
@@ -83,7 +80,6 @@ from hmmjax.ode import solve_hmm, solve_hmm_state  # noqa: E402
 from hmmjax.ode.spectral import sample_state  # noqa: E402
 from hmmjax.ode.times import save_times  # noqa: E402
 from hmmjax.sweep.lanes import point_configs, point_steps, record_times
-from hmmjax.sweep.plan import device_budget, estimate_bytes
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine, write_section  # noqa: E402
@@ -424,14 +420,6 @@ def sim_part(args, t_max: float) -> str:
               for (dev, call), fin in finals.items() if (dev, call) != (1, "cold")]  # fmt: skip
     n_dead = int((~np.isfinite(finals[(1, "cold")])).sum())
 
-    # memory: the engine's estimate and when the plan batches
-    per_point, fixed = estimate_bytes(cfgs)
-    budgets = {
-        "default (80% of MemAvailable)": device_budget(cfg1),
-        "run.memory_gib = 16": device_budget(cfg1.replace(run={"memory_gib": 16})),
-    }
-    est = per_point * P + fixed
-
     L = [
         "## Online-SGD grid in one compiled sweep (issue 5)",
         "",
@@ -471,17 +459,9 @@ def sim_part(args, t_max: float) -> str:
         "",
         memory_table(mem),
         "",
-        "Memory estimate of the engine (`estimate_bytes`, the grid's maxima K = 8, N = 784): "
-        f"{per_point / MIB:.2f} MiB per point + {fixed / MIB:.0f} MiB fixed; for the "
-        f"{P} points {est / MIB:.0f} MiB.",
-        "",
-        "| budget per device | bytes | grid size at which the plan switches to batches, "
-        "1 device | same, 2 devices |",
-        "|---|---|---|---|",
+        "The plans above carry the engine's measured memory estimate "
+        "(`hmmjax.sweep.memory`; checked against measured peaks by benchmarks/memory.py).",
     ]
-    for name, b in budgets.items():
-        fit = (b - fixed) // per_point
-        L.append(f"| {name} | {b / 2**30:.1f} GiB | > {fit:,} points | > {2 * fit:,} points |")
     return "\n".join(L)
 
 

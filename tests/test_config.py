@@ -196,7 +196,7 @@ ERRORS = [
     ({"sgd": {"lr": True}}, "sgd.lr", "= true", "a finite number > 0"),
     ({"run": {"spacing": "lin"}}, "run.spacing", '= "lin"', '"log", "linear"'),
     ({"run": {"precision": 64}}, "run.precision", "= 64", '"float32", "float64"'),
-    ({"run": {"seed": -1}}, "run.seed", "= -1", "an integer >= 0"),
+    ({"run": {"seed": -1}}, "run.seed", "= -1", "an integer 0 <= seed < 2^64"),
     ({"run": {"t_max": [1, 2]}}, "run.t_max", "= [1, 2]", "a finite number > 0"),
     ({"output": {"out": 3}}, "output.out", "= 3", "a string"),
     ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, noise, shared"),

@@ -206,7 +206,7 @@ ERRORS = [
     ({"lr": [0.1, 0.2, -0.1]}, "grid.lr[2] = -0.1: expected a finite number > 0", ""),
     ({"noise": [-1]}, "grid.noise[0] = -1: expected a finite number >= 0", ""),
     ({"K": [0, 1]}, "grid.K[0] = 0: expected an integer > 0", ""),
-    ({"seed": [-1]}, "grid.seed[0] = -1: expected an integer >= 0", ""),
+    ({"seed": [-1]}, "grid.seed[0] = -1: expected an integer 0 <= seed < 2^64", ""),
     ({"lr": {"start": 0.1, "stop": 1}}, "grid.lr = {start = 0.1, stop = 1}: expected a range", ""),
     ({"lr": {"stop": 1, "num": 2}}, "grid.lr = {stop = 1, num = 2}: expected a range", ""),
     ({"lr": {"start": 0.1, "stop": 1, "step": 1}}, "unknown key grid.lr.step = 1", "num, spacing"),

@@ -12,7 +12,7 @@ from hmmjax.analysis.exponents import fit_exponent, predicted_exponents
 from hmmjax.core.activations import activation
 from hmmjax.data.invariant import CYLINDER_R2_THEORY, InvariantData, labels, sample
 from hmmjax.models.alpha_net import hinge_grad, hinge_loss, init_net, output
-from hmmjax.sweep import Plan, run_points
+from hmmjax.sweep import Plan, load_checkpoint, run_points
 from hmmjax.sweep.invariant import invariant_lanes, iteration_steps, run_grid
 from hmmjax.train.hinge import InvariantTrainer
 
@@ -228,9 +228,11 @@ def test_engine_equals_one_call_and_resumes(tmp_path, saved_checkpoints):
 
     def run(stamp):
         steps = iteration_steps(trainer, 2)
+        saved = load_checkpoint(ckpt, stamp) if ckpt.exists() else None
         return run_points(lanes, steps, Plan(2, 2, 1, 0, 0), jax.local_devices()[:1],
                           shared=False, block=1, chunk=2, bound=np.inf, stamp=stamp,
-                          progress=False, checkpoint=ckpt, keep_final=True)  # fmt: skip
+                          progress=False, checkpoint=ckpt, resume=saved,
+                          keep_final=True)  # fmt: skip
 
     out = run("x")
     assert len(saved_checkpoints) == 3  # three chunks of two records
@@ -240,6 +242,7 @@ def test_engine_equals_one_call_and_resumes(tmp_path, saved_checkpoints):
         np.testing.assert_array_equal(np.asarray(a), b)
     np.savez(ckpt, **saved_checkpoints[1])  # as if stopped after the second chunk
     resumed = run("x")
+    assert len(saved_checkpoints) == 4  # resumed: only the third chunk ran again
     for name, a in out.history.items():
         np.testing.assert_array_equal(a, resumed.history[name])
     with pytest.raises(Exception, match="different config"):

@@ -88,13 +88,12 @@ def test_cli_run_plot_and_per_model_checkpoints(tmp_path, capsys):
     ],
 )
 def test_axes_of_other_experiments_are_refused_before_work(grid, finite, words):
-    cfg = small_config(BOTH, run={"mode": "sim"}, finite={"P": finite}, grid=grid)
+    """Refused by the config itself (``hmmjax config FILE`` and ``hmmjax run`` alike)."""
     with pytest.raises(ConfigError, match=words):
-        simulate(cfg, progress=False)
+        small_config(BOTH, run={"mode": "sim"}, finite={"P": finite}, grid=grid)
 
 
 def test_invariant_and_other_models_do_not_mix():
     grid = {"model": ["hmm", "stripe"]}
-    cfg = small_config(BOTH, run={"mode": "sim"}, finite={"P": 20}, grid=grid)
     with pytest.raises(ConfigError, match=r'grid.model = \["hmm", "stripe"\]: invariant'):
-        simulate(cfg, progress=False)
+        small_config(BOTH, run={"mode": "sim"}, finite={"P": 20}, grid=grid)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmmjax import __version__
-from hmmjax.config.schema import ACTIVATIONS, ODE_F, ODE_G, SCHEMA, ConfigError
+from hmmjax.config.schema import ACTIVATIONS, ODE_F, ODE_G, SCHEMA, ConfigError, one_line
 from hmmjax.config.settings import Config, config_reference_markdown, load_config
 
 __all__ = [
@@ -129,26 +129,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hmmjax.sweep import checkpoint_files, checkpoint_path  # noqa: PLC0415 (as above)
 
     ckpt = checkpoint_path(cfg) if cfg.run.checkpoint else None
-    for old in checkpoint_files(ckpt) if ckpt is not None else []:
-        if args.fresh:
-            old.unlink()
-        else:
-            print(f"hmmjax: resuming from {old}", file=sys.stderr)
+    for old in checkpoint_files(ckpt) if ckpt is not None and args.fresh else []:
+        old.unlink()
     ds = driver.simulate(cfg, progress=not args.quiet, checkpoint=ckpt)
     if ds is not None:  # None: a process > 0 of a multi-host run (process 0 writes)
-        _save(ds, out, figure)
+        _write(ds, out)
     for done in checkpoint_files(ckpt) if ckpt is not None else []:
         done.unlink()  # the results are safely written
+    if ds is not None:
+        _plot(ds, out, figure)
     return 0
 
 
 def _save(ds, out: Path, figure: Path) -> None:
+    _write(ds, out)
+    _plot(ds, out, figure)
+
+
+def _write(ds, out: Path) -> None:
     from hmmjax.io import write_dataset  # noqa: PLC0415 (xarray: not for --help)
-    from hmmjax.plots import plot_results  # noqa: PLC0415 (matplotlib: not for --help)
 
     write_dataset(ds, out)
     print(f"hmmjax: wrote {out}")
-    plot_results(ds, figure)
+
+
+def _plot(ds, out: Path, figure: Path) -> None:
+    from hmmjax.plots import plot_results  # noqa: PLC0415 (matplotlib: not for --help)
+
+    try:
+        plot_results(ds, figure)
+    except ValueError as err:  # the results are safe; say why there is no figure
+        raise UsageError(f"wrote {out}, but no figure {figure}: {err}") from None
     print(f"hmmjax: wrote {figure}")
 
 
@@ -398,10 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, UsageError) as err:
-        print(f"hmmjax: error: {err}", file=sys.stderr)
+        print(f"hmmjax: error: {one_line(str(err))}", file=sys.stderr)
         return USAGE_ERROR
     except OSError as err:  # a file that cannot be read or written
-        print(f"hmmjax: error: {err}", file=sys.stderr)
+        print(f"hmmjax: error: {one_line(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("hmmjax: interrupted", file=sys.stderr)

@@ -69,6 +69,9 @@ KINDS = ("product", "points", "none")
 SPACINGS = ("linear", "log")
 
 
+MAX_POINTS = 100_000  # values of one grid axis, and points of a grid
+
+
 SIGNIFICANT_DIGITS = 12  # range values are rounded to these, so 0.1 + 0.2 is 0.3
 
 
@@ -193,10 +196,18 @@ def parse_grid(table: Any) -> Grid:
     if not table:
         return Grid()
     if "points" in table:
-        return _points_grid(table)
-    for name, spec in table.items():
-        _check_axis_name(f"grid.{name}", name, spec)
-    return Grid("product", tuple((name, _axis_values(name, spec)) for name, spec in table.items()))
+        grid = _points_grid(table)
+    else:
+        for name, spec in table.items():
+            _check_axis_name(f"grid.{name}", name, spec)
+        axes = tuple((name, _axis_values(name, spec)) for name, spec in table.items())
+        grid = Grid("product", axes)
+    if grid.size > MAX_POINTS:
+        raise ConfigError(
+            f"grid: {grid.size} points ({' x '.join(map(str, grid.shape))}); expected at most "
+            f"{MAX_POINTS} points"
+        )
+    return grid
 
 
 def grid_reference_markdown() -> str:
@@ -383,10 +394,18 @@ def _expand_range(name: str, spec: Mapping[str, Any]) -> tuple[Value, ...]:
             f"{label}.stop = {show(stop)}: expected a number >= {label}.start = {show(start)}"
         )
     if has_step:
+        count = (stop - start) // r["step"] + 1
+        if count > MAX_POINTS:
+            raise ConfigError(
+                f"{label} = {show(spec)}: {count} values; expected at most {MAX_POINTS} "
+                "values per axis"
+            )
         return tuple(range(start, stop + 1, r["step"]))
     spacing = r.get("spacing", "linear")
     if spacing == "log" and start <= 0:
         raise ConfigError(f'{label}.start = {show(start)}: expected a number > 0 for "log" spacing')
+    if r["num"] > MAX_POINTS:
+        raise ConfigError(f"{label}.num = {show(r['num'])}: expected at most {MAX_POINTS} values")
     if r["num"] == 1 and stop != start:
         raise ConfigError(f"{label}.num = 1: expected num >= 2 for start != stop")
     values = _spaced(start, stop, r["num"], spacing)

@@ -47,6 +47,7 @@ __all__ = [
     "SCALINGS",
     "DEFAULT_STEM",
     "ConfigError",
+    "one_line",
     "option",
     "Option",
     "register_choice",
@@ -113,7 +114,19 @@ DEFAULT_STEM = "hmmjax"  # output.out is results/<stem>.nc; load_config uses the
 
 class ConfigError(ValueError):
     """A config is invalid. The message is one line naming the key, the value and what
-    is allowed."""
+    is allowed (line breaks and other control characters in it, say from a key name,
+    are shown escaped)."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x7f``): one line."""
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in str(text)
+    )
 
 
 def option(
@@ -173,6 +186,8 @@ class Option:
         expected = f"expected {self.allowed()}"
         if not _is_type(value, self.type):
             raise ConfigError(f"{given} ({type_name(value)}): {expected}{_int_hint(self, value)}")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**64:
+            raise ConfigError(f"{given}: {expected} (and below 2^64 in size)")
         if _takes_float(self.type) and not isinstance(value, str):
             value = float(value)
             if not math.isfinite(value):
@@ -560,14 +575,16 @@ def show(value: Any, limit: int | None = 80) -> str:
     """A value as it would be written in TOML, on one line (cut to ``limit`` characters)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 1000:  # str() refuses > 4300 digits
+        return f"{'-' if value < 0 else ''}<an integer of {len(hex(abs(value))) - 2} hex digits>"
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
         return repr(value)
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):  # TOML also wants DEL escaped, which JSON leaves
+        text = json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     elif isinstance(value, Mapping):
         text = "{" + ", ".join(f"{_key(k)} = {show(v, None)}" for k, v in value.items()) + "}"
     elif isinstance(value, list | tuple):

@@ -149,8 +149,10 @@ def _check_cross_keys(cfg: Config) -> None:
             f"SGD steps, and data streams count steps below 2^32; expected run.t_max < "
             f"{STEP_LIMIT / cfg.data.N:.6g}"
         )
-    if cfg.run.mode != "sim" and cfg.ode.solver == "euler" and not (
-        cfg.run.t_max / cfg.ode.dt < STEP_LIMIT
+    if (
+        cfg.run.mode != "sim"
+        and cfg.ode.solver == "euler"
+        and not (cfg.run.t_max / cfg.ode.dt < STEP_LIMIT)
     ):
         raise ConfigError(
             f"run.t_max = {show(cfg.run.t_max)}: with ode.dt = {show(cfg.ode.dt)} that is "
@@ -198,6 +200,11 @@ def _check_grid_axes(cfg: Config) -> None:
         allowed, kind = (*INVARIANT_AXES, "model"), f"data.model = {show(models[0])}"
     else:
         finite = cfg.finite.P > 0
+        if finite and g.kind == "points":
+            raise ConfigError(
+                "grid.points: finite-set runs (finite.P > 0) take a product grid (their "
+                "figures and analyses are laid out over its axes); sweep the axes as a product"
+            )
         refused = ("P", "alpha") if finite else ("P", "alpha", "labels")
         allowed = tuple(n for n in AXES if n not in refused)
         kind = f"{'finite-set' if finite else 'online'} runs of data.model = {show(cfg.data.model)}"
@@ -333,7 +340,7 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
         raise ConfigError(f"cannot read config file {path}: {err}") from None
     try:
         d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
+    except ValueError as err:  # TOMLDecodeError, or an integer of over 4300 digits
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
     for override in overrides:
         section, key, value = parse_override(override)
@@ -354,6 +361,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except ValueError as err:  # an integer of over 4300 digits
+        raise ConfigError(f"override {name.strip()}=...: {err}") from None
     return section, key, value
 
 

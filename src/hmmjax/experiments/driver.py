@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from hmmjax.config.schema import INVARIANT_DATA
+from hmmjax.config.schema import INVARIANT_DATA, ConfigError, show
 from hmmjax.experiments.invariant import (
     build_invariant_lanes,
     invariant_dataset,
@@ -30,7 +30,12 @@ from hmmjax.experiments.validate import check_config
 from hmmjax.io.layout import combine_models, finite_dataset, sweep_dataset
 from hmmjax.observables.errors import classification_error, mse_between
 from hmmjax.observables.metrics import analytic_available
-from hmmjax.sweep.checkpoint import fingerprint, model_checkpoint
+from hmmjax.sweep.checkpoint import (
+    describe_config,
+    fingerprint,
+    load_checkpoint,
+    model_checkpoint,
+)
 from hmmjax.sweep.engine import run_points
 from hmmjax.sweep.finite import build_finite_lanes
 from hmmjax.sweep.hosts import gather_shares, process_share
@@ -80,7 +85,9 @@ def simulate(
         kind = "invariant" if invariant else "finite" if finite else "online"
         with jax.enable_x64(cfg.run.precision == "float64"):
             steps = invariant_steps(cfgs) if invariant else point_steps(cfgs, times)
-            plan = _plan(cfg, cfgs, kind, steps, devices, progress)  # before any work
+            saved = _saved(cfg, checkpoint, devices)  # validated before any work
+            batch = int(saved["plan"][0]) if saved is not None else None
+            plan = _plan(cfg, cfgs, kind, steps, devices, progress, batch)
             lanes = _builder(cfgs, kind)(setups)
             if kind == "online":
                 analytic = _analytic(cfg, setups)
@@ -88,8 +95,9 @@ def simulate(
                 setups.clear()  # only the ODE needs them again
             sim = run_points(
                 lanes, steps, plan, devices, shared=shared, block=cfg.run.block,
-                chunk=cfg.run.chunk, bound=cfg.run.diverge_eg, stamp=fingerprint(cfg, plan),
-                progress=progress, checkpoint=checkpoint, keep_final=invariant,
+                chunk=cfg.run.chunk, bound=cfg.run.diverge_eg, stamp=fingerprint(cfg),
+                config=describe_config(cfg), progress=progress, checkpoint=checkpoint,
+                resume=saved, keep_final=invariant,
             )  # fmt: skip
             if finite:
                 extra = linear_errors(lanes.test)
@@ -145,7 +153,23 @@ def _builder(cfgs, kind: str):
     return partial(build_lanes, cfgs)
 
 
-def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool) -> Plan:
+def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
+    """The validated arrays of an existing checkpoint (``load_checkpoint``), or None."""
+    if checkpoint is None or not checkpoint.exists():
+        return None
+    saved = load_checkpoint(checkpoint, fingerprint(cfg), describe_config(cfg))
+    written = int(saved["plan"][1])
+    if written != len(devices):
+        raise ConfigError(
+            f"run.devices = {show(cfg.run.devices)}: checkpoint {checkpoint} was written on "
+            f"{written} device(s), this run has {len(devices)}; set run.devices = {written}, "
+            "or run with --fresh to start afresh"
+        )
+    print(f"hmmjax: resuming from {checkpoint}", file=sys.stderr)  # also when quiet
+    return saved
+
+
+def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool, batch: int | None) -> Plan:
     """The measured memory plan (``hmmjax.sweep.memory``): lanes' shapes without drawing
     them, the compiled programs' bytes from XLA; refuses a grid that cannot fit."""
     if progress:
@@ -158,6 +182,7 @@ def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool) -> Plan:
         keep_setups=cfg.run.mode != "sim",
         chunk=cfg.run.chunk, shared=cfg.data.shared and kind != "invariant",
         block=cfg.run.block, same_steps=bool(np.all(steps == steps[:1])), what=what,
+        batch=batch,
     )  # fmt: skip
 
 
@@ -174,9 +199,13 @@ def _by_model(cfg, all_cfgs, models, times, progress, checkpoint) -> xr.Dataset 
     results put together along ``model`` (``layout.combine_models``)."""
     t0 = time.perf_counter()
     parts, order = {}, []
+    subs = {m: cfg.replace(data={"model": m}, grid=cfg.grid.select("model", m)) for m in models}
+    ckpts = {m: model_checkpoint(checkpoint, m) if checkpoint is not None else None for m in models}
+    for m in models:  # every model's checkpoint validated before the first model runs
+        if ckpts[m] is not None and ckpts[m].exists():
+            load_checkpoint(ckpts[m], fingerprint(subs[m]), describe_config(subs[m]))
     for m in models:
-        sub = cfg.replace(data={"model": m}, grid=cfg.grid.select("model", m))
-        ckpt = model_checkpoint(checkpoint, m) if checkpoint is not None else None
+        sub, ckpt = subs[m], ckpts[m]
         if progress:
             print(f"hmmjax: data.model = {m}", file=sys.stderr)
         parts[m] = simulate(sub, progress, ckpt, times=times)

@@ -67,6 +67,11 @@ def ode_from_state(
     if times is None:
         times = save_times(t_max, n_times, "log", solver, dt)
     times = np.asarray(times, float)
+    if times.size and times.max() > t_max:
+        raise ValueError(
+            f"save times: the largest, {times.max():g}, is beyond t_max = {t_max:g}; expected "
+            "save times <= t_max"
+        )
     grid, index = on_grid(times, solver, dt)
     sol = solve_hmm(
         arrays, grid, lr=lr, f=f, g=g, both=both, teacher=teacher_term,

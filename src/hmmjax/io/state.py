@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hmmjax.core.files import atomic_write_bytes
+from hmmjax.core.files import NpzError, atomic_write_bytes, read_npz
 from hmmjax.data.gaussian import HiddenManifold
 from hmmjax.models.two_layer import TwoLayer
 from hmmjax.observables.order_params import spectral_arrays
@@ -109,7 +107,14 @@ def load_state(path: str | os.PathLike) -> dict[str, np.ndarray]:
     whose arrays fit together; ``FileNotFoundError`` if there is no file.
     """
     where = f"state file {path}"
-    state = _read_npz(Path(path), where)
+    try:
+        state = read_npz(path)
+    except NpzError as err:
+        if err.array is not None:
+            raise ValueError(f"{where}: cannot read {err.array} ({err.reason}); {_HINT}") from None
+        raise ValueError(
+            f"{where} is not a readable .npz state file ({err.reason}); {_HINT}"
+        ) from None
     check_state(state, where)
     return state
 
@@ -185,52 +190,3 @@ def _describe(a: np.ndarray) -> str:
     if a.shape == ():
         return f"{a.item()!r} of dtype {a.dtype}"
     return f"an array of shape {a.shape} and dtype {a.dtype}"
-
-
-def _read_npz(path: Path, where: str) -> dict[str, np.ndarray]:
-    """The arrays of an .npz file (no pickles); ``ValueError`` naming the file if it is
-    not one, ``FileNotFoundError`` if there is no file."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-        if head[:2] != b"PK":  # every zip archive (an .npz) starts with a "PK" record
-            raise ValueError(_not_zip(head))
-        with np.load(path, allow_pickle=False) as npz:
-            names = list(npz.files)
-            state = {}
-            for name in names:
-                try:
-                    state[name] = npz[name]
-                except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-                    raise ValueError(
-                        f"{where}: cannot read {name} ({_reason(err)}); {_HINT}"
-                    ) from None
-    except FileNotFoundError:
-        raise
-    except ValueError as err:
-        if str(err).startswith(where):
-            raise
-        raise ValueError(f"{where} is not a readable .npz state file ({err}); {_HINT}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise ValueError(
-            f"{where} is not a readable .npz state file ({_reason(err)}); {_HINT}"
-        ) from None
-    return state
-
-
-def _not_zip(head: bytes) -> str:
-    if not head:
-        return "the file is empty"
-    if head == b"\x93NUM":
-        return "it is a single .npy array, not an .npz archive of named arrays"
-    return f"it starts with {head.hex(' ')}, not with the zip signature 50 4b of an .npz"
-
-
-def _reason(err: BaseException) -> str:
-    """An error of numpy or zipfile in words."""
-    text = str(err).strip() or type(err).__name__
-    if "allow_pickle" in text:
-        return "it holds Python objects (pickled data), which state files never do"
-    if isinstance(err, zipfile.BadZipFile | EOFError | zlib.error):
-        return f"a damaged or truncated zip archive: {text}"
-    return text

@@ -67,6 +67,7 @@ from hmmjax.ode.spectral import (
     node_weights_from_F,
     sample_eigenvalues,
     sample_state,
+    spectrum_nodes,
     state_from_arrays,
 )
 from hmmjax.ode.times import on_grid, save_times
@@ -123,5 +124,6 @@ __all__ = [
     "solve_hmm_sample",
     "solve_hmm_state",
     "solve_iid",
+    "spectrum_nodes",
     "state_from_arrays",
 ]

@@ -58,6 +58,7 @@ __all__ = [
     "node_weights",
     "node_weights_from_F",
     "sample_eigenvalues",
+    "spectrum_nodes",
 ]
 
 
@@ -97,6 +98,24 @@ def chebyshev_nodes(p: int, lo: ArrayLike, hi: ArrayLike) -> Float[Array, " p"]:
     lo, hi = jnp.asarray(lo, float), jnp.asarray(hi, float)
     dtype = jnp.result_type(lo, hi)
     return lo * jnp.asarray(c2, dtype) + hi * jnp.asarray(s2, dtype)
+
+
+def spectrum_nodes(p: int, rho: ArrayLike) -> Float[Array, " p"]:
+    """p Chebyshev nodes on [min rho, max rho] (``chebyshev_nodes``). A spectrum of one
+    point (D = 1, or all eigenvalues equal) gets a small interval around it (1e-3 of its
+    scale, not below 0), so that the nodes are distinct; the ODE then interpolates at a
+    point inside their interval."""
+    rho = jnp.asarray(rho)
+    lo, hi = jnp.min(rho), jnp.max(rho)
+    clo, chi = _concrete(lo), _concrete(hi)
+    if (
+        clo is not None
+        and chi is not None
+        and not chi - clo > 1e-12 * max(abs(clo), abs(chi), 1e-300)
+    ):
+        half = 1e-3 * max(abs(clo), abs(chi), 1.0)
+        lo, hi = (lo - half if clo - half >= 0 else lo), hi + half  # eigenvalues stay >= 0
+    return chebyshev_nodes(p, lo, hi)
 
 
 def _barycentric_weights(nodes: Float[Array, " p"]) -> Float[Array, " p"]:
@@ -270,7 +289,7 @@ def compress_sample(
     K = w.shape[0]
     rho = sample_eigenvalues(F) if rho is None else jnp.asarray(rho)
     if isinstance(nodes, int | np.integer):
-        nodes = chebyshev_nodes(nodes, jnp.min(rho), jnp.max(rho))
+        nodes = spectrum_nodes(nodes, rho)
     else:
         nodes = jnp.asarray(nodes)
         check_cover(nodes, rho)
@@ -317,7 +336,7 @@ def state_from_arrays(arrays: Mapping[str, Any], nodes: Any = "full") -> Compres
         return full_state(arrays)
     rho = jnp.asarray(arrays["rho"])
     if isinstance(nodes, int | np.integer):
-        nodes = chebyshev_nodes(int(nodes), jnp.min(rho), jnp.max(rho))
+        nodes = spectrum_nodes(int(nodes), rho)
     else:
         nodes = jnp.asarray(nodes, rho.dtype)
         check_cover(nodes, rho)

@@ -9,14 +9,23 @@ from hmmjax.sweep.checkpoint import (
     Resume,
     checkpoint_files,
     checkpoint_path,
+    describe_config,
     fingerprint,
+    header,
     load_checkpoint,
     model_checkpoint,
     pack,
     save_checkpoint,
     unpack,
 )
-from hmmjax.sweep.engine import Progress, compiled_chunk, diverged_at, placements, run_points
+from hmmjax.sweep.engine import (
+    Progress,
+    compiled_chunk,
+    diverged_at,
+    first_measure,
+    placements,
+    run_points,
+)
 from hmmjax.sweep.finite import build_finite_lanes, epochs
 from hmmjax.sweep.hosts import gather_shares, process_share
 from hmmjax.sweep.invariant import (
@@ -73,6 +82,7 @@ __all__ = [
     "chunk_bytes",
     "compiled_bytes",
     "compiled_chunk",
+    "describe_config",
     "device_budget",
     "diverged_at",
     "draw_function",
@@ -81,8 +91,10 @@ __all__ = [
     "epochs",
     "final_networks",
     "fingerprint",
+    "first_measure",
     "gather_shares",
     "grid_sizes",
+    "header",
     "invariant_lanes",
     "iteration_steps",
     "load_checkpoint",

@@ -1,10 +1,13 @@
 """Checkpoints of the engine: one file format, one place that reads and writes it.
 
 A checkpoint is an ``.npz`` file written atomically after every compiled chunk: the
-fingerprint of the config and plan it belongs to, the batch and chunk reached, the
-members' states (the leaves of the trainer's state pytree), their divergence flags, the
-history recorded so far, and the histories and final states of the finished batches.
-``load_checkpoint`` refuses a file written for another config or plan.
+format, the fingerprint and record of the config it belongs to, the plan (points per
+batch, devices), the batch and chunk reached, the members' states (the leaves of the
+trainer's state pytree), their divergence flags, the history recorded so far, and the
+histories and final states of the finished batches. ``load_checkpoint`` validates a file
+before any work: unreadable (truncated, damaged, not an ``.npz``), another format, another
+config (naming the keys that differ) or incomplete, it is refused with the way out
+(``--fresh``).
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import numpy as np
 
 from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import Config
-from hmmjax.core.files import atomic_target
+from hmmjax.core.files import NpzError, atomic_target, read_npz
 from hmmjax.sweep.plan import Plan
 
-FORMAT = 2  # 1: before the one engine (no format key); 2: pack/unpack with final states
+FORMAT = 3  # 1: before the one engine; 2: with final states; 3: with the config and plan
 
 __all__ = [
     "FORMAT",
     "fingerprint",
+    "describe_config",
+    "header",
     "checkpoint_path",
     "model_checkpoint",
     "checkpoint_files",
@@ -38,15 +43,22 @@ __all__ = [
 ]
 
 
-def fingerprint(cfg: Config, plan: Plan | None = None) -> str:
-    """What a checkpoint must match to be resumed: the config (less output and the memory
-    budget) and the plan, if any."""
+def _identity(cfg: Config) -> dict:
+    """What a checkpoint must match: the config less output and the memory budget."""
     d = cfg.to_dict()
     d.pop("output")
     d["run"].pop("memory_gib")
-    if plan is not None:
-        d["_plan"] = [plan.batch, plan.devices]
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    return d
+
+
+def fingerprint(cfg: Config) -> str:
+    """The hash a checkpoint must match to be resumed (``_identity`` of the config)."""
+    return hashlib.sha256(json.dumps(_identity(cfg), sort_keys=True).encode()).hexdigest()
+
+
+def describe_config(cfg: Config) -> str:
+    """The config a checkpoint records (JSON), to name the keys that differ on resuming."""
+    return json.dumps(_identity(cfg), sort_keys=True)
 
 
 def checkpoint_path(cfg: Config) -> Path:
@@ -73,25 +85,68 @@ def save_checkpoint(path: Path, state: dict[str, np.ndarray]) -> None:
         np.savez(fh, **state)
 
 
-def load_checkpoint(path: Path, stamp: str) -> dict[str, np.ndarray] | None:
-    """The arrays of the checkpoint at ``path`` (None if there is none); a checkpoint
-    with another ``stamp`` (``fingerprint``) is refused with a ``ConfigError``."""
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        state = {k: z[k] for k in z.files}
-    if int(state.get("format", 1)) != FORMAT:
+def load_checkpoint(path: Path, stamp: str, config: str | None = None) -> dict[str, np.ndarray]:
+    """The arrays of the checkpoint at ``path``, validated: readable, written by this
+    format, for the config ``stamp`` (``fingerprint``; ``config``: its
+    ``describe_config``, to name the keys that differ), and complete. Anything else is a
+    ``ConfigError`` with the way out (``--fresh``)."""
+    fresh = "run with --fresh to discard it and start afresh"
+    try:
+        state = read_npz(path)
+    except NpzError as err:
+        raise ConfigError(f"checkpoint {path} cannot be read ({err}); {fresh}") from None
+    if "format" not in state and "fingerprint" not in state:
+        raise ConfigError(f"checkpoint {path} is not a checkpoint of hmmjax; {fresh}")
+    try:  # format 1, before the one engine, had no "format" key
+        found = int(state.get("format", 1)) if np.shape(state.get("format", 1)) == () else -1
+    except (TypeError, ValueError):
+        found = -1
+    if found != FORMAT:
         raise ConfigError(
             f"checkpoint {path} was written by another version of hmmjax (checkpoint format "
-            f"{int(state.get('format', 1))}, this one reads {FORMAT}); run with --fresh (or "
-            "delete it) to start afresh"
+            f"{found}, this one reads {FORMAT}); {fresh}"
         )
     if str(state.get("fingerprint")) != stamp:
         raise ConfigError(
-            f"checkpoint {path} belongs to a different config or plan; run with --fresh "
-            "(or delete it) to start afresh, or run the config that wrote it"
+            f"checkpoint {path} belongs to a different config"
+            + _differences(state.get("config"), config)
+            + f"; {fresh}, or run the config that wrote it"
         )
+    try:
+        unpack(state)
+    except (KeyError, ValueError, TypeError) as err:
+        raise ConfigError(f"checkpoint {path} is incomplete (no {err}); {fresh}") from None
     return state
+
+
+def _differences(saved: np.ndarray | None, config: str | None) -> str:
+    """ ": sgd.lr (0.5 there, 0.2 here), ..." for the keys of two recorded configs that
+    differ (at most 5 named); "" if either is unknown."""
+    if saved is None or config is None:
+        return ""
+    try:
+        there, here = json.loads(str(saved)), json.loads(config)
+    except ValueError:
+        return ""
+    flat = [_flatten(there), _flatten(here)]
+    keys = sorted(k for k in set(flat[0]) | set(flat[1]) if flat[0].get(k) != flat[1].get(k))
+    named = [f"{k} ({_show(flat[0].get(k))} there, {_show(flat[1].get(k))} here)" for k in keys[:5]]
+    more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+    return (": " + ", ".join(named) + more) if named else ""
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _show(v: object) -> str:
+    return "absent" if v is None else json.dumps(v)
 
 
 class Resume(NamedTuple):
@@ -99,6 +154,7 @@ class Resume(NamedTuple):
     current batch's member states (leaves), flags and history when ``chunk > 0``, and
     the finished batches' histories and final states."""
 
+    plan: tuple[int, int]  # (points per batch, devices) of the run that wrote it
     batch: int
     chunk: int
     leaves: list[np.ndarray] | None
@@ -108,15 +164,22 @@ class Resume(NamedTuple):
     final: list[np.ndarray] | None
 
 
-def pack(stamp: str, batch: int, chunk: int, states: Any, dead: Any, history: Any,
-         done: Any, final: Any) -> dict[str, np.ndarray]:  # fmt: skip
-    """The arrays of a checkpoint (see ``Resume`` for what each is; None: absent)."""
-    out: dict[str, np.ndarray] = {
+def header(stamp: str, config: str, plan: Plan) -> dict[str, np.ndarray]:
+    """What every checkpoint of a run starts with: the format, the config's fingerprint
+    and record (``describe_config``), and the plan's (batch, devices)."""
+    return {
         "format": np.asarray(FORMAT),
         "fingerprint": np.asarray(stamp),
-        "batch": np.asarray(batch),
-        "chunk": np.asarray(chunk),
+        "config": np.asarray(config),
+        "plan": np.asarray([plan.batch, plan.devices]),
     }
+
+
+def pack(head: dict[str, np.ndarray], batch: int, chunk: int, states: Any, dead: Any,
+         history: Any, done: Any, final: Any) -> dict[str, np.ndarray]:  # fmt: skip
+    """The arrays of a checkpoint after ``head`` (``header``; see ``Resume`` for what each
+    is; None: absent)."""
+    out: dict[str, np.ndarray] = {**head, "batch": np.asarray(batch), "chunk": np.asarray(chunk)}
     if states is not None:
         out.update({f"net_{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(states))})
         out["net_dead"] = np.asarray(dead)
@@ -134,7 +197,9 @@ def unpack(state: dict[str, np.ndarray]) -> Resume:
     chunk = int(state["chunk"])
     leaves = _numbered(state, "net") if chunk > 0 else None
     done = _prefixed(state, "done") or None
+    batch, devices = (int(x) for x in state["plan"])
     return Resume(
+        plan=(batch, devices),
         batch=int(state["batch"]),
         chunk=chunk,
         leaves=leaves,

@@ -40,12 +40,13 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
+from hmmjax.config.schema import ConfigError
 from hmmjax.core.trees import take
-from hmmjax.sweep.checkpoint import load_checkpoint, pack, save_checkpoint, unpack
+from hmmjax.sweep.checkpoint import header, pack, save_checkpoint, unpack
 from hmmjax.sweep.lanes import Lanes
 from hmmjax.sweep.plan import Plan
 
-__all__ = ["compiled_chunk", "placements", "Progress", "run_points", "diverged_at"]
+__all__ = ["compiled_chunk", "first_measure", "placements", "Progress", "run_points", "diverged_at"]
 
 
 def _freeze(dead, old, new):
@@ -100,8 +101,11 @@ def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, blo
     return per_point(states, dead, trainer, model, keys, test, starts, stops, bound)
 
 
-@partial(jax.jit, static_argnames="shared")
-def _first_measure(states, trainer, model, test, *, shared):
+def first_measure(states, trainer, model, test, *, shared):
+    """The measurement of every member of every point at its initial state. Run op by op
+    (not jitted): a fused program would round the outputs of networks at their initial
+    state (exactly zero for the invariant manifolds' centred networks) differently on
+    different device counts."""
     axis = None if shared else 0
 
     def per_point(states, trainer, model, test):
@@ -162,8 +166,10 @@ def run_points(
     chunk: int,
     bound: float,
     stamp: str,
+    config: str = "",
     progress: bool = True,
     checkpoint: Path | None = None,
+    resume: dict[str, np.ndarray] | None = None,
     keep_final: bool = False,
 ) -> Progress:
     """Train every point of ``lanes`` through the recording steps ``steps`` (P, n),
@@ -172,8 +178,11 @@ def run_points(
 
     ``shared``: the data model and test set have no member axis. ``block``: the trainer's
     block of steps. ``bound``: the monitored value above which a member is frozen.
-    ``stamp``: what a checkpoint must match (``checkpoint.fingerprint``). ``keep_final``:
-    return (and checkpoint) the members' final states, else ``Progress.final`` is None."""
+    ``stamp``, ``config``: the fingerprint and record of the config that checkpoints carry
+    (``checkpoint.fingerprint``, ``checkpoint.describe_config``). ``checkpoint``: the file
+    written after each chunk; ``resume``: a checkpoint's arrays, validated
+    (``checkpoint.load_checkpoint``), to resume from. ``keep_final``: return (and
+    checkpoint) the members' final states, else ``Progress.final`` is None."""
     P, n = steps.shape
     dtype = _float_dtype(lanes.students)
     bound = jnp.asarray(bound, dtype)
@@ -186,8 +195,14 @@ def run_points(
     starts = np.concatenate([steps[:, :-1], np.repeat(steps[:, -1:], pad, 1)], 1)
     stops = np.concatenate([steps[:, 1:], np.repeat(steps[:, -1:], pad, 1)], 1)
 
-    saved = load_checkpoint(checkpoint, stamp) if checkpoint else None
-    resume = unpack(saved) if saved is not None else None
+    head = header(stamp, config, plan)
+    resume = unpack(resume) if resume is not None else None
+    if resume is not None and resume.plan != (plan.batch, plan.devices):
+        raise ConfigError(
+            f"the checkpoint was written with batches of {resume.plan[0]} points on "
+            f"{resume.plan[1]} device(s), this run plans {plan.batch} on {plan.devices}; "
+            "run as it was (run.devices, run.memory_gib) or with --fresh"
+        )
     b0, c0 = (resume.batch, resume.chunk) if resume else (0, 0)
     done = resume.done if resume else None  # the finished batches' history
     final = None
@@ -215,7 +230,7 @@ def run_points(
         else:
             students = part.students
             dead = _place(jnp.zeros(part.keys.shape[:2], bool), split)
-            first = _first_measure(students, part.trainer, part.model, part.test, shared=shared)
+            first = first_measure(students, part.trainer, part.model, part.test, shared=shared)
             pieces = [_with_dead(jax.tree.map(lambda a: np.asarray(a)[:, :, None], first),
                                  np.zeros((len(idx), part.keys.shape[1], 1), bool))]  # fmt: skip
             c0 = 0
@@ -229,7 +244,7 @@ def run_points(
             meas = jax.tree.map(np.asarray, jax.block_until_ready(meas))
             pieces.append(_with_dead(meas, np.asarray(deads)))
             if checkpoint is not None:
-                save_checkpoint(checkpoint, pack(stamp, b, c + 1, students, dead,
+                save_checkpoint(checkpoint, pack(head, b, c + 1, students, dead,
                                                  _concat(pieces, 2), done, final))  # fmt: skip
             bar.update(int(stops[idx, sl][:, -1].max() - starts[idx, sl][:, 0].max()))
         real = min(plan.batch, P - b * plan.batch)  # the points of this batch, not copies
@@ -240,7 +255,7 @@ def run_points(
             final = ends if final is None else jax.tree.map(_join, final, ends)
         resume = None
         if checkpoint is not None and b + 1 < plan.n_batches:
-            save_checkpoint(checkpoint, pack(stamp, b + 1, 0, None, None, None, done, final))
+            save_checkpoint(checkpoint, pack(head, b + 1, 0, None, None, None, done, final))
     bar.close()
     hist = {k: a[:, :, :n] for k, a in done.items()}
     dead = hist.pop("dead")

@@ -30,6 +30,7 @@ from jaxtyping import Bool
 from hmmjax.core.trees import stack
 from hmmjax.data.invariant import InvariantData, lane_keys, sample
 from hmmjax.models.alpha_net import InvariantNet, init_net
+from hmmjax.sweep.checkpoint import load_checkpoint
 from hmmjax.sweep.engine import Progress, run_points
 from hmmjax.sweep.lanes import Lanes
 from hmmjax.sweep.plan import Plan
@@ -137,9 +138,11 @@ def run_grid(
         lanes = invariant_lanes(a_, p_, h_, member_seeds, trainer, act=act, n_test=n_test,
                                 dtype=dtype)  # fmt: skip
         plan = Plan(len(grid), len(grid), 1, 0, 0)
+        saved = load_checkpoint(checkpoint, stamp) if checkpoint and checkpoint.exists() else None
         out = run_points(lanes, iteration_steps(trainer, len(grid)), plan, jax.local_devices()[:1],
                          shared=False, block=1, chunk=chunk, bound=np.inf, stamp=stamp,
-                         progress=progress, checkpoint=checkpoint, keep_final=True)  # fmt: skip
+                         progress=progress, checkpoint=checkpoint, resume=saved,
+                         keep_final=True)  # fmt: skip
         nets = final_networks(lanes, out)
     shape = (len(alphas), len(ps), len(hs), len(seeds))
 

@@ -30,6 +30,7 @@ fit is refused with the measured numbers, before any work.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -39,7 +40,7 @@ import numpy as np
 from hmmjax.config.schema import REAL_DATA, ConfigError
 from hmmjax.config.settings import Config
 from hmmjax.data.real import shape
-from hmmjax.sweep.engine import compiled_chunk, placements
+from hmmjax.sweep.engine import compiled_chunk, first_measure, placements
 from hmmjax.sweep.lanes import Lanes, setup_key
 from hmmjax.sweep.plan import Footprint, Plan
 from hmmjax.sweep.setup import draw_function, run_keys
@@ -65,13 +66,14 @@ def tree_bytes(tree: Any) -> int:
     return sum(int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize for a in jax.tree.leaves(tree))
 
 
-def compiled_bytes(fn: Callable, *args: Any) -> tuple[int, int]:
+def compiled_bytes(fn: Callable, *args: Any, **static: Any) -> tuple[int, int]:
     """(outputs, temporaries) in bytes of ``fn`` (a jitted function) compiled for ``args``
-    (arrays or ``ShapeDtypeStruct``s), per device, from XLA's memory analysis. The
-    compilation is kept by JAX: calling ``fn`` on such arguments reuses it."""
-    stats = fn.lower(*args).compile().memory_analysis()
+    (arrays or ``ShapeDtypeStruct``s; ``static``: its static keyword arguments), per
+    device, from XLA's memory analysis. The compilation is kept by JAX: calling ``fn`` on
+    such arguments reuses it."""
+    stats = fn.lower(*args, **static).compile().memory_analysis()
     if stats is None:  # a backend without the analysis: count the outputs only
-        return tree_bytes(jax.eval_shape(fn, *args)), 0
+        return tree_bytes(jax.eval_shape(partial(fn, **static), *args)), 0
     out = stats.output_size_in_bytes - stats.alias_size_in_bytes
     return int(out), int(stats.temp_size_in_bytes)
 
@@ -91,7 +93,8 @@ def setup_bytes(cfgs: list[Config], *, cached: bool) -> tuple[int, int]:
         if key in seen:
             continue
         seen.add(key)
-        out, tmp = compiled_bytes(draw_function(cfg), run_keys(cfg))
+        keys = jax.eval_shape(lambda c=cfg: run_keys(c))  # shapes: nothing drawn
+        out, tmp = compiled_bytes(draw_function(cfg), keys)
         held.append(out)
         temp.append(tmp)
     if not held:
@@ -126,8 +129,9 @@ def chunk_bytes(
     same_steps: bool,
 ) -> tuple[int, int, int]:
     """(outputs, temporaries) per device of the engine's chunk compiled for ``batch``
-    points of ``lanes`` (shapes suffice) and ``chunk`` recording intervals, and the bytes
-    one point records per recording time (all members, with their divergence flags)."""
+    points of ``lanes`` (shapes suffice) and ``chunk`` recording intervals (the
+    temporaries include the first measurement's bytes), and the bytes one point records
+    per recording time (all members, with their divergence flags)."""
     split, whole = placements(devices)
 
     def like(a, shape, sharding):
@@ -150,7 +154,12 @@ def chunk_bytes(
     args = (students, dead, rest, bounds, bounds, bound)
     _, _, meas, deads = jax.eval_shape(fn, *args)
     per_record = (tree_bytes(meas) + tree_bytes(deads)) // (batch * chunk)
-    return (*compiled_bytes(fn, *args), per_record)
+    out, temp = compiled_bytes(fn, *args)
+    # the first measurement runs before the chunk (op by op: its fused program stands in
+    # for it); its memory may not be returned to the system in between, so it counts on top
+    first = jax.jit(partial(first_measure, shared=shared))
+    first_out, first_temp = compiled_bytes(first, students, *rest[:2], rest[3])
+    return out, temp + first_out + first_temp, per_record
 
 
 def plan_grid(
@@ -166,12 +175,15 @@ def plan_grid(
     block: int,
     same_steps: bool,
     what: str,
+    batch: int | None = None,
 ) -> Plan:
     """The batch size of a grid whose lanes have the shapes ``lanes`` (leading axis: its
     points) and record ``n_records`` times: the whole grid if it fits ``budget`` bytes,
     else the most points per batch (a multiple of the device count) that do, measured at
     each candidate; else a ``ConfigError`` naming ``what`` the user can reduce.
     ``keep_setups``: the drawn set-ups stay in memory during the run (for the ODE).
+    ``batch``: the points per batch to use (a resumed checkpoint's), measured and refused
+    if it does not fit.
     ``budget``: the RAM on a CPU, one device's memory on an accelerator."""
     P = lanes.keys.shape[0]
     n = len(devices)
@@ -207,11 +219,15 @@ def plan_grid(
             run = kept + copy / n + out + temp
         return total(max(footprint.build_peak(), run)), (out, temp)
 
-    batch = -(-P // n) * n
+    fixed = batch is not None
+    batch = batch or -(-P // n) * n
     while True:
         need_bytes, (out, temp) = need(batch)
         if need_bytes <= budget:
             return Plan(P, batch, n, need_bytes, budget, footprint, (out, temp))
+        if fixed:
+            raise refuse(need_bytes, f"batches of {batch} points, as the checkpoint was "
+                                     "written; or run with --fresh")  # fmt: skip
         if batch == n:
             raise refuse(
                 need_bytes,

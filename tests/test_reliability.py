@@ -1,0 +1,277 @@
+"""Issue 15, "nothing lost, nothing unclear": each reproduction of the issue as a test
+(seeds, huge t_max, the memory plan and its message, checkpoints validated before any
+work, one validation path for ``hmmjax config`` and ``hmmjax run``), and the measured
+memory plan against the measured peak of real runs (each in its own process)."""
+
+import re
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from conftest import small_config
+
+from hmmjax.cli import main
+from hmmjax.config import ConfigError, load_config
+from hmmjax.core.rng import seed_key
+from hmmjax.experiments import driver
+from hmmjax.experiments.driver import simulate
+from hmmjax.sweep.lanes import build_lanes, point_configs
+from hmmjax.sweep.memory import RUNTIME_BYTES, SAFETY, measure_footprint, plan_grid
+from hmmjax.sweep.setup import run_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = str(ROOT / "configs" / "quickstart.toml")
+
+
+def _error(capsys, argv) -> str:
+    """Run the CLI, expect exit code 2 with one line "hmmjax: error: ..."; return it."""
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hmmjax: error: "), err
+    return err[0]
+
+
+# --- seeds ----------------------------------------------------------------------------
+
+
+def test_seed_keys_are_jax_keys_below_2_32_and_distinct_above():
+    for seed in (0, 5, 2**31, 2**32 - 1):
+        np.testing.assert_array_equal(seed_key(seed), jax.random.PRNGKey(seed))
+    with jax.enable_x64(True):  # where PRNGKey takes 64-bit seeds, it agrees there too
+        for seed in (2**32, 2**40 + 7, 2**63 - 1):
+            np.testing.assert_array_equal(seed_key(seed), jax.random.PRNGKey(seed))
+    keys = {tuple(np.asarray(seed_key(s)).tolist()) for s in (0, 1, 2**32, 2**32 + 1, 2**64 - 1)}
+    assert len(keys) == 5
+
+
+def test_seed_2_32_is_not_seed_0():
+    a, b = (run_keys(small_config(run={"seed": s})) for s in (0, 2**32))
+    assert not np.array_equal(a.streams, b.streams) and not np.array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 2**70])
+def test_seeds_outside_the_range_are_refused(seed):
+    with pytest.raises(
+        ConfigError, match=r"^run.seed = -?\d+: expected an integer 0 <= seed < 2\^64$"
+    ):
+        small_config(run={"seed": seed})
+
+
+def test_grid_of_seeds_0_and_2_32_has_two_different_points():
+    cfg = small_config(run={"ensemble": 1, "t_max": 1.0}, grid={"seed": [0, 2**32]})
+    ds = simulate(cfg, progress=False)
+    eg = ds.eg_mc.values.reshape(2, -1)
+    assert not np.allclose(eg[0], eg[1])
+
+
+# --- huge values, one validation path ---------------------------------------------------
+
+
+@pytest.mark.parametrize("t_max", ["1e300", "1e17"])
+def test_huge_t_max_is_refused_before_any_work(capsys, t_max):
+    line = _error(capsys, ["run", QUICK, "--set", f"run.t_max={t_max}"])
+    assert "run.t_max = " in line and "expected run.t_max < 5.47827e+06" in line
+
+
+@pytest.mark.parametrize(
+    "axis", ["grid.alpha=[0.1, 1.0]", "grid.P=[10, 20]", 'grid.labels=["teacher"]']
+)
+def test_config_and_run_refuse_the_same_grid_axes(capsys, axis):
+    name = axis.split("=")[0]
+    checked = _error(capsys, ["config", QUICK, "--set", axis])
+    ran = _error(capsys, ["run", QUICK, "--set", axis])
+    assert checked == ran and f"{name}: not an axis of online runs" in ran
+
+
+def test_mixing_invariant_and_other_models_is_a_config_error():
+    with pytest.raises(ConfigError, match=r'grid.model = \["hmm", "stripe"\]: invariant'):
+        load_config(QUICK, ['grid.model=["hmm", "stripe"]'])
+
+
+# --- memory plan ----------------------------------------------------------------------
+
+GRID = {"data": {"N": 60, "D": 12}, "run": {"test_size": 400, "block": 7},
+        "grid": {"lr": [0.1, 0.2, 0.3]}}  # fmt: skip
+
+
+def test_memory_refusal_names_a_need_above_what_is_available():
+    with pytest.raises(ConfigError) as err:
+        simulate(small_config(GRID, run={"memory_gib": 0.05, "block": 7}), progress=False)
+    text = str(err.value)
+    need = float(re.search(r"needs about ([\d.e+-]+) GiB", text).group(1))
+    have = float(re.search(r"the ([\d.e+-]+) GiB available", text).group(1))
+    assert need > have == 0.05 and text.startswith("run.memory_gib: ")
+    assert "\n" not in text
+
+
+def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog):
+    """The chunk is compiled while planning, before the engine (and its progress bar)
+    starts, and the engine reuses it: no compilation of the chunk inside the engine."""
+    real, marks = driver.run_points, []
+
+    def engine(*args, **kwargs):
+        marks.append(len(caplog.records))
+        out = real(*args, **kwargs)
+        marks.append(len(caplog.records))
+        return out
+
+    def chunk_compiles(records) -> int:
+        return sum("XLA compilation of jit(_points_chunk)" in r.getMessage() for r in records)
+
+    monkeypatch.setattr(driver, "run_points", engine)
+    with caplog.at_level("WARNING"), jax.log_compiles(True):
+        ds = simulate(small_config(GRID, run={"block": 5, "devices": 1}), progress=False)
+    assert chunk_compiles(caplog.records[: marks[0]]) == 1
+    assert chunk_compiles(caplog.records[marks[0] : marks[1]]) == 0
+    assert ds.attrs["memory_need_gib"] > 0 and "needed (measured)" in ds.attrs["plan"]
+
+
+def test_plan_batches_a_grid_that_does_not_fit_whole():
+    # many members, small test set: the chunk's temporaries (blocks of data per member)
+    # outweigh the lanes, so that smaller batches need less
+    wide = {"data": {"N": 200, "D": 50}, "run": {"ensemble": 64, "test_size": 50, "block": 63}}
+    cfgs = point_configs(small_config(wide, grid={"lr": [0.1, 0.2, 0.3, 0.4, 0.5]}))
+    devices = jax.local_devices()[:1]
+    shapes = jax.eval_shape(lambda: build_lanes(cfgs, {}))
+    foot = measure_footprint(shapes, cfgs, "online")
+    options = dict(n_records=9, keep_setups=False, chunk=3, shared=True, block=63,
+                   same_steps=True, what="the grid")  # fmt: skip
+    whole = plan_grid(shapes, foot, 2**40, devices, **options)
+    assert whole.batch == 5 and whole.n_batches == 1
+    tight = plan_grid(shapes, foot, whole.need_bytes - 1, devices, **options)
+    assert tight.batch < 5 and tight.need_bytes <= whole.need_bytes - 1
+    assert whole.need_bytes >= SAFETY * (RUNTIME_BYTES + foot.lanes)
+    with pytest.raises(ConfigError, match="run.memory_gib: the grid needs about"):
+        plan_grid(shapes, foot, int(SAFETY * RUNTIME_BYTES), devices, **options)
+
+
+# --- checkpoints ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """A config file and the checkpoint its run leaves (simulate keeps it)."""
+    folder = tmp_path_factory.mktemp("ckpt")
+    cfg = small_config({"sgd": {"lr": 0.5}, "run": {"devices": 1}},
+                       output={"out": str(folder / "r.nc")})  # fmt: skip
+    toml = folder / "c.toml"
+    toml.write_text(cfg.to_toml())
+    ckpt = folder / "r.nc.ckpt.npz"
+    simulate(cfg, progress=False, checkpoint=ckpt)
+    return toml, ckpt, ckpt.read_bytes()
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Any planning (compilation) fails the test: errors must come before it."""
+
+    def planned(*args, **kwargs):
+        raise AssertionError("the run went on to plan (compile) before refusing")
+
+    monkeypatch.setattr(driver, "_plan", planned)
+
+
+def _damage(ckpt: Path, data: bytes) -> None:
+    ckpt.write_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "how, words",
+    [
+        (lambda b: b[: len(b) // 2], "cannot be read (a damaged or truncated zip archive"),
+        (lambda b: b"", "cannot be read (the file is empty)"),
+        (lambda b: b"hello, world\n", "cannot be read (it starts with 68 65 6c 6c, not with"),
+    ],
+    ids=["truncated", "empty", "text"],
+)
+def test_a_damaged_checkpoint_is_refused_before_any_work(capsys, written, no_work, how, words):
+    toml, ckpt, good = written
+    _damage(ckpt, how(good))
+    line = _error(capsys, ["run", str(toml), "-q"])
+    assert f"checkpoint {ckpt} {words}" in line and line.endswith(
+        "run with --fresh to discard it and start afresh"
+    )
+
+
+def test_a_checkpoint_of_another_config_names_the_keys_that_differ(capsys, written, no_work):
+    toml, ckpt, good = written
+    ckpt.write_bytes(good)
+    line = _error(capsys, ["run", str(toml), "-q", "--set", "sgd.lr=0.2", "--set", "run.seed=3"])
+    assert (
+        "belongs to a different config: run.seed (0 there, 3 here), sgd.lr (0.5 there, 0.2 here)"
+        in line
+    )
+    assert "--fresh" in line
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda s: s.pop("net_0"), "is incomplete"),
+        (lambda s: s.update(format=np.asarray(1)), "was written by another version of hmmjax"),
+        (lambda s: s.clear() or s.update(a=np.arange(3)), "is not a checkpoint of hmmjax"),
+    ],
+    ids=["incomplete", "old-format", "foreign"],
+)
+def test_an_incomplete_or_foreign_checkpoint_is_refused(capsys, written, no_work, change, words):
+    toml, ckpt, good = written
+    ckpt.write_bytes(good)
+    with np.load(ckpt) as z:
+        state = {k: z[k] for k in z.files}
+    change(state)
+    with open(ckpt, "wb") as fh:
+        np.savez(fh, **state)
+    line = _error(capsys, ["run", str(toml), "-q"])
+    assert f"checkpoint {ckpt} {words}" in line and "--fresh" in line
+
+
+def test_fresh_replaces_a_damaged_checkpoint(capsys, written, tmp_path):
+    toml, ckpt, good = written
+    ckpt.write_bytes(b"junk")
+    out = tmp_path / "fresh.nc"
+    own = out.with_name("fresh.nc.ckpt.npz")
+    own.write_bytes(b"junk")
+    assert main(["run", str(toml), "-q", "--fresh", "--out", str(out)]) == 0
+    assert out.exists() and not own.exists()
+
+
+# --- the measured plan against real runs ------------------------------------------------------
+
+
+def _measure(name: str) -> dict:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import memory  # benchmarks/memory.py: one grid in a fresh process
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    config, overrides = memory.GRIDS[name] if name in memory.GRIDS else SMALL_GRID
+    return memory.measure(config, overrides)
+
+
+SMALL_GRID = ("configs/quickstart.toml",
+              ["data.N=1000", "data.D=500", "run.test_size=10000", "run.ensemble=4",
+               "data.shared=false", "run.t_max=0.2", "grid.lr=[0.1, 0.2]"])  # fmt: skip
+
+
+def _check(result: dict) -> None:
+    """The measured peak is within the estimate, and the estimate is not idle (the
+    measured bytes drive it: the peak is at least half of it)."""
+    assert result["peak"] <= result["estimate"], result
+    assert result["peak"] >= 0.5 * result["estimate"], result
+
+
+def test_measured_peak_is_within_the_estimate():
+    _check(_measure("small unshared grid"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    ["online, shared data, 3 lr", "unshared data, 2 lr", "finite set, 2 K", "large N",
+     "ODE and simulation", "several shapes: N x K", "invariant stripe"],
+)  # fmt: skip
+def test_measured_peak_is_within_the_estimate_for_every_kind_of_grid(name):
+    _check(_measure(name))
