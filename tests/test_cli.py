@@ -405,3 +405,15 @@ def test_folders_given_for_files(tmp_path, capsys, monkeypatch):
     )
     rc = main(["config", str(config)])
     one_line_error(capsys, rc, "images file mnist/train-images-idx3-ubyte is a folder")
+
+
+def test_ode_that_diverges_says_so(tmp_path, capsys):
+    """A diverging ODE (Euler steps far too large for the learning rate) keeps its values
+    in the results, exits 0, and says from when eg_ode is not finite."""
+    state = write_state(tmp_path / "s.npz")
+    out = tmp_path / "o.nc"
+    rc = main(["ode", str(state), "--lr", "1000", "--t-max", "50", "--dt", "1", "--n-times", "5",
+               "--nodes", "full", "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0 and out.exists(), err
+    assert "hmmjax: warning: eg_ode is not finite from t = " in err and "--dt 1" in err

@@ -275,3 +275,14 @@ def test_measured_peak_is_within_the_estimate():
 )  # fmt: skip
 def test_measured_peak_is_within_the_estimate_for_every_kind_of_grid(name):
     _check(_measure(name))
+
+
+def test_the_issues_grid_that_was_killed_is_refused_before_any_work():
+    """Issue 15's example (N = 4000, D = 2000, 20000 test samples, 8 unshared members, 2
+    learning rates): once approved at 7.68 GiB a point and killed by the kernel after
+    minutes; now refused from shapes and compiled programs alone, nothing drawn."""
+    cfg = load_config(QUICK, ["data.N=4000", "data.D=2000", "run.test_size=20000",
+                              "run.ensemble=8", "data.shared=false", "grid.lr=[0.1, 0.2]",
+                              "run.t_max=0.2", "run.memory_gib=16"])  # fmt: skip
+    with pytest.raises(ConfigError, match=r"needs about 1\d\.\d GiB \(measured: lanes of the 2 "):
+        simulate(cfg, progress=False)

@@ -281,7 +281,7 @@ def cmd_ode(args: argparse.Namespace) -> int:
                 f"--save-times {args.save_times}: the largest save time {times[-1]} is beyond "
                 f"--t-max = {args.t_max}; expected save times <= --t-max"
             )
-    from hmmjax.experiments import ode_from_state  # noqa: PLC0415 (JAX: after the checks)
+    from hmmjax.experiments import ode_divergence, ode_from_state  # noqa: PLC0415 (JAX: after the checks)
 
     try:
         ds = ode_from_state(
@@ -303,6 +303,11 @@ def cmd_ode(args: argparse.Namespace) -> int:
         )
     except ValueError as err:  # a bad state file (io.state.check_state), found before solving
         raise UsageError(str(err)) from None
+    t0 = ode_divergence(ds)
+    if t0 is not None:  # the values stay in the results; said, not hidden
+        print(f"hmmjax: warning: eg_ode is not finite from t = {t0:g} on: the ODE diverged "
+              f"(--solver {args.solver}, --dt {args.dt:g}; a smaller --dt or an adaptive "
+              "solver may help)", file=sys.stderr)  # fmt: skip
     _save(ds, out, figure)
     return 0
 

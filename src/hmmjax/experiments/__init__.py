@@ -13,7 +13,7 @@ from hmmjax.experiments.invariant import (
     member_seeds,
     ntk_analyses,
 )
-from hmmjax.experiments.theory import ode_dataset, ode_from_state
+from hmmjax.experiments.theory import ode_dataset, ode_divergence, ode_from_state
 from hmmjax.experiments.validate import check_config
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "member_seeds",
     "ntk_analyses",
     "ode_dataset",
+    "ode_divergence",
     "ode_from_state",
     "run_title",
     "simulate",

@@ -62,10 +62,6 @@ __all__ = [
 ]
 
 
-
-
-
-
 def _data(cfg: Config) -> InvariantData:
     return InvariantData(d=cfg.data.N, model=cfg.data.model, r2=cfg.invariant.threshold)
 

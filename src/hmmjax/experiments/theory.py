@@ -16,7 +16,7 @@ from hmmjax.io.state import load_state
 from hmmjax.ode import Solution, solve_hmm
 from hmmjax.ode.times import on_grid, save_times
 
-__all__ = ["ode_dataset", "ode_from_state"]
+__all__ = ["ode_dataset", "ode_from_state", "ode_divergence"]
 
 
 def ode_dataset(sol: Solution, times: np.ndarray, index: np.ndarray, both: bool) -> xr.Dataset:
@@ -90,3 +90,11 @@ def ode_from_state(
         else ("exact" if "beta" in arrays else "averaged"),
     )
     return ds
+
+
+def ode_divergence(ds: xr.Dataset) -> float | None:
+    """The first time at which ``eg_ode`` is not finite (the ODE diverged), or None."""
+    eg = np.asarray(ds["eg_ode"])
+    if np.all(np.isfinite(eg)):
+        return None
+    return float(np.asarray(ds["t"])[np.argmin(np.isfinite(eg))])

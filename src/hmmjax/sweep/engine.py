@@ -103,9 +103,9 @@ def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, blo
 
 def first_measure(states, trainer, model, test, *, shared):
     """The measurement of every member of every point at its initial state. Run op by op
-    (not jitted): a fused program would round the outputs of networks at their initial
-    state (exactly zero for the invariant manifolds' centred networks) differently on
-    different device counts."""
+    (not jitted) on the lanes as built (not sharded): a fused or partitioned program
+    would round the outputs of networks at their initial state (exactly zero for the
+    invariant manifolds' centred networks) differently on different device counts."""
     axis = None if shared else 0
 
     def per_point(states, trainer, model, test):
@@ -221,16 +221,19 @@ def run_points(
     for b in range(b0, plan.n_batches):
         idx = np.arange(b * plan.batch, (b + 1) * plan.batch)
         idx = np.minimum(idx, P - 1)  # the last batch repeats the last point
-        part = _place(lanes if plan.batch == P else take(lanes, idx), split)
+        part = lanes if plan.batch == P else take(lanes, idx)
         if resume is not None and b == b0 and c0 > 0:
+            part = _place(part, split)
             like = jax.tree.structure(part.students)
             students = jax.tree.unflatten(like, [jnp.asarray(a) for a in resume.leaves])
             students, dead = _place((students, jnp.asarray(resume.dead)), split)
             pieces = [resume.history]
-        else:
+        else:  # measured where the lanes were built: the same numbers on any device count
+            first = first_measure(part.students, part.trainer, part.model, part.test,
+                                  shared=shared)  # fmt: skip
+            part = _place(part, split)
             students = part.students
             dead = _place(jnp.zeros(part.keys.shape[:2], bool), split)
-            first = first_measure(students, part.trainer, part.model, part.test, shared=shared)
             pieces = [_with_dead(jax.tree.map(lambda a: np.asarray(a)[:, :, None], first),
                                  np.zeros((len(idx), part.keys.shape[1], 1), bool))]  # fmt: skip
             c0 = 0
