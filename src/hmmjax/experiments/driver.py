@@ -158,6 +158,13 @@ def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
     if checkpoint is None or not checkpoint.exists():
         return None
     saved = load_checkpoint(checkpoint, fingerprint(cfg), describe_config(cfg))
+    share = [len(point_configs(cfg)), jax.process_index(), jax.process_count()]
+    if "share" in saved and saved["share"].tolist()[1:] != share[1:]:
+        raise ConfigError(
+            f"checkpoint {checkpoint} was written by process {int(saved['share'][1])} of "
+            f"{int(saved['share'][2])}, this is process {share[1]} of {share[2]}: its points "
+            "differ; run on as many processes, or with --fresh to start afresh"
+        )
     written = int(saved["plan"][1])
     if written != len(devices):
         raise ConfigError(
@@ -176,7 +183,8 @@ def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool, batch: int | Non
         print("hmmjax: compiling and measuring the memory plan", file=sys.stderr)
     shapes = jax.eval_shape(lambda: _builder(cfgs, kind)({}))
     footprint = measure_footprint(shapes, cfgs, kind)
-    what = "the grid, run.ensemble" + ("" if kind == "invariant" else ", run.test_size")
+    what = "the grid, run.ensemble, run.n_times"
+    what += "" if kind == "invariant" else ", run.test_size"
     return plan_grid(
         shapes, footprint, device_budget(cfg), devices, n_records=steps.shape[1],
         keep_setups=cfg.run.mode != "sim",

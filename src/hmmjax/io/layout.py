@@ -47,8 +47,15 @@ def _grid_dims(cfg: Config) -> tuple[tuple[str, ...], tuple[int, ...], dict[str,
     if g.kind == "none":
         return (), (), {}
     if g.kind == "product":
-        return g.dims, g.shape, {name: list(values) for name, values in g.axes}
-    return ("point",), (g.size,), {name: ("point", list(values)) for name, values in g.axes}
+        return g.dims, g.shape, {name: _values(values) for name, values in g.axes}
+    return ("point",), (g.size,), {name: ("point", _values(values)) for name, values in g.axes}
+
+
+def _values(values: tuple) -> list | np.ndarray:
+    """An axis' values as a coordinate; integers from 2^63 on (seeds) as uint64, exact."""
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and max(values) >= 2**63:
+        return np.asarray(values, np.uint64)
+    return list(values)
 
 
 def _mask_units(a: np.ndarray, masks: list[np.ndarray | None]) -> np.ndarray:

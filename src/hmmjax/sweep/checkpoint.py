@@ -44,10 +44,12 @@ __all__ = [
 
 
 def _identity(cfg: Config) -> dict:
-    """What a checkpoint must match: the config less output and the memory budget."""
+    """What a checkpoint must match: the config less output, the memory budget and the
+    devices (the plan's batch size and device count are checked on their own)."""
     d = cfg.to_dict()
     d.pop("output")
     d["run"].pop("memory_gib")
+    d["run"].pop("devices")
     return d
 
 
@@ -172,6 +174,8 @@ def header(stamp: str, config: str, plan: Plan) -> dict[str, np.ndarray]:
         "fingerprint": np.asarray(stamp),
         "config": np.asarray(config),
         "plan": np.asarray([plan.batch, plan.devices]),
+        # which points: this process's share of the grid (multi-host runs)
+        "share": np.asarray([plan.n_points, jax.process_index(), jax.process_count()]),
     }
 
 

@@ -23,8 +23,9 @@ also stop a member by itself (the hinge-loss trainer at zero training loss).
 
 Checkpoints: after each chunk the state (members' states, flags, the history so far,
 finished batches and their final states) is written atomically (``hmmjax.sweep.checkpoint``);
-``run_points`` given the same checkpoint resumes there. Data streams are counter-based, so
-the resumed run gives the uninterrupted numbers.
+``run_points`` given a checkpoint's validated arrays (``resume``, from
+``checkpoint.load_checkpoint``) resumes there. Data streams are counter-based, so the
+resumed run gives the uninterrupted numbers.
 """
 
 from __future__ import annotations
@@ -181,8 +182,9 @@ def run_points(
     ``stamp``, ``config``: the fingerprint and record of the config that checkpoints carry
     (``checkpoint.fingerprint``, ``checkpoint.describe_config``). ``checkpoint``: the file
     written after each chunk; ``resume``: a checkpoint's arrays, validated
-    (``checkpoint.load_checkpoint``), to resume from. ``keep_final``: return (and
-    checkpoint) the members' final states, else ``Progress.final`` is None."""
+    (``checkpoint.load_checkpoint``), to resume from (the dict is consumed: emptied).
+    ``keep_final``: return (and checkpoint) the members' final states, else
+    ``Progress.final`` is None."""
     P, n = steps.shape
     dtype = _float_dtype(lanes.students)
     bound = jnp.asarray(bound, dtype)
@@ -196,7 +198,9 @@ def run_points(
     stops = np.concatenate([steps[:, 1:], np.repeat(steps[:, -1:], pad, 1)], 1)
 
     head = header(stamp, config, plan)
-    resume = unpack(resume) if resume is not None else None
+    saved, resume = resume, (unpack(resume) if resume is not None else None)
+    if saved is not None:
+        saved.clear()  # consumed: only what is still needed stays alive
     if resume is not None and resume.plan != (plan.batch, plan.devices):
         raise ConfigError(
             f"the checkpoint was written with batches of {resume.plan[0]} points on "
@@ -257,6 +261,7 @@ def run_points(
             ends = jax.tree.map(partial(_first, n=real), students)
             final = ends if final is None else jax.tree.map(_join, final, ends)
         resume = None
+        del part, rest, students, dead  # before the next batch is taken and placed
         if checkpoint is not None and b + 1 < plan.n_batches:
             save_checkpoint(checkpoint, pack(head, b + 1, 0, None, None, None, done, final))
     bar.close()

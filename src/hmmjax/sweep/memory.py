@@ -52,6 +52,7 @@ __all__ = [
     "compiled_bytes",
     "setup_bytes",
     "measure_footprint",
+    "record_bytes",
     "chunk_bytes",
     "plan_grid",
 ]
@@ -86,8 +87,10 @@ def setup_bytes(cfgs: list[Config], *, cached: bool) -> tuple[int, int]:
     held, temp, seen = [], [0], set()
     for cfg in cfgs:
         if cfg.data.model in REAL_DATA:
-            n, N = shape(cfg.data.model, cfg.data.path)
-            held.append(8 * n * (N + 1))
+            if (cfg.data.model, cfg.data.path) not in seen:  # read once per data set
+                seen.add((cfg.data.model, cfg.data.path))
+                n, N = shape(cfg.data.model, cfg.data.path)
+                held.append(8 * n * (N + 1))
             continue
         key = setup_key(cfg)
         if key in seen:
@@ -118,6 +121,35 @@ def measure_footprint(lanes: Lanes, cfgs: list[Config], kind: str) -> Footprint:
                      states=tree_bytes(lanes.students))  # fmt: skip
 
 
+def _chunk_args(lanes: Lanes, batch: int, chunk: int, devices: list[jax.Device],
+                same_steps: bool) -> tuple:  # fmt: skip
+    """The chunk's arguments for ``batch`` points of ``lanes``, as sharded shapes."""
+    split, whole = placements(devices)
+
+    def point_axis(a):
+        return jax.ShapeDtypeStruct((batch, *a.shape[1:]), a.dtype, sharding=split)
+
+    students = jax.tree.map(point_axis, lanes.students)
+    dead = jax.ShapeDtypeStruct((batch, lanes.keys.shape[1]), jnp.bool_, sharding=split)
+    rest = jax.tree.map(point_axis, (lanes.trainer, lanes.model, lanes.keys, lanes.test))
+    step = jax.dtypes.canonicalize_dtype(np.int64)
+    bounds = jax.ShapeDtypeStruct((chunk,) if same_steps else (batch, chunk), step,
+                                  sharding=whole if same_steps else split)  # fmt: skip
+    dtype = next(a.dtype for a in jax.tree.leaves(lanes.students)
+                 if jnp.issubdtype(a.dtype, jnp.inexact))  # fmt: skip
+    return students, dead, rest, bounds, bounds, jax.ShapeDtypeStruct((), dtype, sharding=whole)
+
+
+def record_bytes(lanes: Lanes, chunk: int, devices: list[jax.Device], *, shared: bool,
+                 block: int, same_steps: bool) -> int:  # fmt: skip
+    """The bytes one point records per recording time (all members, with their
+    divergence flags), from the chunk's output shapes (nothing compiled)."""
+    n = len(devices)
+    fn = compiled_chunk(tuple(devices), shared, block, same_steps)
+    _, _, meas, deads = jax.eval_shape(fn, *_chunk_args(lanes, n, chunk, devices, same_steps))
+    return (tree_bytes(meas) + tree_bytes(deads)) // (n * chunk)
+
+
 def chunk_bytes(
     lanes: Lanes,
     batch: int,
@@ -127,39 +159,18 @@ def chunk_bytes(
     shared: bool,
     block: int,
     same_steps: bool,
-) -> tuple[int, int, int]:
+) -> tuple[int, int]:
     """(outputs, temporaries) per device of the engine's chunk compiled for ``batch``
-    points of ``lanes`` (shapes suffice) and ``chunk`` recording intervals (the
-    temporaries include the first measurement's bytes), and the bytes one point records
-    per recording time (all members, with their divergence flags)."""
-    split, whole = placements(devices)
-
-    def like(a, shape, sharding):
-        return jax.ShapeDtypeStruct(shape, a.dtype, sharding=sharding)
-
-    def point_axis(a):
-        return like(a, (batch, *a.shape[1:]), split)
-
-    students = jax.tree.map(point_axis, lanes.students)
-    E = lanes.keys.shape[1]
-    dead = jax.ShapeDtypeStruct((batch, E), jnp.bool_, sharding=split)
-    rest = jax.tree.map(point_axis, (lanes.trainer, lanes.model, lanes.keys, lanes.test))
-    step = jax.dtypes.canonicalize_dtype(np.int64)
-    bounds = jax.ShapeDtypeStruct((chunk,) if same_steps else (batch, chunk), step,
-                                  sharding=whole if same_steps else split)  # fmt: skip
-    dtype = next(a.dtype for a in jax.tree.leaves(lanes.students)
-                 if jnp.issubdtype(a.dtype, jnp.inexact))  # fmt: skip
-    bound = jax.ShapeDtypeStruct((), dtype, sharding=whole)
-    fn = compiled_chunk(tuple(devices), shared, block, same_steps)
-    args = (students, dead, rest, bounds, bounds, bound)
-    _, _, meas, deads = jax.eval_shape(fn, *args)
-    per_record = (tree_bytes(meas) + tree_bytes(deads)) // (batch * chunk)
-    out, temp = compiled_bytes(fn, *args)
+    points of ``lanes`` (shapes suffice) and ``chunk`` recording intervals; the
+    temporaries include the first measurement's bytes."""
+    args = _chunk_args(lanes, batch, chunk, devices, same_steps)
+    out, temp = compiled_bytes(compiled_chunk(tuple(devices), shared, block, same_steps), *args)
     # the first measurement runs before the chunk (op by op: its fused program stands in
     # for it); its memory may not be returned to the system in between, so it counts on top
+    students, _, rest = args[:3]
     first = jax.jit(partial(first_measure, shared=shared))
     first_out, first_temp = compiled_bytes(first, students, *rest[:2], rest[3])
-    return out, temp + first_out + first_temp, per_record
+    return out, temp + first_out + first_temp
 
 
 def plan_grid(
@@ -202,19 +213,27 @@ def plan_grid(
             f"{budget / gib:.3g} GiB available; reduce {what} or raise run.memory_gib"
         )
 
-    floor = total(max(footprint.build_peak(), footprint.lanes))
-    if floor > budget:  # not even the lanes fit: no batch size helps, nothing to compile
-        raise refuse(floor, f"measured: lanes of the {P} points {footprint.lanes / gib:.3g} "
-                            f"GiB, set-ups {footprint.setups / gib:.3g} GiB")  # fmt: skip
+    per_record = record_bytes(lanes, chunk, devices, shared=shared, block=block,
+                              same_steps=same_steps)  # fmt: skip
+    # the history of every point on the host (pieces, joined, checkpointed): in the RAM
+    # budget of a CPU run whatever the batch
+    history = 3 * P * n_records * per_record if ram else 0
+    floor = total(max(footprint.build_peak(), footprint.lanes + history))
+    if floor > budget:  # no batch size helps: refused before compiling anything
+        detail = (
+            f"measured: lanes of the {P} points {footprint.lanes / gib:.3g} GiB, set-ups "
+            f"{footprint.setups / gib:.3g} GiB, histories of {n_records} records "
+            f"(run.n_times) {history / gib:.3g} GiB"
+        )
+        raise refuse(floor, detail)
 
     def need(batch: int) -> tuple[int, tuple[int, int]]:
-        out, temp, per_record = chunk_bytes(lanes, batch, chunk, devices, shared=shared,
-                                            block=block, same_steps=same_steps)  # fmt: skip
+        out, temp = chunk_bytes(lanes, batch, chunk, devices, shared=shared, block=block,
+                                same_steps=same_steps)  # fmt: skip
         # the batch's copies: taken from the lanes (batched), placed on the devices
         copy = batch * per_lane * ((batch != P) + (n > 1))
-        if ram:  # + the history (pieces, joined, checkpointed) and the checkpoint's states
-            host = 3 * P * n_records * per_record + footprint.states * batch / P
-            run = kept + copy + n * (out + temp) + host
+        if ram:  # + the checkpoint's states
+            run = kept + copy + n * (out + temp) + history + footprint.states * batch / P
         else:
             run = kept + copy / n + out + temp
         return total(max(footprint.build_peak(), run)), (out, temp)
@@ -236,6 +255,6 @@ def plan_grid(
             )
         # the chunk's bytes grow with the batch: aim at what fits, then measure that
         per_point = max((out + temp) * n / batch, 1) + 2 * per_lane
-        spare = budget / SAFETY - RUNTIME_BYTES - kept
-        fit = int(spare // per_point) // n * n
+        spare = budget / SAFETY - RUNTIME_BYTES - kept - history
+        fit = int(max(spare, 0) // per_point) // n * n
         batch = max(n, min(batch - n, fit))

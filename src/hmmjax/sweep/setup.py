@@ -92,11 +92,11 @@ _DRAW: dict[str, Callable] = {}
 
 def draw_function(cfg) -> Callable:
     """The jitted draw of ``cfg``'s set-up from its ``Keys``: (model, students, test).
-    Cached by everything the draw depends on but the seed."""
-    static = cfg.to_dict()
-    static["run"].pop("seed")
-    for section in ("output", "grid", "ode"):
-        static.pop(section)
+    Cached by what the draw reads (data, teacher, student, run.ensemble, run.test_size,
+    run.precision), so points differing in anything else share one compilation."""
+    d = cfg.to_dict()
+    run = {k: d["run"][k] for k in ("ensemble", "test_size", "precision")}
+    static = {"data": d["data"], "teacher": d["teacher"], "student": d["student"], "run": run}
     key = json.dumps(static, sort_keys=True)
     if key not in _DRAW:
         _DRAW[key] = jax.jit(partial(_draw, cfg))
