@@ -286,3 +286,19 @@ def test_the_issues_grid_that_was_killed_is_refused_before_any_work():
                               "run.t_max=0.2", "run.memory_gib=16"])  # fmt: skip
     with pytest.raises(ConfigError, match=r"needs about 1\d\.\d GiB \(measured: lanes of the 2 "):
         simulate(cfg, progress=False)
+
+
+def test_histories_that_cannot_fit_are_refused_before_compiling(monkeypatch):
+    """The histories of every point stay on the host whatever the batch: when they alone
+    break the budget the plan says so at once (no chunk compiled per smaller batch)."""
+    from hmmjax.sweep import memory
+
+    def compiled(*args, **kwargs):
+        raise AssertionError("a chunk was compiled")
+
+    monkeypatch.setattr(memory, "chunk_bytes", compiled)
+    cfg = small_config({"data": {"N": 60, "D": 10}, "student": {"K": 30}, "teacher": {"M": 30}},
+                       run={"ensemble": 64, "n_times": 100, "t_max": 10.0, "memory_gib": 0.33},
+                       grid={"seed": [0, 1, 2, 3]})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"histories of \d+ records \(run.n_times\) 0\.\d+ GiB"):
+        simulate(cfg, progress=False)

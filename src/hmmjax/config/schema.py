@@ -187,7 +187,8 @@ class Option:
         if not _is_type(value, self.type):
             raise ConfigError(f"{given} ({type_name(value)}): {expected}{_int_hint(self, value)}")
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**64:
-            raise ConfigError(f"{given}: {expected} (and below 2^64 in size)")
+            size = "" if self.validate is not None else " (and below 2^64 in size)"
+            raise ConfigError(f"{given}: {expected}{size}")
         if _takes_float(self.type) and not isinstance(value, str):
             value = float(value)
             if not math.isfinite(value):
