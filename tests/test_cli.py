@@ -287,6 +287,7 @@ def no_ode(*args, **kwargs):
 def test_ode_save_times_up_to_t_max_are_accepted(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(experiments, "ode_from_state", lambda *a, **kw: calls.append(kw) or 1)
+    monkeypatch.setattr(experiments, "ode_divergence", lambda ds: None)
     monkeypatch.setattr("hmmjax.cli._save", lambda ds, out, figure: None)
     times = write(tmp_path / "times.txt", "0, 0.5\n1\n")
     state = str(write_state(tmp_path / "s.npz"))

@@ -35,6 +35,7 @@ from hmmjax.config.schema import SCHEMA, ConfigError, Option, closest, show, typ
 
 __all__ = [
     "AXES",
+    "MAX_POINTS",
     "KINDS",
     "SPACINGS",
     "SIGNIFICANT_DIGITS",
