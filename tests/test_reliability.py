@@ -174,10 +174,6 @@ def no_work(monkeypatch):
     monkeypatch.setattr(driver, "_plan", planned)
 
 
-def _damage(ckpt: Path, data: bytes) -> None:
-    ckpt.write_bytes(data)
-
-
 @pytest.mark.parametrize(
     "how, words",
     [
@@ -189,7 +185,7 @@ def _damage(ckpt: Path, data: bytes) -> None:
 )
 def test_a_damaged_checkpoint_is_refused_before_any_work(capsys, written, no_work, how, words):
     toml, ckpt, good = written
-    _damage(ckpt, how(good))
+    ckpt.write_bytes(how(good))
     line = _error(capsys, ["run", str(toml), "-q"])
     assert f"checkpoint {ckpt} {words}" in line and line.endswith(
         "run with --fresh to discard it and start afresh"

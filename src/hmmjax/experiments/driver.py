@@ -158,12 +158,12 @@ def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
     if checkpoint is None or not checkpoint.exists():
         return None
     saved = load_checkpoint(checkpoint, fingerprint(cfg), describe_config(cfg))
-    share = [len(point_configs(cfg)), jax.process_index(), jax.process_count()]
-    if "share" in saved and saved["share"].tolist()[1:] != share[1:]:
+    process = [jax.process_index(), jax.process_count()]
+    if "share" in saved and saved["share"].tolist()[1:] != process:
         raise ConfigError(
             f"checkpoint {checkpoint} was written by process {int(saved['share'][1])} of "
-            f"{int(saved['share'][2])}, this is process {share[1]} of {share[2]}: its points "
-            "differ; run on as many processes, or with --fresh to start afresh"
+            f"{int(saved['share'][2])}, this is process {process[0]} of {process[1]}: its "
+            "points differ; run on as many processes, or with --fresh to start afresh"
         )
     written = int(saved["plan"][1])
     if written != len(devices):

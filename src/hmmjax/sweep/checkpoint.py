@@ -55,7 +55,7 @@ def _identity(cfg: Config) -> dict:
 
 def fingerprint(cfg: Config) -> str:
     """The hash a checkpoint must match to be resumed (``_identity`` of the config)."""
-    return hashlib.sha256(json.dumps(_identity(cfg), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(describe_config(cfg).encode()).hexdigest()
 
 
 def describe_config(cfg: Config) -> str:
