@@ -1,6 +1,7 @@
 """Shared fixtures and helpers. JAX compilation dominates small tests: build models once per
 session, and keep configs tiny (``small_config``)."""
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,10 @@ from typing import Any
 import pytest
 
 from hmmjax.config import Config, config_from_dict
+
+# hermetic tests: no compilation cache in the user's home (test_cache.py turns it on in a
+# temporary folder); a cache the caller names explicitly is kept
+os.environ.setdefault("HMMJAX_COMPILE_CACHE", "off")
 
 DATA = Path(__file__).resolve().parent / "data"
 

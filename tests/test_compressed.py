@@ -15,7 +15,10 @@ from hmmjax.models.two_layer import init_network
 from hmmjax.ode import (
     hmm_problem,
     hmm_rhs,
+    node_error,
+    probe_size,
     select_nodes,
+    solve_hmm_state,
     solve_hmm,
     solve_hmm_limit,
     solve_hmm_sample,
@@ -89,13 +92,39 @@ def test_both_layers_and_adaptive_solver():
 def test_auto_nodes(case):
     _, _, arrays, full = case
     auto = solve_hmm(arrays, TS, lr=0.5, nodes="auto", node_rtol=1e-8)
-    assert auto.points in (17, 33, 65)
+    assert auto.points == 33  # the first rung: its estimated node error is below 1e-8
     np.testing.assert_allclose(auto.eg, full.eg, rtol=1e-9)
+    assert float(node_error(auto)) <= 1e-8
 
 
-def _fake(p, value=None):
-    eg = np.full(3, 1.0 + 2.0**-p) if value is None else np.full(3, value)
-    return SimpleNamespace(eg=eg, points=p)
+@pytest.mark.parametrize("solver", ["euler", "tsit5"])
+def test_probe_estimates_the_node_error_and_leaves_the_run_alone(case, solver):
+    """The probe (2p - 1 nested nodes driven by the run's own trajectory) against the
+    true node error, from the full ODE on every eigenvalue: the same order, and not below
+    it by more than a small factor (THEORY 5.3: the per-eigenvalue equations are linear
+    given the global order parameters)."""
+    _, _, arrays, full = case
+    steps = dict(solver=solver, rtol=1e-10, atol=1e-12)
+    if solver != "euler":  # the reference with the same time steps' accuracy
+        full = solve_hmm(arrays, TS, lr=0.5, nodes="full", **steps)
+    opts = dict(v=arrays["v"], A=arrays["A"], delta=200 / 400, lr=0.5, **steps)
+    with jax.enable_x64(True):
+        floats = {k: jnp.asarray(a, float) for k, a in arrays.items() if a is not None}
+        for p in (5, 9, 17):
+            st, pr = sp.state_from_arrays(floats, p), sp.state_from_arrays(floats, probe_size(p))
+            plain = solve_hmm_state(st, TS, **opts)
+            probed = solve_hmm_state(st, TS, probe=pr, **opts)
+            # the probe is passive: the same run, the same adaptive steps
+            np.testing.assert_array_equal(probed.eg, plain.eg)
+            assert int(probed.num_steps) == int(plain.num_steps)
+            true = np.max(np.abs(np.asarray(plain.eg) / np.asarray(full.eg) - 1))
+            estimate = float(node_error(probed))
+            assert true > 1e-12  # a real error to estimate
+            assert true / 3 < estimate < 30 * true, (p, true, estimate)
+
+
+def _fake(p, estimate):
+    return SimpleNamespace(eg=np.ones(3), eg_probe=np.full(3, 1.0 + estimate(p)), points=p)
 
 
 def test_select_nodes_logic():
@@ -103,18 +132,21 @@ def test_select_nodes_logic():
 
     def run(p):
         seen.append(p)
-        return _fake(p)
+        return _fake(p, lambda p: 100.0 / p**4)
 
-    p, sol, err = select_nodes(run, rtol=1e-5)
-    # |2^-p - 2^-q| / (1 + 2^-q) <= 1e-5 first between p = 17 and q = 33 (7.6e-6)
-    assert (p, seen) == (33, [9, 17, 33]) and sol.points == 33
-    assert err == pytest.approx((2.0**-17 - 2.0**-33) / (1 + 2.0**-33), rel=1e-9)
-    with pytest.warns(UserWarning, match="still change eg"):
-        p, _, err = select_nodes(lambda p: _fake(p, 1.0 + 1.0 / p), rtol=1e-6)
+    p, sol, err = select_nodes(run, rtol=1e-6)
+    # the first rung whose estimate is within the tolerance: 100 / 129^4 = 3.6e-7
+    assert (p, seen) == (129, [33, 65, 129]) and sol.points == 129
+    assert err == pytest.approx(100.0 / 129**4, rel=2e-2)  # eg_probe - eg in float32
+    seen.clear()
+    assert select_nodes(run, rtol=1e-3)[0] == 33 and seen == [33]  # one run when enough
+    with pytest.warns(UserWarning, match="estimated node error"):
+        p, _, err = select_nodes(lambda p: _fake(p, lambda p: 1.0 / p), rtol=1e-6)
     assert p == 257
     # a diverging run stops the search at once
-    p, _, err = select_nodes(lambda p: _fake(p, np.nan if p > 9 else 1.0), rtol=1e-8)
-    assert p == 17 and np.isnan(err)
+    nan = SimpleNamespace(eg=np.full(3, np.nan), eg_probe=np.ones(3), points=33)
+    p, _, err = select_nodes(lambda p: nan, rtol=1e-8)
+    assert p == 33 and np.isnan(err)
     with pytest.raises(ValueError, match="node_rtol"):
         select_nodes(run, rtol=0.0)
 

@@ -14,6 +14,7 @@ from hmmjax.data.invariant import CYLINDER_R2_THEORY, InvariantData, labels, sam
 from hmmjax.models.alpha_net import hinge_grad, hinge_loss, init_net, output
 from hmmjax.sweep import Plan, load_checkpoint, run_points
 from hmmjax.sweep.invariant import invariant_lanes, iteration_steps, run_grid
+from hmmjax.sweep.lanes import one_per_lane
 from hmmjax.train.hinge import InvariantTrainer
 
 
@@ -229,7 +230,8 @@ def test_engine_equals_one_call_and_resumes(tmp_path, saved_checkpoints):
     def run(stamp):
         steps = iteration_steps(trainer, 2)
         saved = load_checkpoint(ckpt, stamp) if ckpt.exists() else None
-        return run_points(lanes, steps, Plan(2, 2, 1, 0, 0), jax.local_devices()[:1],
+        return run_points(one_per_lane(lanes), steps, Plan(2, 2, 1, 0, 0),
+                          jax.local_devices()[:1],
                           shared=False, block=1, chunk=2, bound=np.inf, stamp=stamp,
                           progress=False, checkpoint=ckpt, resume=saved,
                           keep_final=True)  # fmt: skip

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hmmjax.data.base import make_data_model
-from hmmjax.models.two_layer import TwoLayer, init_network
-from hmmjax.train.online import SGD, advance, draw_block, record_steps
+from hmmjax.data.base import Batch, make_data_model
+from hmmjax.models.two_layer import TwoLayer, init_network, pad_network
+from hmmjax.train.online import SGD, advance, delayed_block, draw_block, record_steps
 
 N, D, K, M = 64, 16, 3, 2
 
@@ -109,3 +109,28 @@ def test_record_steps():
     np.testing.assert_array_equal(lin, np.arange(0, 501, 50))
     with pytest.raises(ValueError, match="spacing"):
         record_steps(100, 1.0, 5, spacing="cubic")
+
+
+@pytest.mark.parametrize("second", [False, True])
+def test_a_delayed_block_is_its_steps_one_after_another(second):
+    """``delayed_block`` (the block's steps as matrix products, THEORY section 1 step)
+    against ``SGD.step`` applied step by step: weight decay, a mini-batch of 2, a padded
+    network, the second layer trained, a block cut at both ends."""
+    N, K, b, B = 50, 3, 16, 2
+    with jax.enable_x64(True):
+        net = init_network(jax.random.PRNGKey(0), K, N, second_layer="gaussian",
+                           dtype=jnp.float64)  # fmt: skip
+        net = pad_network(net, K + 1, N + 5)
+        sgd = SGD.create(0.7, 0.3, B, second, dtype=jnp.float64)
+        x = jax.random.normal(jax.random.PRNGKey(1), (b, B, N + 5)).at[..., N:].set(0)
+        y = jax.random.normal(jax.random.PRNGKey(2), (b, B))
+        ref = net
+        for i in range(3, 13):
+            ref = sgd.step(ref, Batch(x=x[i], y=y[i], z=None))
+        X = x.reshape(-1, N + 5)
+        out = delayed_block(sgd, net, Batch(x=x, y=y, z=y[..., None]), X @ X.T, 3, 13)
+    assert np.max(np.abs(ref.w - net.w)) > 0.5  # the steps did move the weights
+    np.testing.assert_allclose(out.w, ref.w, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out.v, ref.v, rtol=0, atol=1e-12)
+    if not second:
+        np.testing.assert_array_equal(out.v, net.v)

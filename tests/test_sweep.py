@@ -7,7 +7,13 @@ from conftest import small_config
 from hmmjax.config.schema import ConfigError
 from hmmjax.experiments.driver import simulate
 from hmmjax.sweep.engine import run_points
-from hmmjax.sweep.lanes import build_lanes, point_configs, point_steps, record_times
+from hmmjax.sweep.lanes import (
+    build_lanes,
+    point_configs,
+    point_steps,
+    record_times,
+    stream_layout,
+)
 from hmmjax.sweep.ode import ode_points
 from hmmjax.sweep.plan import Plan, choose_devices
 
@@ -17,11 +23,12 @@ def _train(cfgs, steps, batch=None):
     in batches of ``batch`` points (default: all)."""
     cfg = cfgs[0]
     devices = choose_devices(cfg)[:1]
-    plan = Plan(len(cfgs), batch or len(cfgs), 1)
-    lanes = build_lanes(cfgs)
+    layout = stream_layout(cfgs)
+    plan = Plan(layout.n_lanes, batch or layout.n_lanes, 1)
+    lanes = build_lanes(cfgs, layout=layout)
     out = run_points(lanes, steps, plan, devices, shared=cfg.data.shared, block=cfg.run.block,
                      chunk=cfg.run.chunk, bound=cfg.run.diverge_eg, stamp="test",
-                     progress=False)  # fmt: skip
+                     layout=layout, progress=False)  # fmt: skip
     return out, plan
 
 
@@ -67,6 +74,42 @@ def test_padded_point_equals_its_unpadded_run(hmm_grid, point):
     np.testing.assert_allclose(h["R"][point][..., :K, :M], s["R"][0], rtol=2e-5, atol=1e-6)
     # the padded units stay exactly zero
     assert np.all(h["Q"][point][..., K:, :] == 0) and np.all(h["v"][point][..., K:] == 0)
+
+
+SHARED_GRID = {
+    "data": {"N": 40, "D": 6, "f": "sign"},
+    "student": {"train_second": True},
+    "grid": {"lr": [0.2, 0.7], "kappa": [0.0, 0.1], "K": [1, 2], "seed": [0, 1]},
+}
+
+
+def test_points_of_a_data_stream_share_one_lane():
+    cfgs = point_configs(small_config(SHARED_GRID))
+    layout = stream_layout(cfgs)
+    assert layout.points.shape == (2, 8)  # one lane per seed: lr, kappa, K share the data
+    assert {cfgs[i].run.seed for i in layout.points[0]} == {0}
+    np.testing.assert_array_equal(np.sort(layout.points.ravel()), np.arange(16))
+    assert stream_layout(cfgs, share=False).points.shape == (16, 1)
+    # what changes the samples starts a lane of its own
+    other = point_configs(small_config(SHARED_GRID, grid={"lr": [0.2, 0.7], "noise": [0, 0.1]}))
+    assert stream_layout(other).n_lanes == 2
+
+
+def test_shared_stream_points_equal_their_single_runs():
+    """Common random numbers change nothing: every point of a lane is its own single run."""
+    cfgs = point_configs(small_config(SHARED_GRID))
+    steps = point_steps(cfgs, record_times(cfgs))
+    prog, plan = _train(cfgs, steps)
+    assert plan.n_lanes == 2
+    for point in (0, 3, 6, 9, 12, 15):  # both lanes, both K, every lr and kappa
+        single, _ = _train([cfgs[point]], steps[point : point + 1])
+        K = cfgs[point].student.K
+        h, s = prog.history, single.history
+        np.testing.assert_allclose(h["eg"][point], s["eg"][0], rtol=2e-5, atol=1e-7)
+        np.testing.assert_allclose(h["Q"][point][..., :K, :K], s["Q"][0], rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(h["v"][point][..., :K], s["v"][0], rtol=2e-5, atol=1e-6)
+    # and the points differ: they did train with their own lr, kappa and K
+    assert len({float(prog.history["eg"][p, 0, -1]) for p in range(len(cfgs))}) == len(cfgs)
 
 
 def test_padded_ode_point_equals_its_unpadded_run():

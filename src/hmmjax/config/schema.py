@@ -443,13 +443,14 @@ class ODEConfig(_Section):
     )
     nodes: str | int = option(
         "auto",
-        "HMM ODE spectral points (docs/theory.md 5.3): auto (fewest nodes to node_rtol), full "
+        "HMM ODE spectral points (docs/theory.md 5.3): auto (the first of 33, 65, 129, 257 "
+        "nodes whose probed error is within node_rtol), full "
         "(every eigenvalue) or a number p of nodes",
         validate=_word_or(("auto", "full"), lambda p: p >= 2),
         allowed='"auto", "full" or an integer >= 2',
     )
     node_rtol: float = option(
-        1e-8, "nodes = auto: relative change of eg that stops adding nodes", gt=0
+        1e-8, "nodes = auto: estimated relative node error of eg to reach", gt=0
     )
     source: str = option(
         "sample",

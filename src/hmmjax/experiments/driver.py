@@ -9,6 +9,7 @@ recording intervals (``hmmjax.sweep.engine``); the progress bar advances between
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from functools import partial
@@ -19,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from hmmjax.config.schema import INVARIANT_DATA, ConfigError, show
+from hmmjax.core.cache import enable_compile_cache
 from hmmjax.experiments.invariant import (
     build_invariant_lanes,
     invariant_dataset,
@@ -39,7 +41,15 @@ from hmmjax.sweep.checkpoint import (
 from hmmjax.sweep.engine import run_points
 from hmmjax.sweep.finite import build_finite_lanes
 from hmmjax.sweep.hosts import gather_shares, process_share
-from hmmjax.sweep.lanes import build_lanes, point_configs, point_steps, record_times
+from hmmjax.sweep.lanes import (
+    Layout,
+    build_lanes,
+    one_per_lane,
+    point_configs,
+    point_steps,
+    record_times,
+    stream_layout,
+)
 from hmmjax.sweep.memory import measure_footprint, plan_grid
 from hmmjax.sweep.ode import ode_points
 from hmmjax.sweep.plan import Plan, choose_devices, device_budget
@@ -67,6 +77,7 @@ def simulate(
     """
     t0 = time.perf_counter()
     check_config(cfg)
+    enable_compile_cache()  # warm starts: compiled programs kept on disk (HMMJAX_COMPILE_CACHE)
     invariant = cfg.data.model in INVARIANT_DATA
     all_cfgs = point_configs(cfg)
     if times is None and not invariant:
@@ -76,9 +87,14 @@ def simulate(
         return _by_model(cfg, all_cfgs, models, times, progress, checkpoint)
     finite = cfg.finite.P > 0 and not invariant
     shared = cfg.data.shared and not invariant  # invariant members have their own data
-    mine = process_share(len(all_cfgs))
-    devices = choose_devices(cfg, len(mine))
+    # online points that differ only in lr, kappa, K share their data streams (lanes); a
+    # process of a multi-host run takes whole lanes
+    share = not (invariant or finite)
+    whole = stream_layout(all_cfgs, share=share).points
+    mine = process_share(whole)
     cfgs = [all_cfgs[i] for i in mine]
+    layout = stream_layout(cfgs, share=share)
+    devices = choose_devices(cfg, layout.n_lanes)
     setups: dict = {}
     sim = ode = plan = extra = analytic = None
     if cfg.run.mode != "ode":
@@ -87,8 +103,8 @@ def simulate(
             steps = invariant_steps(cfgs) if invariant else point_steps(cfgs, times)
             saved = _saved(cfg, checkpoint, devices)  # validated before any work
             batch = int(saved["plan"][0]) if saved is not None else None
-            plan = _plan(cfg, cfgs, kind, steps, devices, progress, batch)
-            lanes = _builder(cfgs, kind)(setups)
+            plan = _plan(cfg, cfgs, kind, steps, devices, progress, batch, layout)
+            lanes = _builder(cfgs, kind, layout)(setups)
             if kind == "online":
                 analytic = _analytic(cfg, setups)
             if cfg.run.mode == "sim":
@@ -96,7 +112,8 @@ def simulate(
             sim = run_points(
                 lanes, steps, plan, devices, shared=shared, block=cfg.run.block,
                 chunk=cfg.run.chunk, bound=cfg.run.diverge_eg, stamp=fingerprint(cfg),
-                config=describe_config(cfg), progress=progress, checkpoint=checkpoint,
+                config=describe_config(cfg), layout=layout, progress=progress,
+                checkpoint=checkpoint,
                 resume=saved, keep_final=invariant,
             )  # fmt: skip
             if finite:
@@ -111,7 +128,7 @@ def simulate(
             ode = ode_points(cfgs, setups, times)
             analytic = _analytic(cfg, setups)
     if jax.process_count() > 1:  # gather every process's share on process 0
-        sim, ode, extra = gather_shares((sim, ode, extra), len(all_cfgs))
+        sim, ode, extra = gather_shares((sim, ode, extra), len(all_cfgs), whole)
         if jax.process_index() != 0:
             return None
         cfgs = all_cfgs
@@ -144,13 +161,14 @@ def _analytic(cfg, setups: dict) -> bool:
     return analytic_available(student0, model0)
 
 
-def _builder(cfgs, kind: str):
-    """The function building the lanes of ``cfgs`` from a set-ups cache (online runs)."""
+def _builder(cfgs, kind: str, layout: Layout):
+    """The function building the lanes of ``cfgs`` (in ``layout``) from a set-ups cache
+    (online runs); finite sets and invariant manifolds run one point per lane."""
     if kind == "invariant":
-        return lambda setups: build_invariant_lanes(cfgs)
+        return lambda setups: one_per_lane(build_invariant_lanes(cfgs))
     if kind == "finite":
-        return lambda setups: build_finite_lanes(cfgs)
-    return partial(build_lanes, cfgs)
+        return lambda setups: one_per_lane(build_finite_lanes(cfgs))
+    return partial(build_lanes, cfgs, layout=layout)
 
 
 def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
@@ -176,22 +194,24 @@ def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
     return saved
 
 
-def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool, batch: int | None) -> Plan:
+def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool, batch: int | None,
+          layout: Layout) -> Plan:  # fmt: skip
     """The measured memory plan (``hmmjax.sweep.memory``): lanes' shapes without drawing
     them, the compiled programs' bytes from XLA; refuses a grid that cannot fit."""
     if progress:
         print("hmmjax: compiling and measuring the memory plan", file=sys.stderr)
-    shapes = jax.eval_shape(lambda: _builder(cfgs, kind)({}))
+    shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))
     footprint = measure_footprint(shapes, cfgs, kind)
     what = "the grid, run.ensemble, run.n_times"
     what += "" if kind == "invariant" else ", run.test_size"
-    return plan_grid(
+    plan = plan_grid(
         shapes, footprint, device_budget(cfg), devices, n_records=steps.shape[1],
         keep_setups=cfg.run.mode != "sim",
         chunk=cfg.run.chunk, shared=cfg.data.shared and kind != "invariant",
         block=cfg.run.block, same_steps=bool(np.all(steps == steps[:1])), what=what,
         batch=batch,
     )  # fmt: skip
+    return dataclasses.replace(plan, points=len(cfgs))
 
 
 def linear_errors(test) -> dict[str, np.ndarray]:

@@ -41,14 +41,20 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from hmmjax.core.integrals import G_NAMES
 from hmmjax.ode.hmm import (
+    HMMState,
+    Probe,
+    ProbedState,
     check_arrays,
     check_physics,
     hmm_observables,
+    hmm_observables_probed,
     hmm_rhs,
+    hmm_rhs_probed,
     problem_from,
 )
 from hmmjax.ode.iid import IIDArgs, IIDState, iid_observables, iid_rhs
@@ -68,6 +74,8 @@ __all__ = [
     "SOLVERS",
     "Solution",
     "euler_steps",
+    "node_error",
+    "probe_size",
     "select_nodes",
     "solve",
     "solve_hmm",
@@ -95,6 +103,10 @@ class Solution(eqx.Module):
     """False if the solver failed (e.g. max_steps with throw=False) or eg is not finite."""
     points: int = eqx.field(static=True, default=0)
     """HMM ODE: the spectral points it ran on (D for the full ODE, p compressed)."""
+    eg_probe: Float[Array, " S"] | None = None
+    """HMM ODE with a probe (``solve_hmm_state(probe=...)``): the eg of the run's own
+    trajectory averaged on the probe's finer nodes; its difference from ``eg``
+    estimates the error of the run's nodes (``node_error``)."""
 
 
 def euler_steps(ts: Any, dt: float) -> np.ndarray:
@@ -151,7 +163,8 @@ def _solve_euler(rhs, observe, y0, args, starts, ends, dt, max_gap):
 
 
 @eqx.filter_jit
-def _solve_adaptive(rhs, observe, y0, args, ts, solver, rtol, atol, max_steps, throw):
+def _solve_adaptive(rhs, observe, y0, args, ts, solver, rtol, atol, max_steps, throw, steer):
+    norm = optx.rms_norm if steer is None else (lambda err: optx.rms_norm(steer(err)))
     sol = dfx.diffeqsolve(
         dfx.ODETerm(rhs),
         solver,
@@ -161,7 +174,7 @@ def _solve_adaptive(rhs, observe, y0, args, ts, solver, rtol, atol, max_steps, t
         y0=y0,
         args=args,
         saveat=dfx.SaveAt(ts=ts, fn=lambda t, y, a: observe(y, a)),
-        stepsize_controller=dfx.PIDController(rtol=rtol, atol=atol),
+        stepsize_controller=dfx.PIDController(rtol=rtol, atol=atol, norm=norm),
         max_steps=max_steps,
         throw=throw,
     )
@@ -181,6 +194,7 @@ def solve(
     atol: float = 1e-10,
     max_steps: int = 1_000_000,
     throw: bool = True,
+    steer: Callable[[PyTree], PyTree] | None = None,
 ) -> Solution:
     """Integrate from t = 0 and save ``observe(y, args)`` (an ``Observables``) at ``ts``.
 
@@ -188,7 +202,9 @@ def solve(
     round(t/dt) steps) or an adaptive "tsit5", "dopri5", "dopri8" (``rtol``, ``atol``,
     at most ``max_steps`` steps; with ``throw=False`` a failed solve is not raised but
     flagged by ``Solution.ok = False``, useful inside large sweeps). A run whose eg is
-    not finite (diverged) is flagged the same way.
+    not finite (diverged) is flagged the same way. ``steer``: the part of the state whose
+    error sets the adaptive steps (default: all of it), so that passive parts (a probe)
+    do not change the steps.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
@@ -224,9 +240,11 @@ def solve(
             atol,
             max_steps,
             throw,
+            steer,
         )
     ok = ok & jnp.all(jnp.isfinite(obs.eg))
-    return Solution(ts=t_saved, eg=obs.eg, Q=obs.Q, R=obs.R, v=obs.v, num_steps=nsteps, ok=ok)
+    return Solution(ts=t_saved, eg=obs.eg, Q=obs.Q, R=obs.R, v=obs.v, num_steps=nsteps, ok=ok,
+                    eg_probe=getattr(obs, "eg_probe", None))  # fmt: skip
 
 
 def solve_iid(
@@ -267,8 +285,16 @@ def solve_iid(
         return solve(iid_rhs, iid_observables, y0, args, ts, **solver_options)
 
 
-NODE_LADDER: tuple[int, ...] = (9, 17, 33, 65, 129, 257)
-"""Node counts tried by ``nodes="auto"``: nested Chebyshev-Lobatto sets (p -> 2p - 1)."""
+NODE_LADDER: tuple[int, ...] = (33, 65, 129, 257)
+"""Node counts tried by ``nodes="auto"``, each probed on its 2p - 1 nested nodes. It starts
+at 33: below about a hundred nodes the integrals, not the nodes, cost the time (measured in
+benchmarks/RESULTS.md), so fewer nodes would not run faster."""
+
+
+def probe_size(p: int) -> int:
+    """The nodes of the probe of a p-node run: the 2p - 1 nested Chebyshev-Lobatto
+    nodes (``spectral.chebyshev_nodes``: they contain the p nodes)."""
+    return 2 * p - 1
 
 
 def select_nodes(
@@ -278,41 +304,45 @@ def select_nodes(
 ) -> tuple[int, Solution, float]:
     """Pick the number of spectral nodes p (docs/theory.md 5.3) to a tolerance on eg.
 
-    ``run(p)`` integrates with p nodes. Runs go up ``ladder`` until two consecutive ones
-    agree: max_t |eg_p(t) - eg_prev(t)| <= rtol max(|eg_p(t)|, 1e-300). The error of the
-    smaller run is then about that difference, and the larger one, which is returned, is
-    far more accurate (the error falls geometrically in p). Returns (p, its solution, the
-    measured difference). A run whose eg is not finite (a diverging learning rate) stops
-    the search: more nodes do not cure it. If the ladder ends first, a warning says so and
-    the largest run is returned.
+    ``run(p)`` integrates with p nodes and a probe (``solve_hmm_state(probe=...)``: the
+    state on the 2p - 1 nested nodes carried along the run's own trajectory). The node
+    error of the run is estimated by the probe (``node_error``: max_t |eg_probe / eg - 1|;
+    the equations are linear in the per-eigenvalue state given the global order
+    parameters, so the probe measures how well p nodes carry the spectral averages of
+    that trajectory). The first p of ``ladder`` whose estimate is at most ``rtol`` is
+    returned with its solution and estimate: one run when the first rung is enough (its
+    cost: the probe's linear pass, no second set of integrals). A run whose eg is not
+    finite (a diverging learning rate) stops the search: more nodes do not cure it. If
+    the ladder ends first, a warning says so and the largest run is returned.
+
+    The estimate is of the error the nodes make along the trajectory; where the dynamics
+    amplify small differences (close to the divergence of a large learning rate), runs
+    at different p can differ by more than it, as runs of different rounding do.
 
     Needs concrete solutions: call it eagerly, not under jit or vmap (a vmapped ``run``
     over a grid is fine: the maximum over the grid decides).
     """
     if rtol <= 0 or not math.isfinite(rtol):
         raise ValueError(f"node_rtol = {rtol!r}: need a finite tolerance > 0")
-    prev = run(ladder[0])
     err = math.inf
-    for p in ladder[1:]:
+    for p in ladder:
         cur = run(p)
         try:
-            eg, eg_prev = np.asarray(cur.eg), np.asarray(prev.eg)
+            eg, est = np.asarray(cur.eg), np.asarray(node_error(cur))
         except jax.errors.TracerArrayConversionError:
             raise ValueError(
-                "nodes='auto' compares concrete runs: under jit/vmap give nodes=p "
+                "nodes='auto' checks concrete runs: under jit/vmap give nodes=p "
                 "(choose p with hmmjax.ode.select_nodes outside the transformation)"
             ) from None
         if not np.all(np.isfinite(eg)):
             return p, cur, math.nan
-        scale = np.maximum(np.abs(eg), 1e-300)
-        err = float(np.max(np.abs(eg - eg_prev) / scale))
+        err = float(np.max(est))
         if err <= rtol:
             return p, cur, err
-        prev = cur
     warnings.warn(
-        f"nodes='auto': {ladder[-1]} nodes still change eg by {err:.2e} relative "
-        f"(> node_rtol = {rtol:g}); returning p = {ladder[-1]}. Use nodes='full' or a "
-        "larger node_rtol.",
+        f"nodes='auto': {ladder[-1]} nodes still have an estimated node error of {err:.2e} "
+        f"relative (> node_rtol = {rtol:g}); returning p = {ladder[-1]}. Use nodes='full' "
+        "or a larger node_rtol.",
         stacklevel=2,
     )
     return ladder[-1], cur, err
@@ -331,17 +361,42 @@ def solve_hmm_state(
     both: bool = False,
     teacher: str = "auto",
     x64: bool = True,
+    probe: Compressed | None = None,
     **solver_options: Any,
 ) -> Solution:
     """The HMM ODE from an aggregated state (``hmmjax.ode.spectral``: ``sample_state``,
     ``state_from_arrays``, ``mp_initial_state``). ``lr`` may be traced (vmap over it).
-    ``solver_options`` go to ``solve``."""
+    ``probe``: the same state on a finer node set (e.g. the 2p - 1 nested Chebyshev
+    nodes), carried passively along the run (``hmm.hmm_rhs_probed``: it does not change
+    the run, nor its adaptive steps); ``Solution.eg_probe`` then holds its eg, and
+    ``node_error`` the estimate of the node error. ``solver_options`` go to ``solve``."""
     with jax.enable_x64(x64):
         y0, args = problem_from(
             state, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher
         )
-        sol = solve(hmm_rhs, hmm_observables, y0, args, ts, **solver_options)
+        if probe is None:
+            sol = solve(hmm_rhs, hmm_observables, y0, args, ts, **solver_options)
+        else:
+            z0, zargs = problem_from(
+                probe, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher
+            )
+            s0 = ProbedState(y=y0, r=z0.r, sigma=z0.sigma)
+            extra = (args, Probe(rho=zargs.rho, weights=zargs.weights, B=zargs.B))
+            sol = solve(hmm_rhs_probed, hmm_observables_probed, s0, extra, ts,
+                        steer=_primary, **solver_options)  # fmt: skip
     return dataclasses.replace(sol, points=int(y0.r.shape[-1]))
+
+
+def _primary(s: ProbedState) -> HMMState:
+    return s.y
+
+
+def node_error(sol: Solution) -> Float[Array, "..."]:
+    """The estimated node error of a probed run (``solve_hmm_state(probe=...)``): max over
+    the save times of |eg_probe / eg - 1| (over the last axis; NaN where eg is not
+    finite)."""
+    eg, probe = jnp.asarray(sol.eg), jnp.asarray(sol.eg_probe)
+    return jnp.max(jnp.abs(probe - eg) / jnp.maximum(jnp.abs(eg), 1e-300), axis=-1)
 
 
 def _on_nodes(
@@ -361,8 +416,13 @@ def _on_nodes(
             state = make_state(n)
         return solve_hmm_state(state, ts, x64=x64, **options)
 
+    def probed(p):
+        with jax.enable_x64(x64):
+            state, probe = make_state(p), make_state(probe_size(p))
+        return solve_hmm_state(state, ts, x64=x64, probe=probe, **options)
+
     if isinstance(nodes, str) and nodes == "auto":
-        return select_nodes(run, node_rtol)[1]
+        return select_nodes(probed, node_rtol)[1]
     return run(nodes)
 
 

@@ -25,7 +25,8 @@ from hmmjax.config.settings import Config
 from hmmjax.core.files import NpzError, atomic_target, read_npz
 from hmmjax.sweep.plan import Plan
 
-FORMAT = 3  # 1: before the one engine; 2: with final states; 3: with the config and plan
+FORMAT = 4  # 1: before the one engine; 2: with final states; 3: with the config and plan;
+# 4: lanes of points sharing a data stream (states (L, Q, E, ...), histories by slot)
 
 __all__ = [
     "FORMAT",
@@ -175,7 +176,7 @@ def header(stamp: str, config: str, plan: Plan) -> dict[str, np.ndarray]:
         "config": np.asarray(config),
         "plan": np.asarray([plan.batch, plan.devices]),
         # which points: this process's share of the grid (multi-host runs)
-        "share": np.asarray([plan.n_points, jax.process_index(), jax.process_count()]),
+        "share": np.asarray([plan.n_lanes, jax.process_index(), jax.process_count()]),
     }
 
 

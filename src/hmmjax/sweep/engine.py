@@ -1,17 +1,18 @@
 """The one engine: every grid point and every ensemble member of any run, trained as one
 compiled, batched computation, chunk after chunk of recording intervals.
 
-The engine knows only ``Lanes`` (``hmmjax.sweep.lanes``: the members' states, the trainer,
-the data and the test set of every point, stacked along a leading point axis) and the
-trainer interface (``hmmjax.train.base.AbstractTrainer``: ``advance``, ``measure``,
-``monitor``). Online SGD, finite training sets and the hinge-loss lanes of the
-invariant-manifold experiments run through the same code: one jit-compiled function
-advances all points and their members through a chunk of recording intervals (``vmap``
-over points of a ``vmap`` over members, a ``scan`` over the intervals), and the point axis
-is
+The engine knows only ``Lanes`` (``hmmjax.sweep.lanes``: the grid's points grouped by data
+stream; every lane's data and test set, every point's trainer and members' states, stacked
+along a leading lane axis) and the trainer interface (``hmmjax.train.base.AbstractTrainer``:
+``advance_many``, ``measure``, ``monitor``). Online SGD, finite training sets and the
+hinge-loss lanes of the invariant-manifold experiments run through the same code: one
+jit-compiled function advances all lanes, their members and their points through a chunk of
+recording intervals (``vmap`` over lanes of a ``vmap`` over members, the lane's points
+advanced together on the member's data stream, a ``scan`` over the intervals), and the lane
+axis is
 
 - sharded over the local devices (``shard_map`` over a one-axis mesh "grid"), and
-- split into equal batches (the last padded with copies) when the memory plan
+- split into equal batches of lanes (the last padded with copies) when the memory plan
   (``hmmjax.sweep.plan``) says the whole grid does not fit, so every batch reuses one
   compilation.
 
@@ -44,7 +45,7 @@ from tqdm.auto import tqdm
 from hmmjax.config.schema import ConfigError
 from hmmjax.core.trees import take
 from hmmjax.sweep.checkpoint import header, pack, save_checkpoint, unpack
-from hmmjax.sweep.lanes import Lanes
+from hmmjax.sweep.lanes import Lanes, Layout, lane_shape
 from hmmjax.sweep.plan import Plan
 
 __all__ = ["compiled_chunk", "first_measure", "placements", "Progress", "run_points", "diverged_at"]
@@ -54,28 +55,69 @@ def _freeze(dead, old, new):
     return jax.tree.map(lambda a, b: jnp.where(dead, a, b), old, new)
 
 
-def _member_chunk(state, dead, trainer, model, key, test, starts, stops, bound, *, block):
-    """One member through C recording intervals, freezing it when it diverges.
+def _member_chunk(states, dead, trainers, model, key, test, starts, stops, bound, *, block):
+    """One member of the Q points of a lane through C recording intervals, freezing a
+    point's member when it diverges.
 
-    ``trainer`` (any ``AbstractTrainer``) advances the member's state
-    (a pytree) and measures it. A frozen member still runs each interval (from its
-    frozen state) and the result is dropped: the loop bounds stay the same for every
-    member, so that under ``vmap`` the loops are not turned into per-lane predicated
-    loops (2x slower on a CPU)."""
+    ``trainers`` (any ``AbstractTrainer``, its array fields (Q,)) advance the Q states
+    (pytrees, leaves (Q, ...)) on the lane's data stream (``advance_many``: drawn once
+    for all of them where the trainer allows) and measure them. A frozen member still
+    runs each interval (from its frozen state) and the result is dropped: the loop bounds
+    stay the same for every member, so that under ``vmap`` the loops are not turned into
+    per-lane predicated loops (2x slower on a CPU). A lane of one point runs the point's
+    own program (``advance``, no batch of one: the numbers of a run do not depend on
+    whether it is a lane). Returns the states, flags (Q,), and measurements and flags
+    (Q, C, ...)."""
+    Q = dead.shape[0]
+    settle = _over_slots(partial(_settle, bound=bound), Q, (0, 0, 0, 0, None, None))
 
     def interval(carry, bounds):
-        net, dead = carry
+        nets, dead = carry
         start, stop = bounds
-        new = trainer.advance(net, model, key, start, stop, block)
-        m = trainer.measure(new, model, test)
-        watched = trainer.monitor(m)
-        finite = jnp.isfinite(watched) & _all_finite(new)
-        dead = dead | ~finite | (watched > bound)
-        m = jax.tree.map(lambda a: _blank(dead, a), m)
-        return (_freeze(dead, net, new), dead), (m, dead)
+        if Q == 1:
+            one = _squeeze(trainers)
+            new = _expand(one.advance(_squeeze(nets), model, key, start, stop, block))
+        else:
+            new = trainers.advance_many(nets, model, key, start, stop, block)
+        nets, dead, m = settle(trainers, nets, new, dead, model, test)
+        return (nets, dead), (m, dead)
 
-    (state, dead), (meas, deads) = jax.lax.scan(interval, (state, dead), (starts, stops))
-    return state, dead, meas, deads
+    (states, dead), (meas, deads) = jax.lax.scan(interval, (states, dead), (starts, stops))
+    by_slot = partial(jnp.moveaxis, source=0, destination=1)  # (C, Q, ...) -> (Q, C, ...)
+    return states, dead, jax.tree.map(by_slot, meas), by_slot(deads)
+
+
+def _settle(trainer, old, new, dead, model, test, *, bound):
+    """One point's member after an interval: its measurement, and its state frozen (and
+    the measurement blanked) if it diverged."""
+    m = trainer.measure(new, model, test)
+    watched = trainer.monitor(m)
+    finite = jnp.isfinite(watched) & _all_finite(new)
+    dead = dead | ~finite | (watched > bound)
+    m = jax.tree.map(partial(_blank, dead), m)
+    return _freeze(dead, old, new), dead, m
+
+
+def _squeeze(tree):
+    return jax.tree.map(lambda a: a[0], tree)
+
+
+def _expand(tree):
+    return jax.tree.map(lambda a: a[None], tree)
+
+
+def _over_slots(fn: Callable, Q: int, in_axes: tuple) -> Callable:
+    """``fn`` mapped over the Q slots of a lane (arguments with axis 0 in ``in_axes``);
+    for Q = 1 called on the one slot, so that a lane of one point computes exactly as a
+    point does (a batch of one may be rounded differently)."""
+    if Q > 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def one(*args):
+        args = [_squeeze(a) if ax == 0 else a for a, ax in zip(args, in_axes, strict=True)]
+        return _expand(fn(*args))
+
+    return one
 
 
 def _all_finite(tree) -> jax.Array:
@@ -89,30 +131,35 @@ def _blank(dead, a):
 
 
 def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps):
-    """vmap over points of a vmap over members. ``same_steps``: every point records at
-    the same steps (no N axis), given once, so the loop bounds are not batched."""
+    """vmap over lanes of a vmap over members (each advancing the lane's Q points).
+    ``same_steps``: every lane records at the same steps (no N axis), given once, so the
+    loop bounds are not batched. Outputs: states (L, Q, E, ...), flags (L, Q, E),
+    measurements and flags (L, Q, E, C, ...)."""
     trainer, model, keys, test = lanes_rest
     axis = None if shared else 0
     per_member = jax.vmap(
         partial(_member_chunk, block=block),
-        in_axes=(0, 0, None, axis, 0, axis, None, None, None),
+        in_axes=(1, 1, None, axis, 0, axis, None, None, None),
+        out_axes=1,
     )
     steps_axis = None if same_steps else 0
-    per_point = jax.vmap(per_member, in_axes=(0, 0, 0, 0, 0, 0, steps_axis, steps_axis, None))
-    return per_point(states, dead, trainer, model, keys, test, starts, stops, bound)
+    per_lane = jax.vmap(per_member, in_axes=(0, 0, 0, 0, 0, 0, steps_axis, steps_axis, None))
+    return per_lane(states, dead, trainer, model, keys, test, starts, stops, bound)
 
 
 def first_measure(states, trainer, model, test, *, shared):
-    """The measurement of every member of every point at its initial state. Run op by op
-    (not jitted) on the lanes as built (not sharded): a fused or partitioned program
-    would round the outputs of networks at their initial state (exactly zero for the
-    invariant manifolds' centred networks) differently on different device counts."""
+    """The measurement of every member of every slot of every lane at its initial state
+    (L, Q, E, ...). Run op by op (not jitted) on the lanes as built (not sharded): a fused
+    or partitioned program would round the outputs of networks at their initial state
+    (exactly zero for the invariant manifolds' centred networks) differently on
+    different device counts."""
     axis = None if shared else 0
 
-    def per_point(states, trainer, model, test):
+    def per_slot(trainer, states, model, test):
         return jax.vmap(trainer.measure, in_axes=(0, axis, axis))(states, model, test)
 
-    return jax.vmap(per_point)(states, trainer, model, test)
+    Q = jax.tree.leaves(states)[0].shape[1]  # (L, Q, E, ...)
+    return jax.vmap(_over_slots(per_slot, Q, (0, 0, None, None)))(trainer, states, model, test)
 
 
 _COMPILED: dict[Any, Callable] = {}
@@ -168,31 +215,38 @@ def run_points(
     bound: float,
     stamp: str,
     config: str = "",
+    layout: Layout | None = None,
     progress: bool = True,
     checkpoint: Path | None = None,
     resume: dict[str, np.ndarray] | None = None,
     keep_final: bool = False,
 ) -> Progress:
-    """Train every point of ``lanes`` through the recording steps ``steps`` (P, n),
-    batch after batch and chunk after chunk of ``chunk`` intervals, checkpointing after
-    each chunk.
+    """Train every point of ``lanes`` through the recording steps ``steps`` (P, n, in the
+    points' order), batch after batch of lanes and chunk after chunk of ``chunk``
+    intervals, checkpointing after each chunk.
 
-    ``shared``: the data model and test set have no member axis. ``block``: the trainer's
-    block of steps. ``bound``: the monitored value above which a member is frozen.
-    ``stamp``, ``config``: the fingerprint and record of the config that checkpoints carry
-    (``checkpoint.fingerprint``, ``checkpoint.describe_config``). ``checkpoint``: the file
-    written after each chunk; ``resume``: a checkpoint's arrays, validated
-    (``checkpoint.load_checkpoint``), to resume from (the dict is consumed: emptied).
-    ``keep_final``: return (and checkpoint) the members' final states, else
-    ``Progress.final`` is None."""
-    P, n = steps.shape
+    ``layout``: which point is in which slot of which lane (``lanes.Layout``; default:
+    one point per lane). ``shared``: the data model and test set have no member axis.
+    ``block``: the trainer's block of steps. ``bound``: the monitored value above which a
+    member is frozen. ``stamp``, ``config``: the fingerprint and record of the config that
+    checkpoints carry (``checkpoint.fingerprint``, ``checkpoint.describe_config``).
+    ``checkpoint``: the file written after each chunk; ``resume``: a checkpoint's arrays,
+    validated (``checkpoint.load_checkpoint``), to resume from (the dict is consumed:
+    emptied). ``keep_final``: return (and checkpoint) the members' final states, else
+    ``Progress.final`` is None. Results come back in the points' order."""
+    L, Q, E = lane_shape(lanes)
+    layout = Layout.single(L) if layout is None else layout
+    if layout.points.shape != (L, Q):
+        raise ValueError(f"layout of {layout.points.shape} slots for lanes of {(L, Q)}")
+    steps = steps[layout.points[:, 0]]  # (L, n): the points of a lane record together
+    n = steps.shape[1]
     dtype = _float_dtype(lanes.students)
     bound = jnp.asarray(bound, dtype)
     same = bool(np.all(steps == steps[:1]))
     chunk_fn = compiled_chunk(tuple(devices), shared, block, same)
     C = chunk
     n_chunks = -(-(n - 1) // C)
-    # interval bounds (P, n_chunks * C), padded with empty intervals at the last step
+    # interval bounds (L, n_chunks * C), padded with empty intervals at the last step
     pad = n_chunks * C - (n - 1)
     starts = np.concatenate([steps[:, :-1], np.repeat(steps[:, -1:], pad, 1)], 1)
     stops = np.concatenate([steps[:, 1:], np.repeat(steps[:, -1:], pad, 1)], 1)
@@ -203,12 +257,12 @@ def run_points(
         saved.clear()  # consumed: only what is still needed stays alive
     if resume is not None and resume.plan != (plan.batch, plan.devices):
         raise ConfigError(
-            f"the checkpoint was written with batches of {resume.plan[0]} points on "
+            f"the checkpoint was written with batches of {resume.plan[0]} lanes on "
             f"{resume.plan[1]} device(s), this run plans {plan.batch} on {plan.devices}; "
             "run as it was (run.devices, run.memory_gib) or with --fresh"
         )
     b0, c0 = (resume.batch, resume.chunk) if resume else (0, 0)
-    done = resume.done if resume else None  # the finished batches' history
+    done = resume.done if resume else None  # the finished batches' history (flat slots)
     final = None
     if done is not None and keep_final:
         final = jax.tree.unflatten(jax.tree.structure(lanes.students), resume.final)
@@ -224,8 +278,8 @@ def run_points(
     bound = _place(bound, whole)
     for b in range(b0, plan.n_batches):
         idx = np.arange(b * plan.batch, (b + 1) * plan.batch)
-        idx = np.minimum(idx, P - 1)  # the last batch repeats the last point
-        part = lanes if plan.batch == P else take(lanes, idx)
+        idx = np.minimum(idx, L - 1)  # the last batch repeats the last lane
+        part = lanes if plan.batch == L else take(lanes, idx)
         if resume is not None and b == b0 and c0 > 0:
             part = _place(part, split)
             like = jax.tree.structure(part.students)
@@ -237,37 +291,44 @@ def run_points(
                                   shared=shared)  # fmt: skip
             part = _place(part, split)
             students = part.students
-            dead = _place(jnp.zeros(part.keys.shape[:2], bool), split)
-            pieces = [_with_dead(jax.tree.map(lambda a: np.asarray(a)[:, :, None], first),
-                                 np.zeros((len(idx), part.keys.shape[1], 1), bool))]  # fmt: skip
+            dead = _place(jnp.zeros((len(idx), Q, E), bool), split)
+            first = jax.tree.map(lambda a: _slots(np.asarray(a))[:, :, None], first)
+            pieces = [_with_dead(first, np.zeros((len(idx) * Q, E, 1), bool))]
             c0 = 0
         rest = (part.trainer, part.model, part.keys, part.test)
         for c in range(c0, n_chunks):
             sl = slice(c * C, (c + 1) * C)
-            rows = idx[:1] if same else idx  # the shared steps once, or one row per point
+            rows = idx[:1] if same else idx  # the shared steps once, or one row per lane
             lo, hi = (_place(jnp.asarray(a[rows, sl].squeeze(0) if same else a[rows, sl]),
                              whole if same else split) for a in (starts, stops))  # fmt: skip
             students, dead, meas, deads = chunk_fn(students, dead, rest, lo, hi, bound)
-            meas = jax.tree.map(np.asarray, jax.block_until_ready(meas))
-            pieces.append(_with_dead(meas, np.asarray(deads)))
+            meas = jax.tree.map(lambda a: _slots(np.asarray(a)), jax.block_until_ready(meas))
+            pieces.append(_with_dead(meas, _slots(np.asarray(deads))))
             if checkpoint is not None:
                 save_checkpoint(checkpoint, pack(head, b, c + 1, students, dead,
                                                  _concat(pieces, 2), done, final))  # fmt: skip
             bar.update(int(stops[idx, sl][:, -1].max() - starts[idx, sl][:, 0].max()))
-        real = min(plan.batch, P - b * plan.batch)  # the points of this batch, not copies
+        real = min(plan.batch, L - b * plan.batch) * Q  # the slots of this batch, not copies
         hist = {k: a[:real] for k, a in _concat(pieces, 2).items()}
         done = hist if done is None else _concat([done, hist], 0)
         if keep_final:
-            ends = jax.tree.map(partial(_first, n=real), students)
+            ends = jax.tree.map(lambda a, n=real: _slots(np.asarray(a))[:n], students)
             final = ends if final is None else jax.tree.map(_join, final, ends)
         resume = None
         del part, rest, students, dead  # before the next batch is taken and placed
         if checkpoint is not None and b + 1 < plan.n_batches:
             save_checkpoint(checkpoint, pack(head, b + 1, 0, None, None, None, done, final))
     bar.close()
-    hist = {k: a[:, :, :n] for k, a in done.items()}
+    hist = {k: layout.to_points(a[:, :, :n]) for k, a in done.items()}
     dead = hist.pop("dead")
+    if final is not None:
+        final = jax.tree.map(layout.to_points, final)
     return Progress(history=hist, dead=dead, final=final)
+
+
+def _slots(a: np.ndarray) -> np.ndarray:
+    """(L, Q, ...) -> (L Q, ...): lanes' slots as one flat axis."""
+    return a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
 
 
 def _float_dtype(tree: Any) -> np.dtype:

@@ -82,7 +82,7 @@ def build_finite_lanes(cfgs):
     (a ``sweep.Lanes``)."""
     shapes = {(c.student.K, c.data.N) for c in cfgs}
     sizes = tuple(max(s) for s in zip(*shapes, strict=True)) if len(shapes) > 1 else None
-    return stack([Lanes(*_point(c, sizes)) for c in cfgs])
+    return stack([Lanes(*_point(c, sizes)) for c in cfgs])  # one point per lane: one_per_lane
 
 
 def epochs(cfgs, times: np.ndarray) -> np.ndarray | None:

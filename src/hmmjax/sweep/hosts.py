@@ -1,5 +1,7 @@
-"""Several hosts (``jax.distributed``): each process runs an equal share of a grid's points
-on its local devices; process 0 gathers the shares (``process_allgather``).
+"""Several hosts (``jax.distributed``): each process runs an equal share of a grid's lanes
+(``hmmjax.sweep.lanes``: the points sharing a data stream stay together, so every point
+computes exactly as in a one-process run) on its local devices; process 0 gathers the
+shares (``process_allgather``).
 """
 
 from __future__ import annotations
@@ -10,27 +12,51 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-__all__ = ["process_share", "gather_shares"]
+__all__ = ["process_share", "share_of", "gather_shares"]
 
 
-def process_share(P: int) -> np.ndarray:
-    """The point indices this process runs: an equal share of the P points per process
-    (the last process's share padded with copies of the last point)."""
-    n, i = jax.process_count(), jax.process_index()
-    share = -(-P // n)
-    return np.minimum(np.arange(i * share, (i + 1) * share), P - 1)
+def share_of(lanes: np.ndarray, index: int, count: int) -> np.ndarray:
+    """The point indices of process ``index`` of ``count``: the points, each once and in
+    order, of an equal share of the lanes (rows of a layout's (L, Q) point indices); a
+    process beyond the last lane runs (and then drops) a copy of the last lane."""
+    L = lanes.shape[0]
+    share = -(-L // count)
+    rows = np.minimum(np.arange(index * share, (index + 1) * share), L - 1)
+    return np.unique(lanes[rows])
 
 
-def gather_shares(tree: Any, P: int) -> Any:
-    """Every process's share of a pytree of (share, ...) arrays, concatenated in process
-    order and cut to the P points (``multihost_utils.process_allgather``)."""
+def process_share(lanes: np.ndarray) -> np.ndarray:
+    """The point indices this process runs (``share_of`` for this process)."""
+    return share_of(lanes, jax.process_index(), jax.process_count())
+
+
+def gather_shares(tree: Any, P: int, lanes: np.ndarray) -> Any:
+    """Every process's share (``share_of`` of ``lanes``) of a pytree of (share, ...)
+    arrays, put together in the points' order (``multihost_utils.process_allgather``;
+    the shares are padded to one length to travel). 0-d leaves are per-process scalars
+    (e.g. the ODE's number of points): process 0's is kept."""
+    n = jax.process_count()
+    shares = [share_of(lanes, i, n) for i in range(n)]
+    size = max(len(s) for s in shares)
+    mine = shares[jax.process_index()]
     leaves, treedef = jax.tree.flatten(tree)
+
+    def padded(a):
+        a = np.asarray(a)
+        if a.ndim == 0:
+            return a
+        return np.concatenate([a, np.repeat(a[-1:], size - len(mine), 0)])
+
     with jax.enable_x64(True):  # float64 ODE results travel as float64
-        gathered = [np.asarray(multihost_utils.process_allgather(np.asarray(a))) for a in leaves]
-    return jax.tree.unflatten(treedef, [_first_points(a, P) for a in gathered])
+        gathered = [np.asarray(multihost_utils.process_allgather(padded(a))) for a in leaves]
+    where = np.concatenate([np.pad(s, (0, size - len(s)), mode="edge") for s in shares])
+    return jax.tree.unflatten(treedef, [_placed(a, where, P) for a in gathered])
 
 
-def _first_points(a: np.ndarray, P: int) -> np.ndarray:
-    if a.ndim < 2:  # a per-process scalar (e.g. the ODE's number of points): process 0's
+def _placed(a: np.ndarray, where: np.ndarray, P: int) -> np.ndarray:
+    if a.ndim < 2:  # a per-process scalar: process 0's
         return a[0]
-    return a.reshape(-1, *a.shape[2:])[:P]
+    flat = a.reshape(-1, *a.shape[2:])
+    out = np.empty((P, *flat.shape[1:]), flat.dtype)
+    out[where[::-1]] = flat[::-1]  # a point computed twice: the first process's value
+    return out

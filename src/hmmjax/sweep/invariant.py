@@ -32,7 +32,7 @@ from hmmjax.data.invariant import InvariantData, lane_keys, sample
 from hmmjax.models.alpha_net import InvariantNet, init_net
 from hmmjax.sweep.checkpoint import load_checkpoint
 from hmmjax.sweep.engine import Progress, run_points
-from hmmjax.sweep.lanes import Lanes
+from hmmjax.sweep.lanes import Lanes, one_per_lane
 from hmmjax.sweep.plan import Plan
 from hmmjax.train.hinge import HingeSet, HingeTest, InvariantMeasurement, InvariantTrainer
 
@@ -139,7 +139,8 @@ def run_grid(
                                 dtype=dtype)  # fmt: skip
         plan = Plan(len(grid), len(grid), 1, 0, 0)
         saved = load_checkpoint(checkpoint, stamp) if checkpoint and checkpoint.exists() else None
-        out = run_points(lanes, iteration_steps(trainer, len(grid)), plan, jax.local_devices()[:1],
+        steps = iteration_steps(trainer, len(grid))
+        out = run_points(one_per_lane(lanes), steps, plan, jax.local_devices()[:1],
                          shared=False, block=1, chunk=chunk, bound=np.inf, stamp=stamp,
                          progress=progress, checkpoint=checkpoint, resume=saved,
                          keep_final=True)  # fmt: skip

@@ -1,5 +1,16 @@
-"""The lanes of a grid: every point's member states, trainer, data and test set, padded to
-the grid's largest sizes and stacked along a leading point axis.
+"""The lanes of a grid: the grid's points grouped by data stream, every point's member
+states and trainer, every lane's data and test set, padded to the grid's largest sizes and
+stacked along a leading lane axis.
+
+A lane is a data stream shared by Q points (its slots). The samples of an online member
+depend on the seed, the member, the step and the data model, not on lr, kappa, K or
+the training of the second layer: points differing only in those draw identical samples,
+so one lane draws each member's samples once and feeds them to all its points (common
+random numbers). Every point still sees exactly the data of its own single run, so its
+numbers are those of its single run (up to the rounding of a batched product). Arrays:
+students (L, Q, E, ...), trainer (L, Q), model and test (L[, E], ...), keys (L, E, 2).
+``Layout`` says which point sits in which slot (``stream_layout``); finite training sets
+and invariant manifolds run one point per lane (``one_per_lane``).
 
 ``point_configs`` expands a config's ``[grid]`` into one config per point, in the grid's
 canonical order. ``build_lanes`` builds the lanes of online runs: each point's set-up
@@ -17,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PyTree, UInt32
@@ -34,9 +46,15 @@ __all__ = [
     "record_times",
     "point_steps",
     "Lanes",
+    "lane_shape",
     "Sizes",
     "grid_sizes",
     "setup_key",
+    "stream_key",
+    "Layout",
+    "stream_layout",
+    "stack_lanes",
+    "one_per_lane",
     "build_lanes",
     "unit_masks",
 ]
@@ -62,13 +80,98 @@ def point_steps(cfgs: list[Config], times: np.ndarray) -> np.ndarray:
 
 
 class Lanes(NamedTuple):
-    """A grid's stacked, padded arrays: leading axis point, then member where batched."""
+    """A grid's stacked, padded arrays: leading axis lane, then slot (the lane's points)
+    for the states and trainers, then member where batched."""
 
-    students: PyTree  # members' states (P, E, ...): what the trainer advances
-    trainer: AbstractTrainer  # the trainer, (P,) on its array fields
-    model: PyTree  # the trainer's data: a data model, a training set; (P[, E], ...)
-    keys: UInt32[Array, "P E 2"]  # the members' stream keys
-    test: PyTree  # what ``measure`` evaluates on, (P[, E], ...) like model
+    students: PyTree  # members' states (L, Q, E, ...): what the trainer advances
+    trainer: AbstractTrainer  # the trainers, (L, Q) on their array fields
+    model: PyTree  # the trainer's data: a data model, a training set; (L[, E], ...)
+    keys: UInt32[Array, "L E 2"]  # the members' stream keys
+    test: PyTree  # what ``measure`` evaluates on, (L[, E], ...) like model
+
+
+def lane_shape(lanes: Lanes) -> tuple[int, int, int]:
+    """(lanes L, slots Q, members E) of stacked lanes (or their shapes)."""
+    return tuple(jax.tree.leaves(lanes.students)[0].shape[:3])
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which grid point sits in which slot: ``points[l, q]`` is the point of slot q of
+    lane l (a lane with fewer points than Q repeats its last point; the copy is
+    computed and dropped)."""
+
+    points: np.ndarray  # (L, Q) point indices
+
+    @property
+    def n_lanes(self) -> int:
+        return self.points.shape[0]
+
+    @property
+    def slots(self) -> np.ndarray:
+        """(P,) the flat slot (l Q + q) of every point, where its results are."""
+        flat = self.points.ravel()
+        first = np.empty(int(flat.max()) + 1, np.int64)
+        first[flat[::-1]] = np.arange(flat.size)[::-1]  # repeated: the first slot wins
+        return first
+
+    @classmethod
+    def single(cls, n_points: int) -> Layout:
+        """One point per lane."""
+        return cls(np.arange(n_points)[:, None])
+
+    def to_points(self, a: np.ndarray) -> np.ndarray:
+        """Reorder an array of flat slots (leading axis L Q) into the points' order."""
+        return a[self.slots]
+
+
+def stream_key(cfg: Config) -> str:
+    """What an online member's samples depend on: the data model and its parameters, the
+    teacher (its activation resolved), the seed, the ensemble, the test set, the
+    precision and the mini-batch; not lr, kappa, the student or the training of the
+    second layer. Points with equal keys share their lanes' streams."""
+    d = cfg.to_dict()
+    d["teacher"]["g"] = cfg.teacher.g or cfg.student.g
+    for section in ("student", "output", "grid", "ode"):
+        d.pop(section)
+    for key in ("lr", "kappa"):
+        d["sgd"].pop(key)
+    d["run"].pop("same_init")
+    return json.dumps(d, sort_keys=True)
+
+
+def stream_layout(cfgs: list[Config], share: bool = True) -> Layout:
+    """The lanes of ``cfgs``: the points of equal ``stream_key`` in one lane each, in the
+    order of their first point (``share=False``: one point per lane)."""
+    if not share or len(cfgs) == 1:
+        return Layout.single(len(cfgs))
+    groups: dict[str, list[int]] = {}
+    for i, cfg in enumerate(cfgs):
+        groups.setdefault(stream_key(cfg), []).append(i)
+    Q = max(len(g) for g in groups.values())
+    return Layout(np.array([g + [g[-1]] * (Q - len(g)) for g in groups.values()]))
+
+
+def stack_lanes(points: list[Lanes], layout: Layout) -> Lanes:
+    """Stack the per-point arrays (``Lanes`` of one point: students (E, ...), a trainer,
+    its data) into lanes: the states and trainers of every slot, the data of each lane's
+    first point (the points of a lane share it)."""
+    lanes = []
+    for row in layout.points:
+        own = [points[i] for i in row]
+        lanes.append(Lanes(stack([p.students for p in own]), stack([p.trainer for p in own]),
+                           own[0].model, own[0].keys, own[0].test))  # fmt: skip
+    return stack(lanes)
+
+
+def one_per_lane(lanes: Lanes) -> Lanes:
+    """Point-stacked arrays (students (P, E, ...), trainers (P,)) as one point per lane."""
+
+    def slot(a):
+        return a[:, None]
+
+    return lanes._replace(students=jax.tree.map(slot, lanes.students),
+                          trainer=jax.tree.map(slot, lanes.trainer))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -112,31 +215,41 @@ def setup_key(cfg: Config) -> str:
     return json.dumps(d, sort_keys=True)
 
 
-def build_lanes(cfgs: list[Config], setups: dict[str, Any] | None = None) -> Lanes:
-    """Build, pad and stack every point of an online grid. ``setups`` (optional) caches
-    ``setup.build`` results by drawn set-up (``setup_key``), shared with the ODE."""
+def build_lanes(
+    cfgs: list[Config], setups: dict[str, Any] | None = None, layout: Layout | None = None
+) -> Lanes:
+    """Build, pad and stack every point of an online grid into the lanes of ``layout``
+    (default ``stream_layout(cfgs)``). ``setups`` (optional) caches ``setup.build``
+    results by drawn set-up (``setup_key``), shared with the ODE."""
     setups = {} if setups is None else setups
+    layout = stream_layout(cfgs) if layout is None else layout
     sz = grid_sizes(cfgs)
     # a grid of one shape needs no padding: its programs keep static sizes and scalings
     pad = len({(c.student.K, c.teacher.M, c.data.D, c.data.N) for c in cfgs}) > 1
+    firsts = set(layout.points[:, 0].tolist())  # the points whose data their lanes use
     points = []
-    for cfg in cfgs:
+    for i, cfg in enumerate(cfgs):
         key = setup_key(cfg)
         if key not in setups:
             setups[key] = build(cfg)
         s = setups[key]
         model, students, test = s.model, s.students, s.test
-        if pad:
-            model = model.pad(sz.N, sz.D, sz.M)
-            students = pad_network(students, sz.K, sz.N)
-            test = Batch(x=pad_tail(test.x, (sz.N,)), y=test.y, z=pad_tail(test.z, (sz.Z,)))
-        model = eqx.tree_at(lambda m: m.noise, model, jnp.full_like(model.noise, cfg.data.noise))
         dtype = model.dtype
+        if pad:
+            students = pad_network(students, sz.K, sz.N)
+        if i in firsts:
+            if pad:
+                model = model.pad(sz.N, sz.D, sz.M)
+                test = Batch(x=pad_tail(test.x, (sz.N,)), y=test.y, z=pad_tail(test.z, (sz.Z,)))
+            noise = jnp.full_like(model.noise, cfg.data.noise)
+            model = eqx.tree_at(lambda m: m.noise, model, noise)
+        else:
+            model = test = None
         create = trainer_factory(cfg.sgd.trainer)
         trainer = create(cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch, cfg.student.train_second,
                          dtype=dtype)  # fmt: skip
         points.append(Lanes(students, trainer, model, s.stream_keys, test))
-    return stack(points)
+    return stack_lanes(points, layout)
 
 
 def unit_masks(cfgs: list[Config]) -> tuple[np.ndarray, np.ndarray]:

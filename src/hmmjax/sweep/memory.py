@@ -23,7 +23,8 @@ compiler (``RUNTIME_BYTES``):
 times ``SAFETY``. On a CPU the devices share the RAM, so the sum is over devices; on an
 accelerator the first device holds the lanes (they are built there) and its share.
 ``plan_grid`` keeps the whole grid in one batch if that fits the budget, else compiles the
-chunk for fewer points per batch until a batch fits; one point per device that does not
+chunk for fewer lanes (``hmmjax.sweep.lanes``: points sharing a data stream) per batch
+until a batch fits; one lane per device that does not
 fit is refused with the measured numbers, before any work.
 """
 
@@ -41,7 +42,7 @@ from hmmjax.config.schema import REAL_DATA, ConfigError
 from hmmjax.config.settings import Config
 from hmmjax.data.real import shape
 from hmmjax.sweep.engine import compiled_chunk, first_measure, placements
-from hmmjax.sweep.lanes import Lanes, setup_key
+from hmmjax.sweep.lanes import Lanes, lane_shape, setup_key
 from hmmjax.sweep.plan import Footprint, Plan
 from hmmjax.sweep.setup import draw_function, run_keys
 
@@ -123,15 +124,16 @@ def measure_footprint(lanes: Lanes, cfgs: list[Config], kind: str) -> Footprint:
 
 def _chunk_args(lanes: Lanes, batch: int, chunk: int, devices: list[jax.Device],
                 same_steps: bool) -> tuple:  # fmt: skip
-    """The chunk's arguments for ``batch`` points of ``lanes``, as sharded shapes."""
+    """The chunk's arguments for ``batch`` lanes of ``lanes``, as sharded shapes."""
     split, whole = placements(devices)
 
-    def point_axis(a):
+    def lane_axis(a):
         return jax.ShapeDtypeStruct((batch, *a.shape[1:]), a.dtype, sharding=split)
 
-    students = jax.tree.map(point_axis, lanes.students)
-    dead = jax.ShapeDtypeStruct((batch, lanes.keys.shape[1]), jnp.bool_, sharding=split)
-    rest = jax.tree.map(point_axis, (lanes.trainer, lanes.model, lanes.keys, lanes.test))
+    students = jax.tree.map(lane_axis, lanes.students)
+    _, Q, E = lane_shape(lanes)
+    dead = jax.ShapeDtypeStruct((batch, Q, E), jnp.bool_, sharding=split)
+    rest = jax.tree.map(lane_axis, (lanes.trainer, lanes.model, lanes.keys, lanes.test))
     step = jax.dtypes.canonicalize_dtype(np.int64)
     bounds = jax.ShapeDtypeStruct((chunk,) if same_steps else (batch, chunk), step,
                                   sharding=whole if same_steps else split)  # fmt: skip
@@ -142,8 +144,8 @@ def _chunk_args(lanes: Lanes, batch: int, chunk: int, devices: list[jax.Device],
 
 def record_bytes(lanes: Lanes, chunk: int, devices: list[jax.Device], *, shared: bool,
                  block: int, same_steps: bool) -> int:  # fmt: skip
-    """The bytes one point records per recording time (all members, with their
-    divergence flags), from the chunk's output shapes (nothing compiled)."""
+    """The bytes one lane records per recording time (all its points and members, with
+    their divergence flags), from the chunk's output shapes (nothing compiled)."""
     n = len(devices)
     fn = compiled_chunk(tuple(devices), shared, block, same_steps)
     _, _, meas, deads = jax.eval_shape(fn, *_chunk_args(lanes, n, chunk, devices, same_steps))
@@ -161,7 +163,7 @@ def chunk_bytes(
     same_steps: bool,
 ) -> tuple[int, int]:
     """(outputs, temporaries) per device of the engine's chunk compiled for ``batch``
-    points of ``lanes`` (shapes suffice) and ``chunk`` recording intervals; the
+    lanes of ``lanes`` (shapes suffice) and ``chunk`` recording intervals; the
     temporaries include the first measurement's bytes."""
     args = _chunk_args(lanes, batch, chunk, devices, same_steps)
     out, temp = compiled_bytes(compiled_chunk(tuple(devices), shared, block, same_steps), *args)
@@ -189,11 +191,11 @@ def plan_grid(
     batch: int | None = None,
 ) -> Plan:
     """The batch size of a grid whose lanes have the shapes ``lanes`` (leading axis: its
-    points) and record ``n_records`` times: the whole grid if it fits ``budget`` bytes,
-    else the most points per batch (a multiple of the device count) that do, measured at
+    lanes) and record ``n_records`` times: the whole grid if it fits ``budget`` bytes,
+    else the most lanes per batch (a multiple of the device count) that do, measured at
     each candidate; else a ``ConfigError`` naming ``what`` the user can reduce.
     ``keep_setups``: the drawn set-ups stay in memory during the run (for the ODE).
-    ``batch``: the points per batch to use (a resumed checkpoint's), measured and refused
+    ``batch``: the lanes per batch to use (a resumed checkpoint's), measured and refused
     if it does not fit.
     ``budget``: the RAM on a CPU, one device's memory on an accelerator."""
     P = lanes.keys.shape[0]
@@ -215,13 +217,13 @@ def plan_grid(
 
     per_record = record_bytes(lanes, chunk, devices, shared=shared, block=block,
                               same_steps=same_steps)  # fmt: skip
-    # the history of every point on the host (pieces, joined, checkpointed): in the RAM
+    # the history of every lane on the host (pieces, joined, checkpointed): in the RAM
     # budget of a CPU run whatever the batch
     history = 3 * P * n_records * per_record if ram else 0
     floor = total(max(footprint.build_peak(), footprint.lanes + history))
     if floor > budget:  # no batch size helps: refused before compiling anything
         detail = (
-            f"measured: lanes of the {P} points {footprint.lanes / gib:.3g} GiB, set-ups "
+            f"measured: the {P} lanes {footprint.lanes / gib:.3g} GiB, set-ups "
             f"{footprint.setups / gib:.3g} GiB, histories of {n_records} records "
             f"(run.n_times) {history / gib:.3g} GiB"
         )
@@ -245,16 +247,16 @@ def plan_grid(
         if need_bytes <= budget:
             return Plan(P, batch, n, need_bytes, budget, footprint, (out, temp))
         if fixed:
-            raise refuse(need_bytes, f"batches of {batch} points, as the checkpoint was "
+            raise refuse(need_bytes, f"batches of {batch} lanes, as the checkpoint was "
                                      "written; or run with --fresh")  # fmt: skip
         if batch == n:
             raise refuse(
                 need_bytes,
-                f"measured: one point per device {(out + temp) / gib:.3g}"
+                f"measured: one lane per device {(out + temp) / gib:.3g}"
                 f" GiB besides the lanes {footprint.lanes / gib:.3g} GiB",
             )
         # the chunk's bytes grow with the batch: aim at what fits, then measure that
-        per_point = max((out + temp) * n / batch, 1) + 2 * per_lane
+        per_batch_lane = max((out + temp) * n / batch, 1) + 2 * per_lane
         spare = budget / SAFETY - RUNTIME_BYTES - kept - history
-        fit = int(max(spare, 0) // per_point) // n * n
+        fit = int(max(spare, 0) // per_batch_lane) // n * n
         batch = max(n, min(batch - n, fit))

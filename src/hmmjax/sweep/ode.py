@@ -8,8 +8,9 @@ weights; ``ode.source = "limit"``: the Marchenko-Pastur state at its delta = D /
 - manifold data: the aggregated state on p spectral points (docs/theory.md 5.3) has the same
   shape whatever D and N are, so points of different D and N stack without padding (their
   nodes, weights and delta differ); K and M are padded with zero units. ``ode.nodes =
-  "auto"`` runs the node ladder on the whole grid at once (the largest change over the
-  grid decides; diverging points are left out of the comparison).
+  "auto"`` runs the whole grid with a probe on the 2p - 1 nested nodes
+  (``hmmjax.ode.select_nodes``): the largest estimated node error over the grid decides
+  (diverging points are left out); one run when p = 33 is enough.
 
 A zero unit (v_k = 0, all its overlaps 0; A_n = 0 for the teacher) is inert: every
 derivative of its overlaps carries a factor v_k or A_n, and with g in {erf, linear} the
@@ -19,6 +20,7 @@ above ``run.diverge_eg``) are flagged; their values from then on are NaN.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -31,7 +33,7 @@ from hmmjax.core.trees import stack
 from hmmjax.data.gaussian import IIDGaussian
 from hmmjax.models.two_layer import INIT_SCALE
 from hmmjax.observables.order_params import overlaps
-from hmmjax.ode import Solution, select_nodes, solve_hmm_state, solve_iid
+from hmmjax.ode import Solution, probe_size, select_nodes, solve_hmm_state, solve_iid
 from hmmjax.ode.hmm import check_physics
 from hmmjax.ode.spectral import (
     Compressed,
@@ -170,28 +172,32 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
             stacked = stack([_pad_state(st, sz.K, sz.M) for st in made])
             return jax.tree.map(lambda a: a[index], stacked)
 
-    def run(p) -> Solution:
+    def run(p, probed: bool = False) -> Solution:
+        """The grid on p nodes, with its probe on the 2p - 1 nested ones if ``probed``."""
         st = states(p)
+        pr = states(probe_size(p)) if probed else None
         with jax.enable_x64(True):
 
-            def one(st, v, A, delta, lr):
+            def one(st, pr, v, A, delta, lr):
                 return solve_hmm_state(st, grid, v=v, A=A, delta=delta, lr=lr, f=f,
-                                       teacher=teacher, **options)  # fmt: skip
+                                       teacher=teacher, probe=pr, **options)  # fmt: skip
 
-            return jax.jit(jax.vmap(one))(st, v, A, delta, lr)
+            return jax.jit(jax.vmap(one))(st, pr, v, A, delta, lr)
 
     if o.nodes != "auto":
         sol = run(o.nodes)
         return sol, _points(o.nodes, cfgs)
     found: dict[int, Solution] = {}
 
-    def finite_only(p) -> Solution:  # the ladder compares the points that stay finite
-        found[p] = run(p)
-        eg = np.asarray(found[p].eg)
+    def finite_only(p) -> Solution:  # the estimate over the points that stay finite
+        found[p] = sol = run(p, probed=True)
+        eg = np.asarray(sol.eg)
         keep = np.all(np.isfinite(eg), axis=1) & np.all(eg <= c.run.diverge_eg, axis=1)
-        return Solution(ts=found[p].ts, eg=jnp.asarray(np.where(keep[:, None], eg, 1.0)),
-                        Q=found[p].Q, R=found[p].R, v=found[p].v,
-                        num_steps=found[p].num_steps, ok=found[p].ok)  # fmt: skip
+
+        def finite(a):
+            return jnp.asarray(np.where(keep[:, None], a, 1.0))
+
+        return dataclasses.replace(sol, eg=finite(eg), eg_probe=finite(sol.eg_probe))
 
     p, _, _ = select_nodes(finite_only, o.node_rtol)
     return found[p], p

@@ -60,27 +60,30 @@ class Footprint:
 
 @dataclass(frozen=True)
 class Plan:
-    """How a grid of ``n_points`` runs: batches of ``batch`` points (a multiple of the
-    device count), sharded over ``devices`` devices; ``need_bytes``: the measured
+    """How a grid of ``n_lanes`` lanes (``hmmjax.sweep.lanes``: its points grouped by data
+    stream; ``points`` of them, 0: not said) runs: batches of ``batch`` lanes (a multiple
+    of the device count), sharded over ``devices`` devices; ``need_bytes``: the measured
     estimate of the peak (``hmmjax.sweep.memory``), ``budget_bytes`` what it must fit."""
 
-    n_points: int
+    n_lanes: int
     batch: int
     devices: int
     need_bytes: int = 0
     budget_bytes: int = 0
     footprint: Footprint | None = None
     chunk_bytes: tuple[int, int] = (0, 0)  # (outputs, temporaries) per device
+    points: int = 0
 
     @property
     def n_batches(self) -> int:
-        return -(-self.n_points // self.batch)
+        return -(-self.n_lanes // self.batch)
 
     def describe(self) -> str:
         gib = 2**30
+        points = f"{self.points} grid points on " if self.points else ""
         text = (
-            f"{self.n_points} grid points in {self.n_batches} batch(es) of {self.batch} on "
-            f"{self.devices} device(s)"
+            f"{points}{self.n_lanes} data stream(s) in {self.n_batches} batch(es) of "
+            f"{self.batch} on {self.devices} device(s)"
         )
         if self.budget_bytes:
             text += (
@@ -90,14 +93,14 @@ class Plan:
         return text
 
 
-def choose_devices(cfg: Config, n_points: int | None = None) -> list[jax.Device]:
+def choose_devices(cfg: Config, n_lanes: int | None = None) -> list[jax.Device]:
     """The local devices of ``run.devices`` ("all" or a number); "all" uses no more
-    devices than there are grid points (``n_points``), as a device would otherwise run
+    devices than there are lanes (``n_lanes``), as a device would otherwise run
     copies."""
     devices = jax.local_devices()
     want = cfg.run.devices
     if want == "all":
-        return devices[: n_points or len(devices)]
+        return devices[: n_lanes or len(devices)]
     if want > len(devices):
         raise ConfigError(
             f"run.devices = {want}: only {len(devices)} local device(s) "

@@ -4,7 +4,13 @@ online SGD; finite training sets (optax); hinge-loss gradient flow (alpha trick)
 
 from __future__ import annotations
 
-from hmmjax.train.base import AbstractTrainer, register_trainer, run_steps, trainer_factory
+from hmmjax.train.base import (
+    AbstractTrainer,
+    register_trainer,
+    run_blocks,
+    run_steps,
+    trainer_factory,
+)
 from hmmjax.train.finite import (
     FiniteMeasurement,
     FiniteTrainer,
@@ -20,7 +26,7 @@ from hmmjax.train.hinge import (
     InvariantTrainer,
     iteration_records,
 )
-from hmmjax.train.online import SGD, advance, draw_block, record_steps
+from hmmjax.train.online import SGD, advance, delayed_block, draw_block, record_steps
 
 __all__ = [
     "AbstractTrainer",
@@ -35,10 +41,12 @@ __all__ = [
     "TestSet",
     "TrainingSet",
     "advance",
+    "delayed_block",
     "draw_block",
     "iteration_records",
     "record_steps",
     "register_trainer",
+    "run_blocks",
     "run_steps",
     "trainer_factory",
     "training_batch",

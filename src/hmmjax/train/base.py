@@ -10,6 +10,12 @@ through the same three calls, whatever the trainer:
 - ``monitor(measurement)``: the scalar the engine watches; a member whose monitor or state
   turns non-finite, or whose monitor exceeds ``run.diverge_eg``, is frozen and flagged.
 
+The engine calls ``advance`` through ``advance_many``: Q trainers (one module, its array
+fields stacked) advancing Q states on the same data and stream (the points of a lane,
+``hmmjax.sweep.lanes``). Its default maps ``advance`` over them; a trainer whose samples
+do not depend on its own parameters overrides it to draw each block once for all Q
+(``hmmjax.train.online.SGD``).
+
 A trainer may stop a lane by itself (the hinge-loss trainer stops at zero training loss):
 ``advance`` then leaves its state unchanged.
 
@@ -32,7 +38,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from hmmjax.config import register_choice
 
-__all__ = ["AbstractTrainer", "register_trainer", "run_steps", "trainer_factory"]
+__all__ = ["AbstractTrainer", "register_trainer", "run_blocks", "run_steps", "trainer_factory"]
 
 
 class AbstractTrainer(eqx.Module):
@@ -50,6 +56,23 @@ class AbstractTrainer(eqx.Module):
         block: int,
     ) -> Any:
         """The member's state after the steps start .. stop - 1."""
+
+    def advance_many(
+        self,
+        states: Any,
+        data: Any,
+        key: PRNGKeyArray,
+        start: Int[Array, ""],
+        stop: Int[Array, ""],
+        block: int,
+    ) -> Any:
+        """``advance`` of Q trainers (this module, array fields (Q,)) on Q states (leaves
+        (Q, ...)) sharing ``data`` and ``key``. Default: one ``advance`` per state."""
+
+        def one(trainer, state):
+            return trainer.advance(state, data, key, start, stop, block)
+
+        return jax.vmap(one)(self, states)
 
     @abc.abstractmethod
     def measure(self, state: Any, data: Any, test: Any) -> Any:
@@ -78,6 +101,33 @@ def trainer_factory(name: str) -> Callable[..., AbstractTrainer]:
         raise ValueError(f"unknown trainer {name!r}; allowed: {', '.join(_REGISTRY)}") from None
 
 
+def run_blocks(
+    carry: Any,
+    draw: Callable[[Int[Array, ""]], Any],
+    update: Callable[[Any, Any, Int[Array, ""], Int[Array, ""]], Any],
+    start: Int[Array, ""],
+    stop: Int[Array, ""],
+    block: int,
+) -> Any:
+    """The steps start .. stop - 1, block by block: ``draw(b0)`` gives the data of the
+    ``block`` steps b0 .. b0 + block - 1 (leaves of leading size ``block``) and
+    ``update(carry, data, i0, i1)`` applies its steps i0 .. i1 - 1 (0 <= i0 < i1 <= block).
+
+    Blocks are aligned to multiples of ``block`` in the global step count, so a block cut
+    by a recording point is drawn again in full (at most one extra block per interval),
+    and the data of a step never depends on where the run was cut.
+    """
+
+    def segment(c):
+        s, net = c
+        b0 = (s // block) * block
+        i1 = jnp.minimum(stop - b0, block)
+        return b0 + i1, update(net, draw(b0), s - b0, i1)
+
+    _, carry = jax.lax.while_loop(lambda c: c[0] < stop, segment, (start, carry))
+    return carry
+
+
 def run_steps(
     carry: Any,
     draw: Callable[[Int[Array, ""]], Any],
@@ -86,25 +136,13 @@ def run_steps(
     stop: Int[Array, ""],
     block: int,
 ) -> Any:
-    """Apply ``step(carry, data[i])`` for the steps start .. stop - 1, where ``draw(b0)``
-    gives the data of the ``block`` steps b0 .. b0 + block - 1 (leaves of leading size
-    ``block``).
+    """Apply ``step(carry, data[i])`` for the steps start .. stop - 1, one after another,
+    the data drawn a block at a time (``run_blocks``)."""
 
-    Blocks are aligned to multiples of ``block`` in the global step count, so a block cut
-    by a recording point is drawn again in full (at most one extra block per interval).
-    """
-
-    def segment(c):
-        s, net = c
-        b0 = (s // block) * block
-        data = draw(b0)
-        i1 = jnp.minimum(stop - b0, block)
-
+    def update(net, data, i0, i1):
         def one(i, net):
             return step(net, jax.tree.map(lambda a: a[i], data))
 
-        net = jax.lax.fori_loop(s - b0, i1, one, net)
-        return b0 + i1, net
+        return jax.lax.fori_loop(i0, i1, one, net)
 
-    _, carry = jax.lax.while_loop(lambda c: c[0] < stop, segment, (start, carry))
-    return carry
+    return run_blocks(carry, draw, update, start, stop, block)

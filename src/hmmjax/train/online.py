@@ -14,14 +14,18 @@ recording points, or resumed.
 Performance: the data of ``block`` consecutive steps is generated in one batched call (the
 Gaussians of all its steps as one fused elementwise computation, F^T c as one matrix
 product, the teacher's labels); only the student update runs sequentially, inside
-``lax.fori_loop``.
+``lax.fori_loop``. The points of a grid that share a data stream (``SGD.advance_many``)
+draw each block once: at large N, where a sample costs 2 D N flop and a student step
+about 4 K N, a whole learning-rate sweep costs little more than one of its points.
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
@@ -30,9 +34,9 @@ from hmmjax.core.activations import activation
 from hmmjax.data.base import AbstractDataModel, Batch
 from hmmjax.models.two_layer import TwoLayer, root
 from hmmjax.observables.metrics import Measurement, measure
-from hmmjax.train.base import AbstractTrainer, register_trainer, run_steps
+from hmmjax.train.base import AbstractTrainer, register_trainer, run_blocks, run_steps
 
-__all__ = ["SGD", "draw_block", "advance", "record_steps"]
+__all__ = ["SGD", "delayed_block", "draw_block", "advance", "record_steps"]
 
 
 class SGD(AbstractTrainer):
@@ -71,12 +75,87 @@ class SGD(AbstractTrainer):
     def advance(self, student, model, key, start, stop, block):
         return advance(student, self, model, key, start, stop, block)
 
+    def advance_many(self, students, model, key, start, stop, block):
+        """Q students (their trainers: ``self``, lr and kappa (Q,)) on one data stream:
+        each block of samples is drawn once and every student trains on it.
+
+        Many students (Q K >= block B): the block's steps as matrix products
+        (``delayed_block``), so that the weights are read and written once a block
+        instead of once a step; else step after step (``step``, vmapped over Q)."""
+
+        def draw(b0):
+            return draw_block(model, key, b0, block, self.batch)
+
+        Q, K = students.w.shape[:2]
+        if Q * K >= block * self.batch:
+            update = jax.vmap(delayed_block, in_axes=(0, 0, None, None, None, None))
+
+            def by_block(nets, data, i0, i1):
+                x = data.x.reshape(-1, data.x.shape[-1])
+                return update(self, nets, data, x @ x.T, i0, i1)  # the Gram: once a lane
+
+            return run_blocks(students, draw, by_block, start, stop, block)
+        step = jax.vmap(SGD.step, in_axes=(0, 0, None))
+        return run_steps(students, draw, partial(step, self), start, stop, block)
+
     def measure(self, student: TwoLayer, model: AbstractDataModel, test: Batch) -> Measurement:
         return measure(student, model, test)
 
     def monitor(self, m: Measurement) -> Float[Array, ""]:
         """The eg watched for divergence: analytic where available, else Monte Carlo."""
         return jnp.where(jnp.isnan(m.eg), m.eg_mc, m.eg)
+
+
+def delayed_block(
+    sgd: SGD,
+    student: TwoLayer,
+    data: Batch,
+    gram: Float[Array, "bB bB"],
+    i0: Int[Array, ""],
+    i1: Int[Array, ""],
+) -> TwoLayer:
+    """The student after the steps i0 .. i1 - 1 of a block of b drawn steps (``data``:
+    leaves (b, B, ...); ``gram``: X X^T of its b B inputs), the same steps as ``SGD.step``
+    one after another, with the first layer updated once.
+
+    Each step adds a rank-B term to w: w_{i+1} = a w_i + c_i X_i (a = 1 - kappa / N,
+    c_i = (eta / sqrt N) (v / B) o coef_i^T). Hence w_i = P_i (w_0 + sum_{j<i} C_j X_j)
+    with P_i = a^(steps done before i) and C_j = c_j / P_{j+1}, and the fields of step i
+    are lambda_i = P_i (X_i w_0^T + sum_{j<i} X_i X_j^T C_j^T) / sqrt N: the products
+    with w_0 and the Gram matrix are computed for the whole block at once, the steps
+    themselves cost O(b B^2 K) each, and w is written once: w_0 P_b + P_b sum_j C_j X_j.
+    Exact in exact arithmetic; in floating point the sums are grouped differently (the
+    relative difference from ``SGD.step`` after a block is of the order of the rounding).
+    """
+    act = activation(student.g)
+    b, B, N_in = data.x.shape
+    n = student.n
+    rn = root(n)
+    X = data.x.reshape(b * B, N_in)
+    lam0 = (X @ student.w.T).reshape(b, B, -1) / rn  # (b, B, K)
+    G = gram.reshape(b, B, b, B) / rn
+    a = 1 - sgd.kappa / n
+    K = student.w.shape[0]
+
+    def one(carry, i):
+        C, v, P = carry
+        live = (i >= i0) & (i < i1)
+        lam = P * (lam0[i] + jnp.einsum("jkc,jcd->dk", C, G[:, :, i, :]))  # (B, K)
+        g_lam = act.fn(lam)
+        delta = data.y[i] - g_lam @ v
+        coef = act.deriv(lam) * delta[:, None]  # (B, K)
+        c = (sgd.lr / rn) * coef.T * (v[:, None] / sgd.batch)  # (K, B)
+        P_next = jnp.where(live, a * P, P)
+        C = C.at[i].set(jnp.where(live, c / P_next, 0))
+        if sgd.train_second:
+            v = jnp.where(live, v + (sgd.lr / n) * (g_lam.T @ delta) / sgd.batch, v)
+        return (C, v, P_next), None
+
+    C0 = jnp.zeros((b, K, B), student.w.dtype)
+    (C, v, P), _ = jax.lax.scan(one, (C0, student.v, jnp.ones((), student.w.dtype)),
+                                jnp.arange(b))  # fmt: skip
+    w = P * (student.w + C.transpose(1, 0, 2).reshape(K, b * B) @ X)
+    return TwoLayer(w=w, v=v, g=student.g, dim=student.dim)
 
 
 def draw_block(

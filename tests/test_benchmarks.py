@@ -1,0 +1,26 @@
+"""The accelerator benchmark runs end to end at tiny sizes (on the CPU here)."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_benchmark_runs_at_tiny_sizes(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    sys.modules.pop("gpu", None)
+    import gpu  # benchmarks/gpu.py
+
+    lines = gpu.main(["--tiny"])
+    rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith(("| case", "| ---"))]
+    assert [r.split("|")[1].strip() for r in rows] == [
+        "ensemble", "grid", "ode-fixed", "ode-auto", "large-ensemble", "large-grid",
+    ]  # fmt: skip
+    for row in rows:
+        cells = [c.strip() for c in row.split("|")[2:-1]]
+        assert float(cells[0]) > 0 and float(cells[1]) > 0  # first and second call (s)
+        if row.startswith("| ode"):
+            assert cells[5].startswith("p = ")
+        else:  # student-steps/s, GFLOP/s and share of peak are numbers
+            assert float(cells[2].replace(",", "")) > 0 and float(cells[3].replace(",", "")) > 0
+            assert float(cells[4].rstrip("%")) > 0
