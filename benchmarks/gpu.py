@@ -159,7 +159,8 @@ def run(names: list[str], z: Sizes) -> list[str]:
             gflops = f"{flop / wall / 1e9:.3g}"
             share = f"{100 * flop / wall / 1e9 / peak:.3g}%"
             extra = ""
-        rows.append(f"| {name} | {first:.2f} | {wall:.2f} | {rate} | {gflops} | {share} | {extra} |")
+        cells = [name, f"{first:.2f}", f"{wall:.2f}", rate, gflops, share, extra]
+        rows.append("| " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
     return [
         "## Accelerator benchmark (issue 16)",

@@ -132,8 +132,8 @@ def cli_rows(quick: bool) -> list[str]:
     import jax  # noqa: PLC0415
 
     from hmmjax.data.base import make_data_model  # noqa: PLC0415
-    from hmmjax.models.two_layer import init_network  # noqa: PLC0415
     from hmmjax.io.state import save_state  # noqa: PLC0415
+    from hmmjax.models.two_layer import init_network  # noqa: PLC0415
 
     T = 50 if quick else 300
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,8 +143,9 @@ def cli_rows(quick: bool) -> list[str]:
         times = {}
         for nodes in ("auto", None):
             picked = nodes or str(times["auto"][1])
+            out = str(tmp / f"{picked}.nc")
             cmd = [sys.executable, "-m", "hmmjax", "ode", str(tmp / "s.npz"), "--lr", "0.5",
-                   "--t-max", str(T), "--nodes", picked, "--out", str(tmp / f"{picked}.nc")]  # fmt: skip
+                   "--t-max", str(T), "--nodes", picked, "--out", out]  # fmt: skip
             t = time.perf_counter()
             subprocess.run(cmd, check=True, env=ENV, capture_output=True)
             seconds = time.perf_counter() - t

@@ -18,10 +18,10 @@ from hmmjax.ode import (
     node_error,
     probe_size,
     select_nodes,
-    solve_hmm_state,
     solve_hmm,
     solve_hmm_limit,
     solve_hmm_sample,
+    solve_hmm_state,
 )
 from hmmjax.ode import spectral as sp
 

@@ -225,8 +225,8 @@ def _ode_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--nodes",
         default="auto",
-        help="spectral points (docs/theory.md 5.3): auto (default: 33, 65, 129 or 257 nodes, the first "
-        "whose probed error is within --node-rtol), "
+        help="spectral points (docs/theory.md 5.3): auto (default: 33, 65, 129 or 257 nodes, "
+        "the first whose probed error is within --node-rtol), "
         "full (every eigenvalue, the published ODE) or a number p >= 2 of Chebyshev nodes",
     )
     p.add_argument(
