@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("HMMJAX_COMPILE_CACHE", "off")  # first calls compile: cold
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

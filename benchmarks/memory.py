@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HMMJAX_COMPILE_CACHE", "off")  # the children measure cold runs
 
 # name -> (config, overrides): online (shared data), unshared data, finite training set,
 # large N, the ODE with the simulation, a grid of several shapes, an invariant manifold

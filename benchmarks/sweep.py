@@ -63,6 +63,7 @@ import sys
 import time
 
 # XLA reads this flag when jax initialises: it must be set before jax is imported.
+os.environ.setdefault("HMMJAX_COMPILE_CACHE", "off")  # first calls compile: cold
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
 )

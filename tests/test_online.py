@@ -134,3 +134,21 @@ def test_a_delayed_block_is_its_steps_one_after_another(second):
     np.testing.assert_allclose(out.v, ref.v, rtol=0, atol=1e-12)
     if not second:
         np.testing.assert_array_equal(out.v, net.v)
+
+
+def test_a_subclass_step_is_used_in_a_lane_of_many_students():
+    """A lane of many students runs SGD's own step as delayed matrix products; a subclass
+    with its own ``step`` (README, "Extending hmmjax") must still get its step."""
+
+    class Frozen(SGD):
+        def step(self, student, data):
+            return student
+
+    N, K, Q, block = 30, 2, 40, 16  # Q K >= block: the delayed path for plain SGD
+    model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=2, D=5, f="sign")
+    nets = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(1), Q))
+    key = jax.random.PRNGKey(2)
+    for cls, moves in ((SGD, True), (Frozen, False)):
+        trainers = jax.vmap(lambda lr, cls=cls: cls.create(lr))(jnp.linspace(0.1, 0.5, Q))
+        out = trainers.advance_many(nets, model, key, 0, 40, block)
+        assert bool(jnp.any(out.w != nets.w)) == moves, cls

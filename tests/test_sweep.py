@@ -76,9 +76,10 @@ def test_padded_point_equals_its_unpadded_run(hmm_grid, point):
     assert np.all(h["Q"][point][..., K:, :] == 0) and np.all(h["v"][point][..., K:] == 0)
 
 
-SHARED_GRID = {
+SHARED_GRID = {  # a lane of 8 points, K <= 2: Q K >= run.block, the delayed block updates
     "data": {"N": 40, "D": 6, "f": "sign"},
     "student": {"train_second": True},
+    "run": {"block": 8},
     "grid": {"lr": [0.2, 0.7], "kappa": [0.0, 0.1], "K": [1, 2], "seed": [0, 1]},
 }
 
@@ -110,6 +111,22 @@ def test_shared_stream_points_equal_their_single_runs():
         np.testing.assert_allclose(h["v"][point][..., :K], s["v"][0], rtol=2e-5, atol=1e-6)
     # and the points differ: they did train with their own lr, kappa and K
     assert len({float(prog.history["eg"][p, 0, -1]) for p in range(len(cfgs))}) == len(cfgs)
+
+
+def test_lanes_of_unequal_size_are_padded_with_copies():
+    """A list of points whose streams hold 2 and 1 points: the short lane repeats its
+    point in the spare slot, and every point still gets its own single run's numbers."""
+    cfg = small_config(SHARED_GRID, grid={"points": [{"lr": 0.2, "seed": 0},
+                                                     {"lr": 0.7, "seed": 0},
+                                                     {"lr": 0.7, "seed": 1}]})  # fmt: skip
+    cfgs = point_configs(cfg)
+    layout = stream_layout(cfgs)
+    np.testing.assert_array_equal(layout.points, [[0, 1], [2, 2]])
+    steps = point_steps(cfgs, record_times(cfgs))
+    prog, _ = _train(cfgs, steps)
+    assert prog.history["eg"].shape[0] == 3
+    single, _ = _train(cfgs[2:], steps[2:])
+    np.testing.assert_allclose(prog.history["eg"][2], single.history["eg"][0], rtol=2e-5)
 
 
 def test_padded_ode_point_equals_its_unpadded_run():

@@ -58,6 +58,9 @@ __all__ = [
     "node_weights",
     "node_weights_from_F",
     "sample_eigenvalues",
+    "chebyshev_moments",
+    "moment_matrices",
+    "sample_moments",
     "spectrum_nodes",
 ]
 
@@ -218,21 +221,15 @@ def node_weights_from_F(nodes: Float[Array, " p"], F: Float[Array, "D N"]) -> Fl
     return node_weights(nodes, sample_eigenvalues(F))
 
 
-@jax.jit
-def node_matrices(
-    nodes: Float[Array, " p"], F: Float[Array, "D N"], Z: Float[Array, "n D"]
-) -> Float[Array, "n n p"]:
-    """Z l_j(Omega) Z^T / D for every node j, Omega = F F^T / N never formed.
-
-    Moments mu_k = V^T T_k(A) V / D (V = Z^T, A = (2 Omega - lo - hi) / (hi - lo)) by the
-    recurrence T_{k+1} V = 2 A T_k V - T_{k-1} V (p - 2 scanned steps, two products with F
-    each), then sum_k c[k, j] mu_k. Exact up to rounding when the nodes cover the spectrum
-    of Omega (then |T_k(A)| <= 1) and are Chebyshev-like: against the eigen-decomposition,
-    relative errors 2e-14 (p = 16) to 6e-12 (p = 128) at D = 150.
-    """
+@partial(jax.jit, static_argnames="n")
+def chebyshev_moments(
+    F: Float[Array, "D N"], Z: Float[Array, "n D"], lo: ArrayLike, hi: ArrayLike, n: int
+) -> Float[Array, "n n n"]:
+    """mu_k = V^T T_k(A) V / D for k < n (V = Z^T, A = (2 Omega - lo - hi) / (hi - lo),
+    Omega = F F^T / N never formed), by the recurrence T_{k+1} V = 2 A T_k V - T_{k-1} V
+    (n - 2 scanned steps, two products with F each). The moments of n nodes serve every
+    node set on [lo, hi] of at most n nodes (``moment_matrices``)."""
     D, N = F.shape
-    p = nodes.shape[0]
-    lo, hi = jnp.min(nodes), jnp.max(nodes)
     V = Z.T
 
     def A(U):
@@ -244,9 +241,46 @@ def node_matrices(
         return (cur, nxt), V.T @ nxt / D
 
     V1 = A(V)
-    _, rest = jax.lax.scan(step, (V, V1), None, length=p - 2)
-    mu = jnp.concatenate([jnp.stack([V.T @ V / D, V.T @ V1 / D]), rest])  # (p, n, n)
-    return jnp.einsum("kj,kab->abj", chebyshev_coefficients(nodes), mu)
+    _, rest = jax.lax.scan(step, (V, V1), None, length=n - 2)
+    return jnp.concatenate([jnp.stack([V.T @ V / D, V.T @ V1 / D]), rest])
+
+
+def moment_matrices(nodes: Float[Array, " p"], mu: Float[Array, "m n n"]) -> Float[Array, "n n p"]:
+    """Z l_j(Omega) Z^T / D for every node j from Chebyshev moments (``chebyshev_moments``
+    on [min nodes, max nodes], at least p of them): sum_k c[k, j] mu_k."""
+    p = nodes.shape[0]
+    return jnp.einsum("kj,kab->abj", chebyshev_coefficients(nodes), mu[:p])
+
+
+@jax.jit
+def node_matrices(
+    nodes: Float[Array, " p"], F: Float[Array, "D N"], Z: Float[Array, "n D"]
+) -> Float[Array, "n n p"]:
+    """Z l_j(Omega) Z^T / D for every node j, Omega = F F^T / N never formed: the
+    Chebyshev moments of p nodes (``chebyshev_moments``), then ``moment_matrices``.
+    Exact up to rounding when the nodes cover the spectrum of Omega (then |T_k(A)| <= 1)
+    and are Chebyshev-like: against the eigen-decomposition, relative errors 2e-14
+    (p = 16) to 6e-12 (p = 128) at D = 150.
+    """
+    mu = chebyshev_moments(F, Z, jnp.min(nodes), jnp.max(nodes), nodes.shape[0])
+    return moment_matrices(nodes, mu)
+
+
+def sample_moments(
+    w: Float[Array, "K N"],
+    F: Float[Array, "D N"],
+    theta: Float[Array, "M D"],
+    n: int,
+    rho: Float[Array, " D"],
+) -> Float[Array, "n m m"]:
+    """The Chebyshev moments (``chebyshev_moments``) of the student's and the teacher's
+    projections on the spectrum's interval (that of ``spectrum_nodes``): give them to
+    ``compress_sample`` for any p <= n nodes, e.g. a run and its probe, to compute the
+    products with F once."""
+    N = F.shape[1]
+    ends = spectrum_nodes(2, rho)
+    S = w @ F.T / math.sqrt(N)
+    return chebyshev_moments(F, jnp.concatenate([S, theta]), ends[0], ends[-1], n)
 
 
 class Compressed(NamedTuple):
@@ -278,12 +312,15 @@ def compress_sample(
     theta: Float[Array, "M D"],
     nodes: int | Float[Array, " p"] = 32,
     rho: Float[Array, " D"] | None = None,
+    moments: Float[Array, "m n n"] | None = None,
 ) -> Compressed:
     """The aggregated state of student w, features F and teacher theta (docs/theory.md 5.3).
 
     ``nodes``: a number p of Chebyshev nodes on [min rho, max rho], or the nodes themselves
     (checked to cover the spectrum). ``rho``: the eigenvalues of Omega if already known
-    (else computed by eigvalsh). Eager: call it outside jit.
+    (else computed by eigvalsh). ``moments``: ``sample_moments`` of the same sample with
+    at least p moments (integer ``nodes`` only), so that several node sets share the
+    products with F. Eager: call it outside jit.
     """
     D, N = F.shape
     K = w.shape[0]
@@ -294,7 +331,10 @@ def compress_sample(
         nodes = jnp.asarray(nodes)
         check_cover(nodes, rho)
     S = w @ F.T / math.sqrt(N)
-    G = node_matrices(nodes, F, jnp.concatenate([S, theta]))
+    if moments is None:
+        G = node_matrices(nodes, F, jnp.concatenate([S, theta]))
+    else:
+        G = moment_matrices(nodes, moments)
     U = F.T @ theta.T  # (N, M)
     return Compressed(
         nodes=nodes,
@@ -363,15 +403,15 @@ def sample_state(
     theta: Float[Array, "M D"],
     nodes: int | str | Float[Array, " p"] = 32,
     rho: Float[Array, " D"] | None = None,
+    moments: Float[Array, "m n n"] | None = None,
 ) -> Compressed:
     """The aggregated state of a sample: ``nodes = "full"`` by the eigen-decomposition of
     Omega (docs/theory.md 5.2, every eigenvalue), else ``compress_sample``
-    (docs/theory.md 5.3: eigenvalues
-    only, no eigenvectors)."""
+    (docs/theory.md 5.3: eigenvalues only, no eigenvectors; ``moments`` as there)."""
     check_nodes(nodes, auto=False)
     if isinstance(nodes, str):  # "full"
         return full_state(spectral_arrays(w, F, theta))
-    return compress_sample(w, F, theta, nodes, rho)
+    return compress_sample(w, F, theta, nodes, rho, moments)
 
 
 # --- the Marchenko-Pastur limit ---------------------------------------------------------

@@ -40,6 +40,7 @@ from hmmjax.ode.spectral import (
     mp_initial_state,
     mp_nodes,
     sample_eigenvalues,
+    sample_moments,
     sample_state,
 )
 from hmmjax.ode.times import on_grid
@@ -157,7 +158,9 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
     mu1 = check_physics(f, c.student.g, teacher).mu1
     q0 = INIT_SCALE[c.student.init] ** 2
 
-    def states(p) -> Compressed:
+    def states(p, moments=None) -> Compressed:
+        """The stacked states on p nodes (``moments``: per set-up, from ``sample_moments``)."""
+        moments = [None] * len(order) if moments is None else moments
         with jax.enable_x64(True):
             if o.source == "limit":
                 made = []
@@ -168,14 +171,20 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
                         mp_initial_state(mp_nodes(p, d), d, cfg.student.K, cfg.teacher.M, q0, mu1)
                     )
             else:
-                made = [sample_state(*a, p, r) for a, r in zip(arrays, rho, strict=True)]
+                made = [sample_state(*a, p, r, m) for a, r, m in zip(arrays, rho, moments,
+                                                                    strict=True)]  # fmt: skip
             stacked = stack([_pad_state(st, sz.K, sz.M) for st in made])
             return jax.tree.map(lambda a: a[index], stacked)
 
     def run(p, probed: bool = False) -> Solution:
         """The grid on p nodes, with its probe on the 2p - 1 nested ones if ``probed``."""
-        st = states(p)
-        pr = states(probe_size(p)) if probed else None
+        moments = None
+        if probed and o.source == "sample":  # the products with F once for both node sets
+            with jax.enable_x64(True):
+                pairs = zip(arrays, rho, strict=True)
+                moments = [sample_moments(*a, probe_size(p), r) for a, r in pairs]
+        st = states(p, moments)
+        pr = states(probe_size(p), moments) if probed else None
         with jax.enable_x64(True):
 
             def one(st, pr, v, A, delta, lr):

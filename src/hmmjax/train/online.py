@@ -81,13 +81,15 @@ class SGD(AbstractTrainer):
 
         Many students (Q K >= block B): the block's steps as matrix products
         (``delayed_block``), so that the weights are read and written once a block
-        instead of once a step; else step after step (``step``, vmapped over Q)."""
+        instead of once a step; else, or for a subclass with its own ``step``, step after
+        step (``step``, vmapped over Q)."""
 
         def draw(b0):
             return draw_block(model, key, b0, block, self.batch)
 
         Q, K = students.w.shape[:2]
-        if Q * K >= block * self.batch:
+        step = type(self).step  # a subclass's own step (README, "Extending hmmjax")
+        if step is SGD.step and Q * K >= block * self.batch:
             update = jax.vmap(delayed_block, in_axes=(0, 0, None, None, None, None))
 
             def by_block(nets, data, i0, i1):
@@ -95,8 +97,8 @@ class SGD(AbstractTrainer):
                 return update(self, nets, data, x @ x.T, i0, i1)  # the Gram: once a lane
 
             return run_blocks(students, draw, by_block, start, stop, block)
-        step = jax.vmap(SGD.step, in_axes=(0, 0, None))
-        return run_steps(students, draw, partial(step, self), start, stop, block)
+        each = jax.vmap(step, in_axes=(0, 0, None))
+        return run_steps(students, draw, partial(each, self), start, stop, block)
 
     def measure(self, student: TwoLayer, model: AbstractDataModel, test: Batch) -> Measurement:
         return measure(student, model, test)
@@ -135,8 +137,6 @@ def delayed_block(
     lam0 = (X @ student.w.T).reshape(b, B, -1) / rn  # (b, B, K)
     G = gram.reshape(b, B, b, B) / rn
     a = 1 - sgd.kappa / n
-    K = student.w.shape[0]
-
     def one(carry, i):
         C, v, P = carry
         live = (i >= i0) & (i < i1)
@@ -151,10 +151,10 @@ def delayed_block(
             v = jnp.where(live, v + (sgd.lr / n) * (g_lam.T @ delta) / sgd.batch, v)
         return (C, v, P_next), None
 
-    C0 = jnp.zeros((b, K, B), student.w.dtype)
-    (C, v, P), _ = jax.lax.scan(one, (C0, student.v, jnp.ones((), student.w.dtype)),
-                                jnp.arange(b))  # fmt: skip
-    w = P * (student.w + C.transpose(1, 0, 2).reshape(K, b * B) @ X)
+    # initial carries built from the inputs: under shard_map they vary like them
+    C0 = jnp.zeros_like(lam0).transpose(0, 2, 1)  # (b, K, B)
+    (C, v, P), _ = jax.lax.scan(one, (C0, student.v, jnp.ones_like(a)), jnp.arange(b))
+    w = P * (student.w + C.transpose(1, 0, 2).reshape(-1, b * B) @ X)
     return TwoLayer(w=w, v=v, g=student.g, dim=student.dim)
 
 
