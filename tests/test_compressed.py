@@ -119,7 +119,8 @@ def test_probe_estimates_the_node_error(case):
 
 def test_probe_leaves_the_adaptive_steps_alone(case):
     """The adaptive steps are controlled on the run's own state: with or without the
-    probe, the same steps and the same eg."""
+    probe, the same steps and the same eg (to the last bits: the probe's points share the
+    run's fused pass, which XLA may round differently)."""
     _, _, arrays, _ = case
     opts = dict(v=arrays["v"], A=arrays["A"], delta=200 / 400, lr=0.5, solver="tsit5",
                 rtol=1e-8, atol=1e-10)  # fmt: skip
@@ -128,7 +129,7 @@ def test_probe_leaves_the_adaptive_steps_alone(case):
         st, pr = sp.state_from_arrays(floats, 9), sp.state_from_arrays(floats, probe_size(9))
         plain = solve_hmm_state(st, TS, **opts)
         probed = solve_hmm_state(st, TS, probe=pr, **opts)
-    np.testing.assert_array_equal(probed.eg, plain.eg)
+    np.testing.assert_allclose(probed.eg, plain.eg, rtol=1e-12)
     assert int(probed.num_steps) == int(plain.num_steps)
 
 

@@ -35,6 +35,7 @@ With det_kj = Q_kk Q_jj - Q_kj^2, det_kn = Q_kk T_nn - R_kn^2 and I3 from C = [[
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -54,11 +55,10 @@ __all__ = [
     "check_physics",
     "HMMArgs",
     "HMMState",
-    "Probe",
-    "ProbedState",
     "ProbedObservables",
-    "hmm_rhs_probed",
+    "with_probe",
     "hmm_observables_probed",
+    "OwnPart",
     "hmm_observables",
     "hmm_overlaps",
     "hmm_problem",
@@ -99,6 +99,9 @@ class HMMArgs(eqx.Module):
     f2: float
     g: str = eqx.field(static=True, default="erf")
     both: bool = eqx.field(static=True, default=False)
+    own: int | None = eqx.field(static=True, default=None)
+    """With a probe (``with_probe``): the first ``own`` points are the run's, the others
+    the probe's, which follow the run without feeding back. None: all are the run's."""
 
 
 def _sum_nodes(x: Float[Array, "... P"]) -> Float[Array, "..."]:
@@ -121,10 +124,14 @@ def _contract(G: Float[Array, "K J"], x: Float[Array, "J ... P"]) -> Float[Array
     return sum(G[:, j, None, None] * x[j][None] for j in range(G.shape[1]))
 
 
-def hmm_overlaps(y: HMMState, args: HMMArgs) -> tuple[Float[Array, "K K"], Float[Array, "K M"]]:
-    """Q = zeta W + mu1^2 sum_j sigma_j,  R = mu1 sum_j r_j."""
-    Q = args.zeta * y.W + args.mu1**2 * _sum_nodes(y.sigma)
-    R = args.mu1 * _sum_nodes(y.r)
+def hmm_overlaps(
+    y: HMMState, args: HMMArgs, probe: bool = False
+) -> tuple[Float[Array, "K K"], Float[Array, "K M"]]:
+    """Q = zeta W + mu1^2 sum_j sigma_j,  R = mu1 sum_j r_j: over the run's own points
+    (``probe``: over the probe's, ``with_probe``)."""
+    part = slice(None) if args.own is None else slice(args.own, None) if probe else slice(args.own)
+    Q = args.zeta * y.W + args.mu1**2 * _sum_nodes(y.sigma[..., part])
+    R = args.mu1 * _sum_nodes(y.r[..., part])
     return Q, R
 
 
@@ -163,49 +170,6 @@ def _g_e_matrices(Q, R, T, v, A, I3):
     return jnp.diag(a) + b, E
 
 
-class _Drive(NamedTuple):
-    """What the global order parameters impose on every spectral point: G, E (K x K,
-    K x M), v v^T o Phi, and the W and v rates."""
-
-    G: Float[Array, "K K"]
-    E: Float[Array, "K M"]
-    vvPhi: Float[Array, "K K"]
-    dW: Float[Array, "K K"]
-    dv: Float[Array, " K"]
-
-
-def _drive(y: HMMState, args: HMMArgs) -> _Drive:
-    K = y.v.shape[0]
-    Q, R = hmm_overlaps(y, args)
-    v, eta = y.v, args.lr
-    m = field_moments(Q, R, args.T, v, args.A, args.g)
-    G, E = _g_e_matrices(Q, R, args.T, v, args.A, m.I3)
-    vvPhi = v[:, None] * v[None, :] * m.Phi
-    vP = v[:, None] * m.Pu[:, :K]
-    dW = eta * (vP + vP.T) + eta**2 * args.f2 * vvPhi
-    dv = eta * m.I2u if args.both else jnp.zeros_like(v)
-    return _Drive(G, E, vvPhi, dW, dv)
-
-
-def _node_rates(r, sigma, rho, wts, B, drive: _Drive, args: HMMArgs):
-    """(dr, dsigma) of the points rho with weights wts (and exact teacher term B, or None
-    for the averaged one), driven by ``drive``: one fused pass over the (K, K + M, P)
-    densities."""
-    eta, delta, mu1, zeta = args.lr, args.delta, args.mu1, args.zeta
-    G, E = drive.G, drive.E
-    d = zeta * delta + mu1**2 * rho  # (P,)
-    if B is None:  # averaged teacher term mu1 rho_j w_j E Ttilde
-        teacher = (E @ args.Ttilde)[:, :, None] * (rho * wts)
-    else:  # exact teacher term mu1 rho_j E B_j
-        teacher = _contract(E, B) * rho
-    dr = (eta / delta) * (d * _contract(G, r) + mu1 * teacher)
-    # H = d G sigma + mu1 rho E r^T, so that dsigma = (eta/delta) (H + H^T) + ...
-    H = d * _contract(G, sigma) + mu1 * rho * _contract(E, jnp.swapaxes(r, 0, 1))
-    quad = wts * (zeta * rho + mu1**2 * rho**2 / delta)  # (P,)
-    dsigma = (eta / delta) * (H + jnp.swapaxes(H, 0, 1)) + eta**2 * drive.vvPhi[:, :, None] * quad
-    return dr, dsigma
-
-
 def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
     """d(r, sigma, W, v)/dt of docs/theory.md 5.2 / 5.3 (autonomous: ``t`` is unused).
 
@@ -213,9 +177,30 @@ def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
     then one fused update of r and sigma; the integrals are (K+M)-sized.
     """
     del t
-    drive = _drive(y, args)
-    dr, dsigma = _node_rates(y.r, y.sigma, args.rho, args.weights, args.B, drive, args)
-    return HMMState(r=dr, sigma=dsigma, W=drive.dW, v=drive.dv)
+    K = y.v.shape[0]
+    Q, R = hmm_overlaps(y, args)
+    v, eta, delta, rho, wts = y.v, args.lr, args.delta, args.rho, args.weights
+    mu1, zeta = args.mu1, args.zeta
+    m = field_moments(Q, R, args.T, v, args.A, args.g)
+    G, E = _g_e_matrices(Q, R, args.T, v, args.A, m.I3)
+    vvPhi = v[:, None] * v[None, :] * m.Phi
+    vP = v[:, None] * m.Pu[:, :K]
+    d = zeta * delta + mu1**2 * rho  # (P,)
+
+    if args.B is None:  # averaged teacher term mu1 rho_j w_j E Ttilde
+        teacher = (E @ args.Ttilde)[:, :, None] * (rho * wts)
+    else:  # exact teacher term mu1 rho_j E B_j
+        teacher = _contract(E, args.B) * rho
+    dr = (eta / delta) * (d * _contract(G, y.r) + mu1 * teacher)
+
+    # H = d G sigma + mu1 rho E r^T, so that dsigma = (eta/delta) (H + H^T) + ...
+    H = d * _contract(G, y.sigma) + mu1 * rho * _contract(E, jnp.swapaxes(y.r, 0, 1))
+    quad = wts * (zeta * rho + mu1**2 * rho**2 / delta)  # (P,)
+    dsigma = (eta / delta) * (H + jnp.swapaxes(H, 0, 1)) + eta**2 * vvPhi[:, :, None] * quad
+
+    dW = eta * (vP + vP.T) + eta**2 * args.f2 * vvPhi
+    dv = eta * m.I2u if args.both else jnp.zeros_like(v)
+    return HMMState(r=dr, sigma=dsigma, W=dW, v=dv)
 
 
 def hmm_observables(y: HMMState, args: HMMArgs) -> Observables:
@@ -228,25 +213,9 @@ def hmm_observables(y: HMMState, args: HMMArgs) -> Observables:
 # --- the node error, estimated along the run ----------------------------------------------
 
 
-class Probe(eqx.Module):
-    """Passive spectral points: a finer node set (rho, weights, B as in ``HMMArgs``)
-    whose aggregated states follow the run's own global order parameters without
-    feeding back (``hmm_rhs_probed``)."""
-
-    rho: Float[Array, " P2"]
-    weights: Float[Array, " P2"]
-    B: Float[Array, "M M P2"] | None
-
-
-class ProbedState(eqx.Module):
-    """The state of the ODE and the probe's aggregated densities."""
-
-    y: HMMState
-    r: Float[Array, "K M P2"]
-    sigma: Float[Array, "K K P2"]
-
-
 class ProbedObservables(NamedTuple):
+    """``Observables`` and the eg of the probe's averages (``with_probe``)."""
+
     eg: Float[Array, ""]
     Q: Float[Array, "K K"]
     R: Float[Array, "K M"]
@@ -254,29 +223,47 @@ class ProbedObservables(NamedTuple):
     eg_probe: Float[Array, ""]
 
 
-def hmm_rhs_probed(t: Float[Array, ""], s: ProbedState, a: tuple[HMMArgs, Probe]) -> ProbedState:
-    """``hmm_rhs``, and the probe's densities driven by the same G, E, Phi: a linear
-    update per point, so the probe costs a pass over its points and no integrals.
+def with_probe(
+    y: HMMState, args: HMMArgs, probe: HMMState, probe_args: HMMArgs
+) -> tuple[HMMState, HMMArgs]:
+    """The run (``y``, ``args``) with a probe's points appended: the same state on a finer
+    node set (e.g. the 2p - 1 nested Chebyshev nodes). Only the run's own points make Q and
+    R (``HMMArgs.own``); the probe's follow the same G, E, Phi without feeding back, in the
+    same pass over the points (no second set of Gaussian integrals).
 
-    The equations are linear in the per-eigenvalue state given the global order
-    parameters (docs/theory.md 5.3), so the probe carries the averages the run's own
-    trajectory has on the finer nodes: the difference of the eg they give from the run's
-    eg estimates the error of the run's nodes (``select_nodes``)."""
-    del t
-    args, probe = a
-    drive = _drive(s.y, args)
-    dr, dsigma = _node_rates(s.y.r, s.y.sigma, args.rho, args.weights, args.B, drive, args)
-    pr, psigma = _node_rates(s.r, s.sigma, probe.rho, probe.weights, probe.B, drive, args)
-    return ProbedState(y=HMMState(r=dr, sigma=dsigma, W=drive.dW, v=drive.dv), r=pr,
-                       sigma=psigma)  # fmt: skip
+    Given the global order parameters the per-point equations are linear (docs/theory.md
+    5.3), so the probe carries the averages the run's own trajectory has on the finer
+    nodes: the eg they give (``hmm_observables_probed``) against the run's eg estimates the
+    error of the run's nodes (``solve.node_error``)."""
+
+    def cat(a, b):
+        return None if a is None else jnp.concatenate([a, b], axis=-1)
+
+    joined = HMMState(r=cat(y.r, probe.r), sigma=cat(y.sigma, probe.sigma), W=y.W, v=y.v)
+    joined_args = dataclasses.replace(
+        args, rho=cat(args.rho, probe_args.rho), weights=cat(args.weights, probe_args.weights),
+        B=cat(args.B, probe_args.B), own=y.r.shape[-1],
+    )  # fmt: skip
+    return joined, joined_args
 
 
-def hmm_observables_probed(s: ProbedState, a: tuple[HMMArgs, Probe]) -> ProbedObservables:
-    """``hmm_observables`` and the eg of the probe's averages (same W and v)."""
-    args, _ = a
-    obs = hmm_observables(s.y, args)
-    probe = hmm_observables(HMMState(r=s.r, sigma=s.sigma, W=s.y.W, v=s.y.v), args)
-    return ProbedObservables(*obs, eg_probe=probe.eg)
+def hmm_observables_probed(y: HMMState, args: HMMArgs) -> ProbedObservables:
+    """``hmm_observables`` of the run, and the eg of the probe's averages (same W, v)."""
+    obs = hmm_observables(y, args)
+    Q, R = hmm_overlaps(y, args, probe=True)
+    eg = field_moments(Q, R, args.T, y.v, args.A, args.g).eg
+    return ProbedObservables(*obs, eg_probe=eg)
+
+
+class OwnPart(eqx.Module):
+    """The run's own ``own`` points of a probed state (what sets the adaptive steps):
+    a module, so that equal ones share a compilation."""
+
+    own: int = eqx.field(static=True)
+
+    def __call__(self, y: HMMState) -> HMMState:
+        part = slice(self.own)
+        return HMMState(r=y.r[..., part], sigma=y.sigma[..., part], W=y.W, v=y.v)
 
 
 # --- building problems --------------------------------------------------------------------

@@ -46,16 +46,14 @@ from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from hmmjax.core.integrals import G_NAMES
 from hmmjax.ode.hmm import (
-    HMMState,
-    Probe,
-    ProbedState,
+    OwnPart,
     check_arrays,
     check_physics,
     hmm_observables,
     hmm_observables_probed,
     hmm_rhs,
-    hmm_rhs_probed,
     problem_from,
+    with_probe,
 )
 from hmmjax.ode.iid import IIDArgs, IIDState, iid_observables, iid_rhs
 from hmmjax.ode.spectral import (
@@ -311,7 +309,7 @@ def select_nodes(
     parameters, so the probe measures how well p nodes carry the spectral averages of
     that trajectory). The first p of ``ladder`` whose estimate is at most ``rtol`` is
     returned with its solution and estimate: one run when the first rung is enough (its
-    cost: the probe's linear pass, no second set of integrals). A run whose eg is not
+    cost: the probe's points in the same pass, no second set of integrals). A run whose eg is not
     finite (a diverging learning rate) stops the search: more nodes do not cure it. If
     the ladder ends first, a warning says so and the largest run is returned.
 
@@ -367,8 +365,8 @@ def solve_hmm_state(
     """The HMM ODE from an aggregated state (``hmmjax.ode.spectral``: ``sample_state``,
     ``state_from_arrays``, ``mp_initial_state``). ``lr`` may be traced (vmap over it).
     ``probe``: the same state on a finer node set (e.g. the 2p - 1 nested Chebyshev
-    nodes), carried passively along the run (``hmm.hmm_rhs_probed``: it does not change
-    the run, nor its adaptive steps); ``Solution.eg_probe`` then holds its eg, and
+    nodes), carried passively along the run (``hmm.with_probe``: it does not change the
+    run, nor its adaptive steps); ``Solution.eg_probe`` then holds its eg, and
     ``node_error`` the estimate of the node error. ``solver_options`` go to ``solve``."""
     with jax.enable_x64(x64):
         y0, args = problem_from(
@@ -380,15 +378,10 @@ def solve_hmm_state(
             z0, zargs = problem_from(
                 probe, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher
             )
-            s0 = ProbedState(y=y0, r=z0.r, sigma=z0.sigma)
-            extra = (args, Probe(rho=zargs.rho, weights=zargs.weights, B=zargs.B))
-            sol = solve(hmm_rhs_probed, hmm_observables_probed, s0, extra, ts,
-                        steer=_primary, **solver_options)  # fmt: skip
+            y1, args1 = with_probe(y0, args, z0, zargs)
+            sol = solve(hmm_rhs, hmm_observables_probed, y1, args1, ts,
+                        steer=OwnPart(args1.own), **solver_options)  # fmt: skip
     return dataclasses.replace(sol, points=int(y0.r.shape[-1]))
-
-
-def _primary(s: ProbedState) -> HMMState:
-    return s.y
 
 
 def node_error(sol: Solution) -> Float[Array, "..."]:
