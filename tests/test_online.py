@@ -152,3 +152,17 @@ def test_a_subclass_step_is_used_in_a_lane_of_many_students():
         trainers = jax.vmap(lambda lr, cls=cls: cls.create(lr))(jnp.linspace(0.1, 0.5, Q))
         out = trainers.advance_many(nets, model, key, 0, 40, block)
         assert bool(jnp.any(out.w != nets.w)) == moves, cls
+
+
+def test_a_subclass_advance_is_used_in_a_lane():
+    """A subclass with its own ``advance`` gets it for every point of a lane."""
+
+    class Still(SGD):
+        def advance(self, student, model, key, start, stop, block):
+            return student
+
+    model = make_data_model(jax.random.PRNGKey(0), "hmm", N=30, M=2, D=5, f="sign")
+    nets = jax.vmap(lambda k: init_network(k, 2, 30))(jax.random.split(jax.random.PRNGKey(1), 40))
+    trainers = jax.vmap(lambda lr: Still.create(lr))(jnp.linspace(0.1, 0.5, 40))
+    out = trainers.advance_many(nets, model, jax.random.PRNGKey(2), 0, 40, 16)
+    np.testing.assert_array_equal(out.w, nets.w)

@@ -326,6 +326,11 @@ def select_nodes(
     err = math.inf
     for p in ladder:
         cur = run(p)
+        if cur.eg_probe is None:
+            raise ValueError(
+                "select_nodes needs probed runs: run(p) must return "
+                "solve_hmm_state(..., probe=<the state on probe_size(p) nodes>)"
+            )
         try:
             eg, est = np.asarray(cur.eg), np.asarray(node_error(cur))
         except jax.errors.TracerArrayConversionError:

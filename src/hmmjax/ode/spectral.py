@@ -324,6 +324,8 @@ def compress_sample(
     """
     D, N = F.shape
     K = w.shape[0]
+    if moments is not None and not isinstance(nodes, int | np.integer):
+        raise ValueError("moments serve an integer number of nodes on the spectrum only")
     rho = sample_eigenvalues(F) if rho is None else jnp.asarray(rho)
     if isinstance(nodes, int | np.integer):
         nodes = spectrum_nodes(nodes, rho)

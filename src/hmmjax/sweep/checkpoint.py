@@ -157,7 +157,7 @@ class Resume(NamedTuple):
     current batch's member states (leaves), flags and history when ``chunk > 0``, and
     the finished batches' histories and final states."""
 
-    plan: tuple[int, int]  # (points per batch, devices) of the run that wrote it
+    plan: tuple[int, int]  # (lanes per batch, devices) of the run that wrote it
     batch: int
     chunk: int
     leaves: list[np.ndarray] | None
@@ -175,7 +175,7 @@ def header(stamp: str, config: str, plan: Plan) -> dict[str, np.ndarray]:
         "fingerprint": np.asarray(stamp),
         "config": np.asarray(config),
         "plan": np.asarray([plan.batch, plan.devices]),
-        # which points: this process's share of the grid (multi-host runs)
+        # the lanes and this process's share of the grid (multi-host runs)
         "share": np.asarray([plan.n_lanes, jax.process_index(), jax.process_count()]),
     }
 

@@ -166,7 +166,7 @@ _COMPILED: dict[Any, Callable] = {}
 
 
 def placements(devices: list[jax.Device] | tuple[jax.Device, ...]) -> tuple[Any, Any]:
-    """(split along the point axis, replicated): the shardings of the chunk's arguments
+    """(split along the lane axis, replicated): the shardings of the chunk's arguments
     over ``devices``; (None, None) for one device (arrays stay where they are)."""
     if len(devices) == 1:
         return None, None
@@ -181,7 +181,7 @@ def _place(tree: Any, sharding: Any) -> Any:
 def compiled_chunk(
     devices: tuple[jax.Device, ...], shared: bool, block: int, same_steps: bool
 ) -> Callable:
-    """The jitted chunk function, its point axis sharded over ``devices`` (cached)."""
+    """The jitted chunk function, its lane axis sharded over ``devices`` (cached)."""
     key = (devices, shared, block, same_steps)
     if key not in _COMPILED:
         fn = partial(_points_chunk, shared=shared, block=block, same_steps=same_steps)
@@ -238,6 +238,8 @@ def run_points(
     layout = Layout.single(L) if layout is None else layout
     if layout.points.shape != (L, Q):
         raise ValueError(f"layout of {layout.points.shape} slots for lanes of {(L, Q)}")
+    if plan.n_lanes != L:
+        raise ValueError(f"a plan for {plan.n_lanes} lanes given {L} lanes")
     steps = steps[layout.points[:, 0]]  # (L, n): the points of a lane record together
     n = steps.shape[1]
     dtype = _float_dtype(lanes.students)

@@ -1,7 +1,8 @@
 """Several hosts (``jax.distributed``): each process runs an equal share of a grid's lanes
-(``hmmjax.sweep.lanes``: the points sharing a data stream stay together, so every point
-computes exactly as in a one-process run) on its local devices; process 0 gathers the
-shares (``process_allgather``).
+(``hmmjax.sweep.lanes``: the points sharing a data stream stay together, so a lane
+computes as in a one-process run; a process beyond the last lane runs a copy; a grid of
+one lane, e.g. a learning-rate sweep, runs on one process) on its local devices; process
+0 gathers the shares (``process_allgather``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,5 @@ def _placed(a: np.ndarray, where: np.ndarray, P: int) -> np.ndarray:
     if a.ndim < 2:  # a per-process scalar: process 0's
         return a[0]
     flat = a.reshape(-1, *a.shape[2:])
-    out = np.empty((P, *flat.shape[1:]), flat.dtype)
-    out[where[::-1]] = flat[::-1]  # a point computed twice: the first process's value
-    return out
+    _, first = np.unique(where, return_index=True)  # a point computed twice: the first value
+    return flat[first][:P]

@@ -110,9 +110,7 @@ class Layout:
     @property
     def slots(self) -> np.ndarray:
         """(P,) the flat slot (l Q + q) of every point, where its results are."""
-        flat = self.points.ravel()
-        first = np.empty(int(flat.max()) + 1, np.int64)
-        first[flat[::-1]] = np.arange(flat.size)[::-1]  # repeated: the first slot wins
+        _, first = np.unique(self.points.ravel(), return_index=True)  # a point's first slot
         return first
 
     @classmethod

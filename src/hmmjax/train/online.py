@@ -87,9 +87,11 @@ class SGD(AbstractTrainer):
         def draw(b0):
             return draw_block(model, key, b0, block, self.batch)
 
-        Q, K = students.w.shape[:2]
-        step = type(self).step  # a subclass's own step (README, "Extending hmmjax")
-        if step is SGD.step and Q * K >= block * self.batch:
+        cls = type(self)
+        if cls.advance is not SGD.advance:  # a subclass's own advance: one per student
+            return AbstractTrainer.advance_many(self, students, model, key, start, stop, block)
+        step = cls.step  # a subclass's own step (README, "Extending hmmjax")
+        if step is SGD.step and math.prod(students.w.shape[:2]) >= block * self.batch:
             update = jax.vmap(delayed_block, in_axes=(0, 0, None, None, None, None))
 
             def by_block(nets, data, i0, i1):
@@ -128,6 +130,7 @@ def delayed_block(
     themselves cost O(b B^2 K) each, and w is written once: w_0 P_b + P_b sum_j C_j X_j.
     Exact in exact arithmetic; in floating point the sums are grouped differently (the
     relative difference from ``SGD.step`` after a block is of the order of the rounding).
+    Assumes kappa < N (a > 0), as any sensible weight decay.
     """
     act = activation(student.g)
     b, B, N_in = data.x.shape
