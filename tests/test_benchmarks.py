@@ -3,19 +3,27 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_gpu_benchmark_runs_at_tiny_sizes(monkeypatch):
+ALL_CASES = ["ensemble", "grid", "ode-fixed", "ode-auto", "large-ensemble", "large-grid"]
+
+
+@pytest.mark.parametrize(
+    "cases",
+    [["ensemble", "ode-auto"], pytest.param(ALL_CASES, marks=pytest.mark.slow)],
+)
+def test_gpu_benchmark_runs_at_tiny_sizes(monkeypatch, cases):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     sys.modules.pop("gpu", None)
     import gpu  # benchmarks/gpu.py
 
-    lines = gpu.main(["--tiny"])
+    only = [] if cases == ALL_CASES else ["--only", *cases]
+    lines = gpu.main(["--tiny", *only])
     rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith(("| case", "| ---"))]
-    assert [r.split("|")[1].strip() for r in rows] == [
-        "ensemble", "grid", "ode-fixed", "ode-auto", "large-ensemble", "large-grid",
-    ]  # fmt: skip
+    assert [r.split("|")[1].strip() for r in rows] == cases
     for row in rows:
         cells = [c.strip() for c in row.split("|")[2:-1]]
         assert float(cells[0]) > 0 and float(cells[1]) > 0  # first and second call (s)
@@ -24,3 +32,16 @@ def test_gpu_benchmark_runs_at_tiny_sizes(monkeypatch):
         else:  # student-steps/s, GFLOP/s and share of peak are numbers
             assert float(cells[2].replace(",", "")) > 0 and float(cells[3].replace(",", "")) > 0
             assert float(cells[4].rstrip("%")) > 0
+
+
+def test_features_benchmark_runs_at_tiny_sizes(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    sys.modules.pop("features", None)
+    import features  # benchmarks/features.py
+
+    rows = features.main(["--tiny"])
+    assert [r.split("|")[2].strip() for r in rows] == ["gaussian", "dct", "hadamard"]
+    for row in rows:  # student-steps/s, MFLOP per step and share of peak are numbers > 0
+        cells = [c.strip() for c in row.split("|")[3:-1]]
+        assert float(cells[0].replace(",", "")) > 0 and float(cells[1]) > 0
+        assert float(cells[2].rstrip("%")) > 0

@@ -161,6 +161,7 @@ def test_select_nodes_logic():
         select_nodes(run, rtol=0.0)
 
 
+@pytest.mark.slow  # samples up to N = 1600, tight tolerances
 def test_limit_is_what_large_samples_approach():
     """The Marchenko-Pastur curve (no F sampled) against compressed ODEs of samples with
     the same initialisation law: closer at larger N (self-averaging, O(1/sqrt N))."""

@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The defaults as the spec states them, written out independently of the schema.
 DEFAULTS = {
-    "data": dict(model="hmm", N=784, D=10, f="sign", noise=0.0, shared=True, path=""),
+    "data": dict(
+        model="hmm", N=784, D=10, f="sign", features="gaussian", noise=0.0, shared=True, path=""
+    ),
     "teacher": dict(M=2, g="", scaling="none"),
     "student": dict(
         K=2, g="erf", init="large", second_layer="ones", scaling="none", train_second=False
@@ -199,8 +201,8 @@ ERRORS = [
     ({"run": {"seed": -1}}, "run.seed", "= -1", "an integer 0 <= seed < 2^64"),
     ({"run": {"t_max": [1, 2]}}, "run.t_max", "= [1, 2]", "a finite number > 0"),
     ({"output": {"out": 3}}, "output.out", "= 3", "a string"),
-    ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, noise, shared"),
-    ({"data": 3}, "data", "= 3", "model, N, D, f, noise, shared"),
+    ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, features, noise, shared"),
+    ({"data": 3}, "data", "= 3", "model, N, D, f, features, noise, shared"),
     ({"dat": {}}, "[dat]", "[dat]", "sgd, finite, invariant, run, ode, output"),
 ]
 

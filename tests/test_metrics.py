@@ -18,9 +18,9 @@ P = 200_000
         # exact: i.i.d. inputs; the Gaussian equivalent model (fields exactly Gaussian)
         ("iid", "sign", "erf", 300, 10, 0.0),
         ("iid", "sign", "linear", 300, 10, 0.0),
-        ("get", "sign", "erf", 300, 150, 0.0),
+        pytest.param("get", "sign", "erf", 300, 150, 0.0, marks=pytest.mark.slow),
         # the hidden manifold itself: Gaussian equivalence, up to finite-D corrections
-        ("hmm", "sign", "erf", 1000, 500, 0.03),
+        pytest.param("hmm", "sign", "erf", 1000, 500, 0.03, marks=pytest.mark.slow),
         pytest.param("hmm", "sign", "erf", 2000, 1000, 0.02, marks=pytest.mark.slow),
     ],
 )

@@ -272,22 +272,21 @@ def test_tsit5_vs_euler(ref_arrays):
     assert int(tsit.num_steps) * 50 < int(e1.num_steps)
 
 
-def test_vmap_over_lr(ref_arrays):
+@pytest.mark.parametrize("nodes", [12, pytest.param("full", marks=pytest.mark.slow)])
+def test_vmap_over_lr(ref_arrays, nodes):
     ts = np.array([0.0, 0.25, 1.0])
     lrs = np.array([0.1, 0.3, 0.6])
 
-    for nodes in ("full", 12):
+    def run(lr):
+        s = solve_hmm(ref_arrays, ts, lr=lr, solver="euler", dt=0.01, nodes=nodes)
+        return s.eg, s.Q, s.R
 
-        def run(lr, nodes=nodes):
-            s = solve_hmm(ref_arrays, ts, lr=lr, solver="euler", dt=0.01, nodes=nodes)
-            return s.eg, s.Q, s.R
-
-        # lr values must be float64 too: a float32 0.1 differs from 0.1 by 1.5e-8.
-        with jax.enable_x64(True):
-            batched = jax.vmap(run)(jnp.asarray(lrs))
-        for i, lr in enumerate(lrs):
-            for got, want in zip(batched, run(float(lr))):
-                np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-15)
+    # lr values must be float64 too: a float32 0.1 differs from 0.1 by 1.5e-8.
+    with jax.enable_x64(True):
+        batched = jax.vmap(run)(jnp.asarray(lrs))
+    for i, lr in enumerate(lrs):
+        for got, want in zip(batched, run(float(lr))):
+            np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="under jit/vmap give nodes=p"):
         jax.vmap(lambda lr: solve_hmm(ref_arrays, ts, lr=lr, nodes="auto").eg)(jnp.asarray(lrs))
 

@@ -37,9 +37,9 @@ def _empirical(model, w, key, chunks=2):
 # inputs), so those cases run at N = 2000, D = 1000.
 CASES = [
     ("iid", "sign", 400, 200, 0.0),
-    ("get", "sign", 400, 200, 0.0),
+    pytest.param("get", "sign", 400, 200, 0.0, marks=pytest.mark.slow),
     ("hmm", "linear", 400, 200, 0.0),
-    ("hmm", "sign", 2000, 1000, 0.005),
+    pytest.param("hmm", "sign", 2000, 1000, 0.005, marks=pytest.mark.slow),
     pytest.param("hmm_x", "sign", 2000, 1000, 0.005, marks=pytest.mark.slow),
     pytest.param("hmm", "erf", 2000, 1000, 0.005, marks=pytest.mark.slow),
 ]
@@ -89,7 +89,7 @@ def test_state_arrays_reproduce_the_published_reference_state(reference_dir):
 
         teacher = TwoLayer(w=jnp.asarray(ref["theta"]), v=jnp.asarray(ref["A"]))
         model = HiddenManifold(
-            F=jnp.asarray(ref["F"]), teacher=teacher, noise=jnp.asarray(0.0), f="sign"
+            features=jnp.asarray(ref["F"]), teacher=teacher, noise=jnp.asarray(0.0), f="sign"
         )
         student = TwoLayer(w=jnp.asarray(ref["w"]), v=jnp.asarray(ref["v"]))
         mine = state_arrays(student, model)

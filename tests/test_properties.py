@@ -879,7 +879,7 @@ _FINITE_POINTS = {
 }
 
 
-@settings(SLOW, max_examples=6)  # and the two explicit examples: 8 runs, ~1.5 min
+@settings(SLOW, max_examples=2)  # and the two explicit examples: 4 runs, ~40 s
 @given(case=tiny_runs())
 @example(case=(_ODE_D1, []))
 @example(case=(_FINITE_POINTS, []))

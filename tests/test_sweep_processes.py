@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 import xarray as xr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,16 +26,22 @@ def _python(code: str, env_extra: dict[str, str], timeout: float = 300):
     )
 
 
-def test_sharded_over_two_devices_equals_one_device(tmp_path):
+@pytest.mark.parametrize(
+    "parts",
+    [("grid", "lanes"), pytest.param(("finite", "invariant"), marks=pytest.mark.slow)],
+)
+def test_sharded_over_two_devices_equals_one_device(tmp_path, parts):
     """The grid axis over 2 XLA host devices: the training is bit-identical (Q, v, the
     Monte-Carlo eg, the ODE); R and the eg computed from it differ in the last float32
     bits, because XLA's CPU dot rounds a small product differently for a different
-    number of batched points."""
+    number of batched points. Also lanes of shared streams (delayed blocks), finite
+    training sets (optax state in the members' state) and invariant manifolds."""
     code = f"""
         import numpy as np, jax
         from hmmjax.config import config_from_dict
         from hmmjax.experiments import simulate
         assert len(jax.devices()) == 2
+        parts = {parts!r}
         run = {{"t_max": 2.0, "n_times": 8, "ensemble": 2, "test_size": 200, "chunk": 3,
                "mode": "both"}}
         d = {{"data": {{"model": "hmm", "N": 50, "D": 6}}, "ode": {{"nodes": 9}}, "run": run,
@@ -42,50 +49,46 @@ def test_sharded_over_two_devices_equals_one_device(tmp_path):
         finite = {{"data": {{"model": "hmm", "N": 30, "D": 6}},
                   "finite": {{"P": 40, "optimizer": "adam"}}, "sgd": {{"lr": 0.05, "batch": 2}},
                   "run": {{**run, "mode": "sim"}}, "grid": {{"lr": [0.05, 0.1], "K": [1, 2]}}}}
+        inv = {{"data": {{"model": "stripe", "N": 3}}, "student": {{"K": 8, "g": "relu"}},
+               "finite": {{"P": 16}}, "invariant": {{"max_steps": 200}},
+               "run": {{"ensemble": 2, "n_times": 5, "test_size": 64, "chunk": 2}},
+               "grid": {{"alpha": [0.1, 10.0]}}}}
+        # two lanes of 6 points with blocks of 4 steps: the delayed block updates
+        lanes = {{**d, "run": {{**run, "mode": "sim", "block": 4}},
+                 "grid": {{**d["grid"], "seed": [0, 1]}}}}
+        configs = {{"grid": d, "lanes": lanes, "finite": finite, "invariant": inv}}
         for n in (1, 2):
-            d["run"] = {{**run, "devices": n}}
-            ds = simulate(config_from_dict(d), progress=False)
-            assert ds.attrs["n_devices"] == n
-            ds.drop_attrs().to_netcdf(r"{tmp_path}/dev%d.nc" % n)
-            finite["run"] = {{**finite["run"], "devices": n}}
-            ds = simulate(config_from_dict(finite), progress=False)
-            assert ds.attrs["n_devices"] == n
-            ds.drop_attrs().to_netcdf(r"{tmp_path}/finite%d.nc" % n)
-            inv = {{"data": {{"model": "stripe", "N": 3}}, "student": {{"K": 8, "g": "relu"}},
-                   "finite": {{"P": 16}}, "invariant": {{"max_steps": 200}},
-                   "run": {{"ensemble": 2, "n_times": 5, "test_size": 64, "chunk": 2,
-                            "devices": n}},
-                   "grid": {{"alpha": [0.1, 10.0]}}}}
-            ds = simulate(config_from_dict(inv), progress=False)
-            assert ds.attrs["n_devices"] == n
-            ds.drop_attrs().to_netcdf(r"{tmp_path}/invariant%d.nc" % n)
-            # two lanes of 6 points with blocks of 4 steps: the delayed block updates
-            lanes = {{**d, "run": {{**run, "mode": "sim", "block": 4, "devices": n}},
-                     "grid": {{**d["grid"], "seed": [0, 1]}}}}
-            ds = simulate(config_from_dict(lanes), progress=False)
-            assert ds.attrs["n_devices"] == n
-            ds.drop_attrs().to_netcdf(r"{tmp_path}/lanes%d.nc" % n)
+            for name in parts:
+                c = configs[name]
+                c = {{**c, "run": {{**c["run"], "devices": n}}}}
+                ds = simulate(config_from_dict(c), progress=False)
+                assert ds.attrs["n_devices"] == n
+                ds.drop_attrs().to_netcdf(r"{tmp_path}/%s%d.nc" % (name, n))
     """
     _python(code, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
-    one, two = (xr.load_dataset(tmp_path / f"dev{n}.nc") for n in (1, 2))
-    for name in ("eg_mc", "Q", "v", "diverged", "eg_ode", "Q_ode", "R_ode"):
-        np.testing.assert_array_equal(one[name].values, two[name].values, err_msg=name)
-    for name in ("eg", "R"):
-        np.testing.assert_allclose(one[name].values, two[name].values, rtol=3e-6, err_msg=name)
-    one, two = (xr.load_dataset(tmp_path / f"lanes{n}.nc") for n in (1, 2))
-    for name in ("eg_mc", "Q", "v", "eg", "R"):
-        np.testing.assert_allclose(one[name].values, two[name].values, rtol=1e-5, atol=1e-7,
-                                   err_msg=name)  # fmt: skip
-    # finite training sets (optax state in the members' state) shard the same way
-    one, two = (xr.load_dataset(tmp_path / f"finite{n}.nc") for n in (1, 2))
-    for name in ("eg_mc", "loss_train", "err_train", "agree_lin", "fitted", "fit_ratio"):
-        np.testing.assert_allclose(one[name].values, two[name].values, rtol=1e-5, atol=1e-7,
-                                   err_msg=name)  # fmt: skip
-    # invariant manifolds run on the same engine: the hinge-loss lanes shard too
-    one, two = (xr.load_dataset(tmp_path / f"invariant{n}.nc") for n in (1, 2))
-    for name in ("loss", "steps", "err_test", "ratio", "converged"):
-        np.testing.assert_allclose(one[name].values, two[name].values, rtol=1e-5, atol=1e-7,
-                                   err_msg=name)  # fmt: skip
+
+    def load(name):
+        return (xr.load_dataset(tmp_path / f"{name}{n}.nc") for n in (1, 2))
+
+    if "grid" in parts:
+        one, two = load("grid")
+        for name in ("eg_mc", "Q", "v", "diverged", "eg_ode", "Q_ode", "R_ode"):
+            np.testing.assert_array_equal(one[name].values, two[name].values, err_msg=name)
+        for name in ("eg", "R"):
+            np.testing.assert_allclose(one[name].values, two[name].values, rtol=3e-6,
+                                       err_msg=name)  # fmt: skip
+    checked = {
+        "lanes": ("eg_mc", "Q", "v", "eg", "R"),
+        "finite": ("eg_mc", "loss_train", "err_train", "agree_lin", "fitted", "fit_ratio"),
+        "invariant": ("loss", "steps", "err_test", "ratio", "converged"),
+    }
+    for part in parts:
+        if part == "grid":
+            continue
+        one, two = load(part)
+        for name in checked[part]:
+            np.testing.assert_allclose(one[name].values, two[name].values, rtol=1e-5,
+                                       atol=1e-7, err_msg=f"{part}: {name}")  # fmt: skip
 
 
 CONFIG = """

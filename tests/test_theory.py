@@ -128,6 +128,7 @@ def _averaged_step_drift(student, model, lr, n_samples, key):
     return np.asarray(dQ.mean(0)), se(dQ), np.asarray(dR.mean(0)), se(dR)
 
 
+@pytest.mark.slow  # 2e5 samples per average
 def test_iid_rhs_matches_averaged_simulation_steps():
     N, K, M, lr = 500, 2, 2, 0.8
     with jax.enable_x64(True):

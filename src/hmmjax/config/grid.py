@@ -50,6 +50,7 @@ __all__ = [
 # The swept axes and the config key each sets, in the canonical order of the dims.
 AXES: dict[str, tuple[str, str]] = {
     "model": ("data", "model"),
+    "features": ("data", "features"),
     "labels": ("finite", "labels"),
     "alpha": ("invariant", "alpha"),
     "lr": ("sgd", "lr"),

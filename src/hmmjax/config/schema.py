@@ -37,6 +37,8 @@ __all__ = [
     "ACTIVATIONS",
     "DATA_MODELS",
     "REAL_DATA",
+    "FEATURES",
+    "FEATURE_MODELS",
     "INVARIANT_AXES",
     "SEED_LIMIT",
     "SEED_STRIDE",
@@ -80,6 +82,10 @@ ACTIVATIONS = ("erf", "linear", "relu", "tanh", "sign", "softplus")
 
 
 DATA_MODELS = ("iid", "hmm", "hmm_x", "get", "digits", "mnist", "stripe", "cylinder")
+
+
+FEATURES = ("gaussian", "dct", "hadamard")  # feature matrices F (hmmjax.data.features)
+FEATURE_MODELS = ("hmm", "hmm_x", "get")  # the data models with a feature matrix
 
 
 REAL_DATA = ("digits", "mnist")  # finite data sets shipped or on disk (hmmjax.data.real)
@@ -249,6 +255,14 @@ class DataConfig(_Section):
     D: int = option(10, "latent (manifold) dimension; ignored for iid", gt=0)
     f: str = option(
         "sign", "non-linearity of the manifold, x = f(F^T c / sqrt D)", choices=ACTIVATIONS
+    )
+    features: str = option(
+        "gaussian",
+        "feature matrix F (D x N): gaussian (i.i.d. N(0, 1), stored); dct, hadamard (D random "
+        "rows of the orthonormal DCT-II / Walsh-Hadamard matrix times random column signs "
+        "and sqrt(N): never stored, applied by fast transforms; hadamard needs N a power "
+        "of 2; both need D <= N, F F^T / N = I)",
+        choices=FEATURES,
     )
     noise: float = option(0.0, "standard deviation of the label noise", ge=0)
     shared: bool = option(True, "one F and teacher for the whole ensemble (else one per member)")

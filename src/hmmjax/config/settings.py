@@ -21,6 +21,7 @@ from hmmjax.config.grid import AXES, Grid, grid_reference_markdown, parse_grid
 from hmmjax.config.schema import (
     ALL_SECTIONS,
     DEFAULT_STEM,
+    FEATURE_MODELS,
     INVARIANT_AXES,
     INVARIANT_DATA,
     INVARIANT_G,
@@ -158,6 +159,8 @@ def _check_cross_keys(cfg: Config) -> None:
             f"run.t_max = {show(cfg.run.t_max)}: with ode.dt = {show(cfg.ode.dt)} that is "
             f"{cfg.run.t_max / cfg.ode.dt:.3g} Euler steps; expected run.t_max / ode.dt < 2^32"
         )
+    if cfg.data.features != "gaussian":
+        _check_features(cfg)
     if cfg.student.K > cfg.data.N:
         raise ConfigError(
             f"student.K = {cfg.student.K}: expected an integer <= data.N = {cfg.data.N}"
@@ -176,6 +179,28 @@ def _check_cross_keys(cfg: Config) -> None:
         )
     if cfg.run.mode != "sim":
         _check_ode_applies(cfg)
+
+
+def _check_features(cfg: Config) -> None:
+    """Cross-key checks of a structured feature matrix (data.features = dct | hadamard)."""
+    d = cfg.data
+    key = f"data.features = {show(d.features)}"
+    if d.model not in FEATURE_MODELS:
+        raise ConfigError(
+            f"{key}: data.model = {show(d.model)} has no feature matrix; structured F needs "
+            f"one of {', '.join(show(m) for m in FEATURE_MODELS)}"
+        )
+    if d.D > d.N:
+        raise ConfigError(
+            f"data.D = {d.D}: {key} takes D rows of an N x N transform; expected D <= "
+            f"data.N = {d.N}"
+        )
+    if d.features == "hadamard" and d.N & (d.N - 1):
+        lo = 1 << (d.N.bit_length() - 1)
+        raise ConfigError(
+            f"data.N = {d.N}: {key} needs a power of 2 (nearest {lo} or {2 * lo}); "
+            'or use data.features = "dct"'
+        )
 
 
 def _check_grid_axes(cfg: Config) -> None:
@@ -208,6 +233,14 @@ def _check_grid_axes(cfg: Config) -> None:
         refused = ("P", "alpha") if finite else ("P", "alpha", "labels")
         allowed = tuple(n for n in AXES if n not in refused)
         kind = f"{'finite-set' if finite else 'online'} runs of data.model = {show(cfg.data.model)}"
+    features = {p.get("features", cfg.data.features) for p in g.points()}
+    shaped = [n for n in ("D", "N") if n in g.names]
+    if features - {"gaussian"} and shaped:
+        raise ConfigError(
+            f"grid.{shaped[0]}: data.features = {show(sorted(features - {'gaussian'})[0])} is "
+            "not padded to a grid's largest D and N; sweep D and N with gaussian features, "
+            "or run one config per shape"
+        )
     for name in g.names:
         if name not in allowed:
             hint = " (the training set size is fixed by finite.P)" if name == "P" else ""

@@ -37,9 +37,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from hmmjax.core.activations import GaussianConstants, activation, gaussian_constants
-from hmmjax.core.rng import normal
 from hmmjax.data.base import AbstractDataModel, register_data_model
-from hmmjax.models.two_layer import TwoLayer, init_network, pad_network, pad_tail, root
+from hmmjax.data.features import AbstractFeatures, as_features, draw_features
+from hmmjax.models.two_layer import TwoLayer, init_network, pad_network, root
 
 __all__ = ["KINDS", "IIDGaussian", "HiddenManifold", "GaussianEquivalent", "draw_model"]
 
@@ -73,9 +73,12 @@ class IIDGaussian(AbstractDataModel):
 
 
 class HiddenManifold(AbstractDataModel):
-    """x = f(F^T c / sqrt D), c ~ N(0, I_D); teacher on c (``teacher_on="c"``) or on x."""
+    """x = f(F^T c / sqrt D), c ~ N(0, I_D); teacher on c (``teacher_on="c"``) or on x.
 
-    F: Float[Array, "D N"]
+    ``features``: F as a linear map (``hmmjax.data.features``; an array given here becomes
+    ``DenseFeatures``); ``F``: the matrix itself."""
+
+    features: AbstractFeatures = eqx.field(converter=as_features)
     teacher: TwoLayer
     noise: Float[Array, ""]
     f: str = eqx.field(static=True, default="sign")
@@ -84,12 +87,18 @@ class HiddenManifold(AbstractDataModel):
     true_D: Float[Array, ""] | None = None
 
     @property
+    def F(self) -> Float[Array, "D N"]:
+        """The feature matrix as an array: the stored one of Gaussian features; a structured
+        F (``features.kind`` "dct", "hadamard") is formed on demand, D N numbers (small N)."""
+        return self.features.dense()
+
+    @property
     def input_dim(self) -> int:
-        return self.F.shape[1]
+        return self.features.shape[1]
 
     @property
     def latent_dim(self) -> int:
-        return self.F.shape[0]
+        return self.features.shape[0]
 
     @property
     def d(self) -> int | Float[Array, ""]:
@@ -101,9 +110,8 @@ class HiddenManifold(AbstractDataModel):
         return (self.latent_dim,)
 
     def project(self, cT: Float[Array, "D P"]) -> Float[Array, "P N"]:
-        """u = F^T c / sqrt(D) for each column c of ``cT``. Laid out as (D, P)^T (D, N):
-        XLA's CPU dot is several times faster than with c as (P, D) when D is small."""
-        return jnp.einsum("dp,dn->pn", cT / root(self.d), self.F)
+        """u = F^T c / sqrt(D) for each column c of ``cT`` (``AbstractFeatures.lift``)."""
+        return self.features.lift(cT / root(self.d))
 
     def inputs(self, zT):
         x = activation(self.f).fn(self.project(zT))
@@ -116,9 +124,9 @@ class HiddenManifold(AbstractDataModel):
         teacher = pad_network(self.teacher, M, N if self.teacher_on == "x" else D)
         d_true = jnp.broadcast_to(jnp.asarray(self.d, self.dtype), lead)
         return eqx.tree_at(
-            lambda m: (m.F, m.teacher, m.true_N, m.true_D),
+            lambda m: (m.features, m.teacher, m.true_N, m.true_D),
             self,
-            (pad_tail(self.F, (D, N)), teacher, n_true, d_true),
+            (self.features.pad(D, N), teacher, n_true, d_true),
             is_leaf=lambda x: x is None,
         )
 
@@ -149,10 +157,12 @@ def draw_model(
     g: str = "erf",
     noise: float = 0.0,
     teacher_scaling: str = "none",
+    features: str = "gaussian",
     dtype=jnp.float32,
 ) -> AbstractDataModel:
-    """Draw a data model of ``KINDS``: F with i.i.d. N(0, 1) entries, teacher theta ~ N(0, 1),
-    A = 1 (registered as ``iid``, ``hmm``, ``hmm_x``, ``get``; use ``make_data_model``).
+    """Draw a data model of ``KINDS``: F of kind ``features`` (``hmmjax.data.features``:
+    i.i.d. N(0, 1) entries by default), teacher theta ~ N(0, 1), A = 1 (registered as
+    ``iid``, ``hmm``, ``hmm_x``, ``get``; use ``make_data_model``).
 
     ``teacher_scaling`` applies the "normalise"/"meanfield" option to the teacher's A.
     """
@@ -166,15 +176,19 @@ def draw_model(
     if D is None:
         raise ValueError(f"data model {kind!r} needs the latent dimension D")
     activation(f)
-    F = normal(kf, (D, N), dtype)
+    F = draw_features(kf, features, D, N, dtype)
     teacher_dim = N if kind == "hmm_x" else D
     teacher = init_network(kt, M, teacher_dim, scaling=teacher_scaling, g=g, dtype=dtype)
     if kind == "get":
         return GaussianEquivalent(
-            F=F, teacher=teacher, noise=noise_arr, f=f, constants=gaussian_constants(f)
+            features=F, teacher=teacher, noise=noise_arr, f=f, constants=gaussian_constants(f)
         )
     return HiddenManifold(
-        F=F, teacher=teacher, noise=noise_arr, f=f, teacher_on="x" if kind == "hmm_x" else "c"
+        features=F,
+        teacher=teacher,
+        noise=noise_arr,
+        f=f,
+        teacher_on="x" if kind == "hmm_x" else "c",
     )
 
 

@@ -82,9 +82,10 @@ def simulate(
     all_cfgs = point_configs(cfg)
     if times is None and not invariant:
         times = record_times(all_cfgs)  # from the whole grid: the same on every process
-    models = list(dict.fromkeys(c.data.model for c in all_cfgs))
-    if len(models) > 1:
-        return _by_model(cfg, all_cfgs, models, times, progress, checkpoint)
+    for axis in SPLIT_AXES:  # set-ups of different types: one run per value
+        values = list(dict.fromkeys(getattr(c.data, axis) for c in all_cfgs))
+        if len(values) > 1:
+            return _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint)
     finite = cfg.finite.P > 0 and not invariant
     shared = cfg.data.shared and not invariant  # invariant members have their own data
     # online points that differ only in lr, kappa, K share their data streams (lanes); a
@@ -222,25 +223,35 @@ def linear_errors(test) -> dict[str, np.ndarray]:
     }
 
 
-def _by_model(cfg, all_cfgs, models, times, progress, checkpoint) -> xr.Dataset | None:
-    """A grid over data models: one ``simulate`` per model (at the grid's times), the
-    results put together along ``model`` (``layout.combine_models``)."""
+# grid axes (keys of [data]) whose values give set-ups of different types: a grid over
+# one runs once per value, and the parts are put together along the axis
+SPLIT_AXES = ("model", "features")
+
+
+def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dataset | None:
+    """A grid over data models or feature matrices (``SPLIT_AXES``): one ``simulate`` per
+    value (at the grid's times), the results put together along ``axis``
+    (``layout.combine_models``)."""
     t0 = time.perf_counter()
     parts, order = {}, []
-    subs = {m: cfg.replace(data={"model": m}, grid=cfg.grid.select("model", m)) for m in models}
-    ckpts = {m: model_checkpoint(checkpoint, m) if checkpoint is not None else None for m in models}
-    for m in models:  # every model's checkpoint validated before the first model runs
+    subs = {m: cfg.replace(data={axis: m}, grid=cfg.grid.select(axis, m)) for m in values}
+    tags = {m: m if axis == "model" else f"{axis}-{m}" for m in values}
+    ckpts = {
+        m: model_checkpoint(checkpoint, tags[m]) if checkpoint is not None else None
+        for m in values
+    }
+    for m in values:  # every part's checkpoint validated before the first part runs
         if ckpts[m] is not None and ckpts[m].exists():
             load_checkpoint(ckpts[m], fingerprint(subs[m]), describe_config(subs[m]))
-    for m in models:
+    for m in values:
         sub, ckpt = subs[m], ckpts[m]
         if progress:
-            print(f"hmmjax: data.model = {m}", file=sys.stderr)
+            print(f"hmmjax: data.{axis} = {m}", file=sys.stderr)
         parts[m] = simulate(sub, progress, ckpt, times=times)
-        order += [i for i, c in enumerate(all_cfgs) if c.data.model == m]
+        order += [i for i, c in enumerate(all_cfgs) if getattr(c.data, axis) == m]
     if any(p is None for p in parts.values()):
         return None  # a process > 0 of a multi-host run
-    ds = combine_models(cfg, parts, order)
+    ds = combine_models(cfg, parts, order, dim=axis)
     title = invariant_title if cfg.data.model in INVARIANT_DATA else run_title
     ds.attrs.update(title=title(cfg), elapsed_s=time.perf_counter() - t0)
     return ds

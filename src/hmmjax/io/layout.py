@@ -201,12 +201,14 @@ def finite_dataset(
     return _labelled(cfg, data, coords, {"experiment": "finite"}, len(cfgs))
 
 
-def combine_models(cfg: Config, parts: dict[str, xr.Dataset], order: list[int]) -> xr.Dataset:
-    """The datasets of the models of a grid over ``model`` (each run by itself) as one:
-    a ``model`` dim first (product grids) or a ``model`` coordinate along ``point``
-    (``order``: the grid's point indices in the order of the parts' points). Unit dims
-    of different sizes are padded with NaN; each part's own attributes go to
-    ``attrs["by_model"]``."""
+def combine_models(
+    cfg: Config, parts: dict[str, xr.Dataset], order: list[int], dim: str = "model"
+) -> xr.Dataset:
+    """The datasets of the values of a grid over ``dim`` (``model`` or ``features``; each
+    run by itself) as one: a ``dim`` dim (product grids) or a ``dim`` coordinate along
+    ``point`` (``order``: the grid's point indices in the order of the parts' points).
+    Unit dims of different sizes are padded with NaN; each part's own attributes go to
+    ``attrs["by_" + dim]``."""
     sizes = {d: max(p.sizes.get(d, 0) for p in parts.values()) for d in ("k", "l", "m")}
     padded = []
     for p in parts.values():
@@ -217,18 +219,18 @@ def combine_models(cfg: Config, parts: dict[str, xr.Dataset], order: list[int]) 
         padded = [p if "point" in p.dims else p.expand_dims("point") for p in padded]
         ds = xr.concat(padded, "point", coords="minimal", compat="override",
                        combine_attrs="drop", data_vars="all")  # fmt: skip
-        ds = ds.assign_coords(model=("point", [m for m, p in zip(models, padded, strict=True)
-                                               for _ in range(p.sizes["point"])]))  # fmt: skip
+        ds = ds.assign_coords({dim: ("point", [m for m, p in zip(models, padded, strict=True)
+                                               for _ in range(p.sizes["point"])])})  # fmt: skip
         ds = ds.isel(point=np.argsort(order, kind="stable"))
     else:
-        ds = xr.concat(padded, "model", coords="minimal", compat="override",
+        ds = xr.concat(padded, dim, coords="minimal", compat="override",
                        combine_attrs="drop", data_vars="all")  # fmt: skip
-        ds = ds.assign_coords(model=models)
+        ds = ds.assign_coords({dim: models})
     _describe(ds)
     common = ("title", "mode", "precision", "device", "n_devices", "jax_version", "experiment")
     first = next(iter(parts.values())).attrs
     ds.attrs.update({k: first[k] for k in common if k in first})
-    ds.attrs["by_model"] = {
+    ds.attrs["by_" + dim] = {
         m: {k: v for k, v in p.attrs.items() if k not in (*common, "config", "swept")}
         for m, p in parts.items()
     }

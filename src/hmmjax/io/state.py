@@ -7,6 +7,10 @@ tests/data and of the ODE's input):
     Ttilde (M, M), N, D, and for a full restart and the exact teacher term
     beta (M, D), F (D, N), theta (M, D), w (K, N).
 
+F is stored for a Gaussian (dense) feature matrix only: a structured one
+(``data.features = "dct"`` or ``"hadamard"``) is never formed, and its spectrum is the
+single point rho = 1 (every eigenvalue of F F^T / N is 1).
+
 Everything is computed and stored in float64. Files are written atomically.
 
 ``load_state`` refuses, in one line naming the file, anything but an .npz file of exactly
@@ -76,17 +80,18 @@ def state_arrays(student: TwoLayer, model: HiddenManifold) -> dict[str, np.ndarr
         )
     with jax.enable_x64(True):
         w = jnp.asarray(student.w, jnp.float64)
-        F = jnp.asarray(model.F, jnp.float64)
+        F = model.features.astype(jnp.float64)
         theta = jnp.asarray(model.teacher.w, jnp.float64)
         D, N = F.shape
         out = {
             **spectral_arrays(w, F, theta),
             "v": jnp.asarray(student.v, jnp.float64),
             "A": jnp.asarray(model.teacher.v, jnp.float64),
-            "F": F,
             "theta": theta,
             "w": w,
         }
+        if not F.orthogonal:  # a structured F is not stored (its spectrum is one point)
+            out["F"] = F.dense()
         out = {k: np.asarray(a) for k, a in out.items()}
     out["N"] = np.int64(N)
     out["D"] = np.int64(D)

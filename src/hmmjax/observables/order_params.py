@@ -30,6 +30,7 @@ from jaxtyping import Array, Float
 
 from hmmjax.core.activations import gaussian_constants
 from hmmjax.data.base import AbstractDataModel
+from hmmjax.data.features import AbstractFeatures, as_features
 from hmmjax.data.gaussian import HiddenManifold
 from hmmjax.models.two_layer import root
 
@@ -79,14 +80,14 @@ def overlaps(w: Float[Array, "K N"], model: AbstractDataModel) -> Overlaps:
     consts = gaussian_constants(model.f)
     zeta, mu1 = consts.zeta, consts.mu1
     D = model.d
-    S = w @ model.F.T / root(N)
+    S = model.features.apply(w) / root(N)
     Sigma = S @ S.T / D
     Q = zeta * W + mu1**2 * Sigma
     if model.teacher_on == "c":
         R = mu1 * S @ theta.T / D
         T = theta @ theta.T / D
     else:
-        S_t = theta @ model.F.T / root(N)
+        S_t = model.features.apply(theta) / root(N)
         R = zeta * w @ theta.T / N + mu1**2 * S @ S_t.T / D
         T = zeta * theta @ theta.T / N + mu1**2 * S_t @ S_t.T / D
     return Overlaps(Q=Q, R=R, T=T, W=W, Sigma=Sigma)
@@ -160,13 +161,14 @@ class SpectralDensities(NamedTuple):
 
 def spectral_densities(
     w: Float[Array, "K N"],
-    F: Float[Array, "D N"],
+    F: Float[Array, "D N"] | AbstractFeatures,
     theta: Float[Array, "M D"],
     basis: SpectralBasis,
 ) -> SpectralDensities:
     """sigma(tau), r(tau), beta and Ttilde from student weights, features and teacher."""
+    F = as_features(F)
     D, N = F.shape
-    S = w @ F.T / math.sqrt(N)
+    S = F.apply(w) / math.sqrt(N)
     gamma = S @ basis.Psi.T / math.sqrt(D)
     beta = theta @ basis.Psi.T / math.sqrt(D)
     return SpectralDensities(
@@ -178,16 +180,28 @@ def spectral_densities(
 
 
 def spectral_arrays(
-    w: Float[Array, "K N"], F: Float[Array, "D N"], theta: Float[Array, "M D"]
+    w: Float[Array, "K N"], F: Float[Array, "D N"] | AbstractFeatures, theta: Float[Array, "M D"]
 ) -> dict[str, Array]:
     """The per-eigenvalue order parameters of a sample in the names of the state files:
     rho, sigma (K,K,D), r (K,M,D), beta (M,D), Ttilde, W = w w^T / N, T = theta theta^T / D
-    (one eigen-decomposition of Omega)."""
+    (one eigen-decomposition of Omega; none for orthogonal features, whose Omega = I)."""
+    F = as_features(F)
     D, N = F.shape
-    basis = spectral_basis(F)
-    dens = spectral_densities(w, F, theta, basis)
+    if F.orthogonal:  # Omega = I: the standard basis (Psi = sqrt(D) I, never formed)
+        S = F.apply(w) / math.sqrt(N)
+        rho = jnp.ones(D, w.dtype)
+        dens = SpectralDensities(
+            sigma=jnp.einsum("kt,lt->klt", S, S),
+            r=jnp.einsum("kt,mt->kmt", S, theta),
+            beta=theta,
+            Ttilde=theta @ theta.T / D,
+        )
+    else:
+        basis = spectral_basis(F.dense())
+        rho = basis.rho
+        dens = spectral_densities(w, F, theta, basis)
     return {
-        "rho": basis.rho,
+        "rho": rho,
         "sigma": dens.sigma,
         "r": dens.r,
         "beta": dens.beta,

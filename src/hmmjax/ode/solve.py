@@ -45,6 +45,7 @@ import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from hmmjax.core.integrals import G_NAMES
+from hmmjax.data.features import as_features
 from hmmjax.ode.hmm import (
     OwnPart,
     check_arrays,
@@ -62,6 +63,7 @@ from hmmjax.ode.spectral import (
     mp_initial_state,
     mp_nodes,
     mp_support,
+    one_point,
     sample_eigenvalues,
     sample_state,
     state_from_arrays,
@@ -405,10 +407,12 @@ def _on_nodes(
     x64: bool,
     ts: Any,
     options: dict[str, Any],
+    exact: bool = False,
 ) -> Solution:
     """solve_hmm_state on ``make_state(nodes)``, with nodes = "auto" resolved by
     ``select_nodes`` (``options``: everything else solve_hmm_state takes). The callers
-    check ``nodes`` first, before any set-up work."""
+    check ``nodes`` first, before any set-up work. ``exact``: a one-point spectrum, whose
+    state on that point is exact whatever the nodes (one run, no probe)."""
 
     def run(n):
         with jax.enable_x64(x64):
@@ -421,6 +425,8 @@ def _on_nodes(
         return solve_hmm_state(state, ts, x64=x64, probe=probe, **options)
 
     if isinstance(nodes, str) and nodes == "auto":
+        if exact:
+            return run(NODE_LADDER[0])
         return select_nodes(probed, node_rtol)[1]
     return run(nodes)
 
@@ -457,7 +463,10 @@ def solve_hmm(
         v=floats["v"], A=floats["A"], delta=D / N, lr=lr, f=f, g=g, both=both,
         teacher=teacher, **solver_options,
     )  # fmt: skip
-    return _on_nodes(lambda n: state_from_arrays(floats, n), nodes, node_rtol, x64, ts, options)
+    exact = one_point(floats["rho"])
+    return _on_nodes(
+        lambda n: state_from_arrays(floats, n), nodes, node_rtol, x64, ts, options, exact
+    )
 
 
 def solve_hmm_sample(
@@ -485,13 +494,15 @@ def solve_hmm_sample(
     """
     check_nodes(nodes)
     with jax.enable_x64(x64):
-        w, F, theta = (jnp.asarray(a, float) for a in (w, F, theta))
+        w, theta = (jnp.asarray(a, float) for a in (w, theta))
+        F = as_features(F).astype(float)
         rho = None if isinstance(nodes, str) and nodes == "full" else sample_eigenvalues(F)
     D, N = F.shape
     options = dict(v=v, A=A, delta=D / N, lr=lr, f=f, g=g, both=both, teacher=teacher,
                    **solver_options)  # fmt: skip
     return _on_nodes(
-        lambda n: sample_state(w, F, theta, n, rho), nodes, node_rtol, x64, ts, options
+        lambda n: sample_state(w, F, theta, n, rho), nodes, node_rtol, x64, ts, options,
+        F.orthogonal,
     )
 
 

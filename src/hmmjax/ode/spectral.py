@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from hmmjax.data.features import AbstractFeatures, as_features
 from hmmjax.observables.order_params import gram, spectral_arrays, symmetric_eigh
 
 __all__ = [
@@ -50,6 +51,9 @@ __all__ = [
     "mp_density",
     "mp_gauss",
     "mp_initial_state",
+    "one_point",
+    "one_point_state",
+    "point_initial_state",
     "mp_moment_weights",
     "mp_node_weights",
     "mp_nodes",
@@ -177,6 +181,14 @@ def check_nodes(nodes: Any, auto: bool = True) -> None:
 # --- aggregation over a sample of eigenvalues ----------------------------------------------
 
 
+def one_point(rho: ArrayLike) -> bool:
+    """Whether the spectrum ``rho`` (concrete) is a single point: all eigenvalues equal up
+    to 1e-12 of their scale (orthogonal features, ``hmmjax.data.features``). Its aggregated
+    state on that one point is exact (``state_from_arrays``, ``one_point_state``)."""
+    r = np.asarray(rho)
+    return bool(r.max() - r.min() <= 1e-12 * max(abs(r.max()), abs(r.min()), 1e-300))
+
+
 def check_cover(nodes: ArrayLike, rho: ArrayLike, rtol: float = 1e-6) -> None:
     """Raise ValueError unless [min nodes, max nodes] covers [min rho, max rho] (up to a
     slack of rtol times the scale of rho). Needs concrete arrays (call it outside jit)."""
@@ -205,10 +217,14 @@ def aggregate(
     return jnp.einsum("jt,...t->...j", lagrange_values(nodes, rho), x) / rho.shape[-1]
 
 
-def sample_eigenvalues(F: Float[Array, "D N"]) -> Float[Array, " D"]:
+def sample_eigenvalues(F: Float[Array, "D N"] | AbstractFeatures) -> Float[Array, " D"]:
     """Eigenvalues (ascending) of Omega = F F^T / N, without eigenvectors (LAPACK syevd
     through ``symmetric_eigh``). When D > N, from the N x N Gram matrix F^T F / N, padded
-    with D - N exact zeros."""
+    with D - N exact zeros. Orthogonal features (``AbstractFeatures.orthogonal``): D ones."""
+    if isinstance(F, AbstractFeatures):
+        if F.orthogonal:
+            return jnp.ones(F.shape[0], F.dtype)
+        F = F.dense()
     D, N = F.shape
     if D <= N:
         return symmetric_eigh(gram(F), vectors=False)[0]
@@ -216,24 +232,31 @@ def sample_eigenvalues(F: Float[Array, "D N"]) -> Float[Array, " D"]:
     return jnp.concatenate([jnp.zeros(D - N, rho.dtype), rho])
 
 
-def node_weights_from_F(nodes: Float[Array, " p"], F: Float[Array, "D N"]) -> Float[Array, " p"]:
+def node_weights_from_F(
+    nodes: Float[Array, " p"], F: Float[Array, "D N"] | AbstractFeatures
+) -> Float[Array, " p"]:
     """w_j = mean_tau l_j(rho_tau) over the eigenvalues of Omega = F F^T / N."""
     return node_weights(nodes, sample_eigenvalues(F))
 
 
 @partial(jax.jit, static_argnames="n")
 def chebyshev_moments(
-    F: Float[Array, "D N"], Z: Float[Array, "n D"], lo: ArrayLike, hi: ArrayLike, n: int
+    F: Float[Array, "D N"] | AbstractFeatures,
+    Z: Float[Array, "n D"],
+    lo: ArrayLike,
+    hi: ArrayLike,
+    n: int,
 ) -> Float[Array, "n n n"]:
     """mu_k = V^T T_k(A) V / D for k < n (V = Z^T, A = (2 Omega - lo - hi) / (hi - lo),
     Omega = F F^T / N never formed), by the recurrence T_{k+1} V = 2 A T_k V - T_{k-1} V
     (n - 2 scanned steps, two products with F each). The moments of n nodes serve every
     node set on [lo, hi] of at most n nodes (``moment_matrices``)."""
-    D, N = F.shape
+    F = as_features(F)
+    D = F.shape[0]
     V = Z.T
 
     def A(U):
-        return (2 * (F @ (F.T @ U)) / N - (lo + hi) * U) / (hi - lo)
+        return (2 * F.gram(U) - (lo + hi) * U) / (hi - lo)
 
     def step(carry, _):
         prev, cur = carry
@@ -254,7 +277,7 @@ def moment_matrices(nodes: Float[Array, " p"], mu: Float[Array, "m n n"]) -> Flo
 
 @jax.jit
 def node_matrices(
-    nodes: Float[Array, " p"], F: Float[Array, "D N"], Z: Float[Array, "n D"]
+    nodes: Float[Array, " p"], F: Float[Array, "D N"] | AbstractFeatures, Z: Float[Array, "n D"]
 ) -> Float[Array, "n n p"]:
     """Z l_j(Omega) Z^T / D for every node j, Omega = F F^T / N never formed: the
     Chebyshev moments of p nodes (``chebyshev_moments``), then ``moment_matrices``.
@@ -268,7 +291,7 @@ def node_matrices(
 
 def sample_moments(
     w: Float[Array, "K N"],
-    F: Float[Array, "D N"],
+    F: Float[Array, "D N"] | AbstractFeatures,
     theta: Float[Array, "M D"],
     n: int,
     rho: Float[Array, " D"],
@@ -277,9 +300,10 @@ def sample_moments(
     projections on the spectrum's interval (that of ``spectrum_nodes``): give them to
     ``compress_sample`` for any p <= n nodes, e.g. a run and its probe, to compute the
     products with F once."""
+    F = as_features(F)
     N = F.shape[1]
     ends = spectrum_nodes(2, rho)
-    S = w @ F.T / math.sqrt(N)
+    S = F.apply(w) / math.sqrt(N)
     return chebyshev_moments(F, jnp.concatenate([S, theta]), ends[0], ends[-1], n)
 
 
@@ -308,7 +332,7 @@ class Compressed(NamedTuple):
 
 def compress_sample(
     w: Float[Array, "K N"],
-    F: Float[Array, "D N"],
+    F: Float[Array, "D N"] | AbstractFeatures,
     theta: Float[Array, "M D"],
     nodes: int | Float[Array, " p"] = 32,
     rho: Float[Array, " D"] | None = None,
@@ -321,7 +345,14 @@ def compress_sample(
     (else computed by eigvalsh). ``moments``: ``sample_moments`` of the same sample with
     at least p moments (integer ``nodes`` only), so that several node sets share the
     products with F. Eager: call it outside jit.
+
+    Orthogonal features (``AbstractFeatures.orthogonal``, Omega = I): the spectrum is the
+    single point 1 and the state on it is exact, so the state has that one point whatever
+    ``nodes`` asks (``one_point_state``).
     """
+    F = as_features(F)
+    if F.orthogonal:
+        return one_point_state(w, F, theta)
     D, N = F.shape
     K = w.shape[0]
     if moments is not None and not isinstance(nodes, int | np.integer):
@@ -332,12 +363,12 @@ def compress_sample(
     else:
         nodes = jnp.asarray(nodes)
         check_cover(nodes, rho)
-    S = w @ F.T / math.sqrt(N)
+    S = F.apply(w) / math.sqrt(N)
     if moments is None:
         G = node_matrices(nodes, F, jnp.concatenate([S, theta]))
     else:
         G = moment_matrices(nodes, moments)
-    U = F.T @ theta.T  # (N, M)
+    U = F.lift(theta.T)  # (M, N): theta F
     return Compressed(
         nodes=nodes,
         weights=node_weights(nodes, rho),
@@ -346,7 +377,49 @@ def compress_sample(
         B=G[K:, K:],
         W=w @ w.T / N,
         T=theta @ theta.T / D,
-        Ttilde=U.T @ U / (N * D),
+        Ttilde=U @ U.T / (N * D),
+    )
+
+
+def one_point_state(
+    w: Float[Array, "K N"], F: AbstractFeatures, theta: Float[Array, "M D"]
+) -> Compressed:
+    """The exact state of a sample on orthogonal features (Omega = F F^T / N = I_D): one
+    spectral point rho = 1 of weight 1, sigma = S S^T / D, r = S theta^T / D,
+    B = theta theta^T / D (S = w F^T / sqrt(N)), Ttilde = T."""
+    if not F.orthogonal:
+        raise ValueError(f"{type(F).__name__}: F F^T / N is not the identity")
+    D, N = F.shape
+    Z = jnp.concatenate([F.apply(w) / math.sqrt(N), theta])
+    G = (Z @ Z.T / D)[..., None]
+    K = w.shape[0]
+    T = theta @ theta.T / D
+    return Compressed(
+        nodes=jnp.ones(1, w.dtype),
+        weights=jnp.ones(1, w.dtype),
+        sigma=G[:K, :K],
+        r=G[:K, K:],
+        B=G[K:, K:],
+        W=w @ w.T / N,
+        T=T,
+        Ttilde=T,
+    )
+
+
+def point_initial_state(K: int, M: int, q0: float) -> Compressed:
+    """Initial state as N -> infinity on orthogonal features (Omega = I, the spectrum a
+    single point 1) for w with i.i.d. N(0, q0) entries independent of theta: the one-point
+    form of ``mp_initial_state``, sigma = q0 I_K, r = 0, B = W / q0 = T = Ttilde = I."""
+    eye_k, eye_m = jnp.eye(K), jnp.eye(M)
+    return Compressed(
+        nodes=jnp.ones(1),
+        weights=jnp.ones(1),
+        sigma=q0 * eye_k[..., None],
+        r=jnp.zeros((K, M, 1)),
+        B=eye_m[..., None],
+        W=q0 * eye_k,
+        T=eye_m,
+        Ttilde=eye_m,
     )
 
 
@@ -372,11 +445,22 @@ def full_state(arrays: Mapping[str, Any]) -> Compressed:
 def state_from_arrays(arrays: Mapping[str, Any], nodes: Any = "full") -> Compressed:
     """The aggregated state of state-file arrays (rho, sigma (K,K,D), r (K,M,D), ...):
     ``nodes = "full"`` keeps every eigenvalue; an integer p puts p Chebyshev nodes on
-    [min rho, max rho]; an array gives the nodes (checked to cover the spectrum)."""
+    [min rho, max rho]; an array gives the nodes (checked to cover the spectrum). A
+    spectrum of one point (``one_point``) gives the exact state on that point, whatever
+    ``nodes`` other than "full" asks."""
     check_nodes(nodes, auto=False)
     if isinstance(nodes, str):  # "full"
         return full_state(arrays)
     rho = jnp.asarray(arrays["rho"])
+    if one_point(rho):
+        full = full_state(arrays)
+        return full._replace(
+            nodes=jnp.mean(rho, keepdims=True),
+            weights=jnp.ones(1, rho.dtype),
+            sigma=jnp.sum(full.sigma, -1, keepdims=True),
+            r=jnp.sum(full.r, -1, keepdims=True),
+            B=None if full.B is None else jnp.sum(full.B, -1, keepdims=True),
+        )
     if isinstance(nodes, int | np.integer):
         nodes = spectrum_nodes(int(nodes), rho)
     else:
@@ -401,7 +485,7 @@ def state_from_arrays(arrays: Mapping[str, Any], nodes: Any = "full") -> Compres
 
 def sample_state(
     w: Float[Array, "K N"],
-    F: Float[Array, "D N"],
+    F: Float[Array, "D N"] | AbstractFeatures,
     theta: Float[Array, "M D"],
     nodes: int | str | Float[Array, " p"] = 32,
     rho: Float[Array, " D"] | None = None,

@@ -10,7 +10,9 @@ weights; ``ode.source = "limit"``: the Marchenko-Pastur state at its delta = D /
   nodes, weights and delta differ); K and M are padded with zero units. ``ode.nodes =
   "auto"`` runs the whole grid with a probe on the 2p - 1 nested nodes
   (``hmmjax.ode.select_nodes``): the largest estimated node error over the grid decides
-  (diverging points are left out); one run when p = 33 is enough.
+  (diverging points are left out); one run when p = 33 is enough. Structured features
+  (``data.features`` dct, hadamard: F F^T / N = I) run on their one spectral point,
+  exactly, whatever ``ode.nodes`` says (``ode_points`` = 1).
 
 A zero unit (v_k = 0, all its overlaps 0; A_n = 0 for the teacher) is inert: every
 derivative of its overlaps carries a factor v_k or A_n, and with g in {erf, linear} the
@@ -39,6 +41,8 @@ from hmmjax.ode.spectral import (
     Compressed,
     mp_initial_state,
     mp_nodes,
+    one_point_state,
+    point_initial_state,
     sample_eigenvalues,
     sample_moments,
     sample_state,
@@ -143,6 +147,7 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
     teacher = "exact" if o.source == "limit" else o.teacher_term
     # the initial states depend on the drawn set-up only: one per distinct set-up (e.g.
     # one for a whole learning-rate sweep), then indexed per point
+    one_point = c.data.features != "gaussian"  # Omega = I (a grid's features are one kind)
     keys = [setup_key(cfg) for cfg in cfgs]
     first = {key: i for i, key in reversed(list(enumerate(keys)))}
     order = list(first)
@@ -151,10 +156,12 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
         delta = jnp.asarray([cfg.data.D / cfg.data.N for cfg in cfgs], float)
         if o.source == "sample":
             arrays = [
-                tuple(jnp.asarray(a, float) for a in (_member0(s).w, s.model.F, s.model.teacher.w))
+                (jnp.asarray(_member0(s).w, float), s.model.features.astype(float),
+                 jnp.asarray(s.model.teacher.w, float))
                 for s in (pts[first[key]] for key in order)
-            ]
-            rho = [sample_eigenvalues(a[1]) if o.nodes != "full" else None for a in arrays]
+            ]  # fmt: skip
+            rho = [sample_eigenvalues(a[1]) if o.nodes != "full" and not one_point else None
+                   for a in arrays]  # fmt: skip
     mu1 = check_physics(f, c.student.g, teacher).mu1
     q0 = INIT_SCALE[c.student.init] ** 2
 
@@ -167,9 +174,13 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
                 for key in order:
                     cfg = cfgs[first[key]]
                     d = cfg.data.D / cfg.data.N
-                    made.append(
-                        mp_initial_state(mp_nodes(p, d), d, cfg.student.K, cfg.teacher.M, q0, mu1)
-                    )
+                    if one_point:
+                        made.append(point_initial_state(cfg.student.K, cfg.teacher.M, q0))
+                    else:
+                        made.append(mp_initial_state(mp_nodes(p, d), d, cfg.student.K,
+                                                     cfg.teacher.M, q0, mu1))  # fmt: skip
+            elif one_point:
+                made = [one_point_state(*a) for a in arrays]
             else:
                 made = [sample_state(*a, p, r, m) for a, r, m in zip(arrays, rho, moments,
                                                                     strict=True)]  # fmt: skip
@@ -193,6 +204,8 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
 
             return jax.jit(jax.vmap(one))(st, pr, v, A, delta, lr)
 
+    if one_point:  # Omega = I: one spectral point is exact, whatever ode.nodes says
+        return run(1), 1
     if o.nodes != "auto":
         sol = run(o.nodes)
         return sol, _points(o.nodes, cfgs)

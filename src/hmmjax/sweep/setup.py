@@ -120,6 +120,8 @@ def _draw(cfg, keys: Keys):
             noise=d.noise,
             teacher_scaling=cfg.teacher.scaling,
             dtype=dtype,
+            # only the built-in manifold models take a structured F (config checks)
+            **({} if d.features == "gaussian" else {"features": d.features}),
         )
 
     def draw_test(model, key):

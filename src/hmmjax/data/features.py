@@ -1,0 +1,269 @@
+"""Feature matrices F (D, N) of the hidden manifold, as linear maps (docs/theory.md 2).
+
+A data model never needs F as a matrix: it needs F^T c (its inputs), w F^T (the student's
+projections on the latent space, for the order parameters and the ODE) and, for the
+spectral ODE, Omega = F F^T / N applied to a few vectors. ``AbstractFeatures`` is that
+seam; ``FEATURES`` are the built-in kinds (``data.features``):
+
+- ``gaussian``: i.i.d. N(0, 1) entries, stored densely (D N floats; 2 D N flop a sample).
+- ``dct``: D rows of the orthonormal N x N DCT-II matrix C, chosen at random, with random
+  signs s on the N columns, times sqrt(N): F = sqrt(N) C[rows] diag(s). Never stored
+  (D + N numbers); F^T c and F w are fast transforms, O(N log N) per vector.
+- ``hadamard``: the same with the Walsh-Hadamard matrix H (N a power of 2), whose entries
+  are then exactly +-1.
+
+For the structured kinds the rows of C (or H) are orthonormal, so Omega = F F^T / N = I_D
+exactly: the spectrum is the single point 1 (``orthogonal``), and the entries of F have
+mean square 1 like those of the Gaussian F (for ``hadamard`` every entry is +-1).
+
+The Walsh-Hadamard transform is a Kronecker product of small dense Hadamard matrices
+(H_N = H_a (x) H_b (x) ..., factors of at most ``HADAMARD_BLOCK``): one small matrix
+product per factor instead of log2 N butterfly passes over memory.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from hmmjax.config.schema import FEATURES
+from hmmjax.core.rng import normal
+from hmmjax.models.two_layer import pad_tail
+
+__all__ = [
+    "FEATURES",
+    "HADAMARD_BLOCK",
+    "MAX_DENSE",
+    "AbstractFeatures",
+    "DenseFeatures",
+    "TransformFeatures",
+    "as_features",
+    "check_features",
+    "draw_features",
+    "hadamard_transform",
+]
+
+HADAMARD_BLOCK = 128  # the largest dense Hadamard factor of the fast transform
+
+MAX_DENSE = 2**28  # the most numbers ``AbstractFeatures.dense`` forms (1 GiB in float32)
+
+
+class AbstractFeatures(eqx.Module):
+    """A feature matrix F (D, N) as a linear map; ``kind`` names it (``FEATURES``)."""
+
+    @property
+    @abc.abstractmethod
+    def shape(self) -> tuple[int, int]:
+        """(D, N)."""
+
+    @abc.abstractmethod
+    def lift(self, cT: Float[Array, "D P"]) -> Float[Array, "P N"]:
+        """(F^T c)^T for each column c of ``cT``: the inputs' pre-activations, unscaled."""
+
+    @abc.abstractmethod
+    def apply(self, w: Float[Array, "*B N"]) -> Float[Array, "*B D"]:
+        """w F^T for each row w: projections of N-vectors on the latent space."""
+
+    @abc.abstractmethod
+    def gram(self, U: Float[Array, "D n"]) -> Float[Array, "D n"]:
+        """Omega U = F F^T U / N, Omega never formed."""
+
+    @property
+    def orthogonal(self) -> bool:
+        """Whether Omega = F F^T / N is exactly the identity (a one-point spectrum)."""
+        return False
+
+    def dense(self) -> Float[Array, "D N"]:
+        """The explicit matrix (tests, small N): F^T = I_N F^T by ``apply``, N^2 numbers
+        on the way (refused above ``MAX_DENSE`` of them)."""
+        D, N = self.shape
+        if N * N > MAX_DENSE:
+            raise MemoryError(
+                f"{type(self).__name__} ({self.kind}, D = {D}, N = {N}) is never stored; "
+                f"forming it needs N^2 = {N * N:.3g} numbers (at most {MAX_DENSE:.3g}: "
+                "hmmjax.data.features.MAX_DENSE); use lift / apply / gram"
+            )
+        return self.apply(jnp.eye(N, dtype=self.dtype)).T
+
+    @property
+    @abc.abstractmethod
+    def dtype(self): ...
+
+    def astype(self, dtype) -> AbstractFeatures:
+        """These features with their floating-point arrays in ``dtype`` (e.g. float64 for the
+        ODE's set-up, under ``jax.enable_x64``)."""
+        return jax.tree.map(
+            lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, self
+        )
+
+    def pad(self, D: int, N: int) -> AbstractFeatures:
+        """F zero-padded to (D, N) (grids over D or N)."""
+        if (D, N) == self.shape:
+            return self
+        raise TypeError(
+            f"cannot pad {type(self).__name__} features from {self.shape} to {(D, N)}: "
+            'grids over D or N need data.features = "gaussian"'
+        )
+
+
+class DenseFeatures(AbstractFeatures):
+    """F stored as a matrix (the Gaussian F, or any F given explicitly)."""
+
+    matrix: Float[Array, "D N"]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape[-2], self.matrix.shape[-1]
+
+    @property
+    def dtype(self):
+        return self.matrix.dtype
+
+    def lift(self, cT):
+        # laid out as (D, P)^T (D, N): XLA's CPU dot is several times faster than with c as
+        # (P, D) when D is small
+        return jnp.einsum("dp,dn->pn", cT, self.matrix)
+
+    def apply(self, w):
+        return w @ self.matrix.T
+
+    def gram(self, U):
+        return self.matrix @ (self.matrix.T @ U) / self.shape[1]
+
+    def dense(self):
+        return self.matrix
+
+    @property
+    def kind(self) -> str:
+        return "gaussian"
+
+    def pad(self, D: int, N: int) -> DenseFeatures:
+        return DenseFeatures(pad_tail(self.matrix, (D, N)))
+
+
+def _hadamard_factor(m: int, dtype) -> np.ndarray:
+    h = np.ones((1, 1))
+    while h.shape[0] < m:
+        h = np.block([[h, h], [h, -h]])
+    return h.astype(dtype)
+
+
+def hadamard_transform(x: Float[Array, "..."], axis: int = -1) -> Float[Array, "..."]:
+    """H x along ``axis``, H the orthonormal Walsh-Hadamard matrix (Sylvester order,
+    symmetric, H H = I), of a power-of-2 length N: a Kronecker product of dense factors
+    of at most ``HADAMARD_BLOCK``, one ``einsum`` each."""
+    axis = axis % x.ndim
+    N = x.shape[axis]
+    n = N.bit_length() - 1
+    if N < 1 or 1 << n != N:
+        raise ValueError(f"the Walsh-Hadamard transform needs a power of 2, got N = {N}")
+    b = HADAMARD_BLOCK.bit_length() - 1
+    bits = [b] * (n // b) + ([n % b] if n % b else [])
+    y = x.reshape(*x.shape[:axis], *(1 << k for k in bits), *x.shape[axis + 1 :])
+    letters = "abcdefghijklmnopqrstuvw"[: y.ndim]
+    for i, k in enumerate(bits):
+        j = axis + i
+        h = jnp.asarray(_hadamard_factor(1 << k, np.dtype(x.dtype)))
+        out = letters[:j] + "z" + letters[j + 1 :]
+        y = jnp.einsum(f"{letters},z{letters[j]}->{out}", y, h)
+    return y.reshape(x.shape) / math.sqrt(N)
+
+
+class TransformFeatures(AbstractFeatures):
+    """F = sqrt(N) U[rows] diag(signs), U the orthonormal N x N DCT-II (``kind = "dct"``)
+    or Walsh-Hadamard (``"hadamard"``) matrix; stored as D row indices and N signs."""
+
+    rows: Int[Array, " D"]
+    signs: Float[Array, " N"]
+    kind: str = eqx.field(static=True, default="dct")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows.shape[-1], self.signs.shape[-1]
+
+    @property
+    def dtype(self):
+        return self.signs.dtype
+
+    @property
+    def orthogonal(self) -> bool:
+        return True
+
+    def _forward(self, x, axis=-1):  # U x along ``axis``
+        if self.kind == "hadamard":
+            return hadamard_transform(x, axis)
+        return jax.scipy.fft.dct(x, type=2, norm="ortho", axis=axis)
+
+    def _backward(self, y, axis=-1):  # U^T y along ``axis``
+        if self.kind == "hadamard":
+            return hadamard_transform(y, axis)
+        return jax.scipy.fft.idct(y, type=2, norm="ortho", axis=axis)
+
+    def lift(self, cT):
+        D, N = self.shape
+        if self.kind == "hadamard":
+            # the N x P transform input (row rows[j] is c_j, the others zero) by a gather of
+            # whole rows, contiguous over the P samples, and the transform along axis 0:
+            # on the CPU 1.25x faster at N = 2^17 than a scatter into a P x N array
+            slot = jnp.full(N, D, jnp.int32).at[self.rows].set(jnp.arange(D, dtype=jnp.int32))
+            pad = jnp.zeros((1, cT.shape[1]), cT.dtype)
+            z = jnp.take(jnp.concatenate([cT, pad]), slot, axis=0)
+            u = self._backward(z, axis=0).T
+        else:  # XLA's FFT is fast along the minor axis only: scatter into P x N
+            z = jnp.zeros((cT.shape[1], N), cT.dtype).at[:, self.rows].set(cT.T)
+            u = self._backward(z)
+        return math.sqrt(N) * self.signs * u
+
+    def apply(self, w):
+        N = self.shape[1]
+        return math.sqrt(N) * jnp.take(self._forward(self.signs * w), self.rows, axis=-1)
+
+    def gram(self, U):
+        return U  # the rows of U are orthonormal: F F^T / N = I_D
+
+
+def check_features(kind: str, N: int, D: int) -> None:
+    """One line naming the key, the value and what is allowed, for a feature matrix that
+    cannot be built: an unknown kind, D > N for a transform, N not a power of 2 for
+    ``hadamard``."""
+    if kind not in FEATURES:
+        raise ValueError(f"data.features = {kind!r}: allowed {', '.join(FEATURES)}")
+    if kind == "gaussian":
+        return
+    if D > N:
+        raise ValueError(
+            f'data.features = "{kind}" takes D rows of an N x N transform: data.D = {D} must '
+            f"be at most data.N = {N}"
+        )
+    if kind == "hadamard" and N & (N - 1):
+        raise ValueError(
+            f'data.features = "hadamard" needs data.N a power of 2, got {N} '
+            f"(nearest: {1 << (N.bit_length() - 1)} or {1 << N.bit_length()}); "
+            'or use "dct"'
+        )
+
+
+def draw_features(
+    key: PRNGKeyArray, kind: str, D: int, N: int, dtype=jnp.float32
+) -> AbstractFeatures:
+    """Draw a feature matrix of ``FEATURES``: ``gaussian`` exactly as the model's F has
+    always been drawn (``normal(key, (D, N))``); the transforms from the same key: D
+    distinct rows uniformly at random, and N random signs."""
+    check_features(kind, N, D)
+    if kind == "gaussian":
+        return DenseFeatures(normal(key, (D, N), dtype))
+    kr, ks = jax.random.split(key)
+    rows = jax.random.permutation(kr, N)[:D].astype(jnp.int32)
+    signs = jax.random.rademacher(ks, (N,), dtype)
+    return TransformFeatures(rows=rows, signs=signs, kind=kind)
+
+
+def as_features(F: Float[Array, "D N"] | AbstractFeatures) -> AbstractFeatures:
+    """``F`` as features: a matrix becomes ``DenseFeatures``."""
+    return F if isinstance(F, AbstractFeatures) else DenseFeatures(jnp.asarray(F))

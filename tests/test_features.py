@@ -1,0 +1,205 @@
+"""Structured feature matrices (data.features = dct | hadamard): the fast transforms against
+the explicit matrices built here, the samples' moments, the one-point ODE against the dense
+route, configs, grids, state files, the memory plan, and the Gaussian F unchanged."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.fft
+import scipy.linalg
+from conftest import small_config
+
+from hmmjax.config import ConfigError
+from hmmjax.core.activations import activation
+from hmmjax.core.rng import normal
+from hmmjax.data import make_data_model
+from hmmjax.data.features import DenseFeatures, TransformFeatures, draw_features
+from hmmjax.experiments.driver import simulate
+from hmmjax.io.state import load_state, save_state
+from hmmjax.models.two_layer import init_network
+from hmmjax.observables.order_params import overlaps, spectral_arrays
+from hmmjax.ode import solve_hmm, solve_hmm_state
+from hmmjax.ode.spectral import full_state, one_point_state, sample_state
+from hmmjax.sweep.lanes import point_configs
+from hmmjax.sweep.memory import setup_bytes
+
+N, D = 64, 24
+
+
+def explicit(F: TransformFeatures) -> np.ndarray:
+    """F = sqrt(N) U[rows] diag(signs) with U from SciPy (DCT-II, orthonormal) or Sylvester's
+    Hadamard matrix / sqrt(N): built independently of the fast transforms."""
+    n = F.shape[1]
+    if F.kind == "dct":
+        U = scipy.fft.dct(np.eye(n), type=2, norm="ortho", axis=0)
+    else:
+        U = scipy.linalg.hadamard(n) / math.sqrt(n)
+    return math.sqrt(n) * U[np.asarray(F.rows)] * np.asarray(F.signs)
+
+
+@pytest.fixture(scope="module", params=["dct", "hadamard"])
+def features(request):
+    with jax.enable_x64(True):
+        yield draw_features(jax.random.PRNGKey(3), request.param, D, N, jnp.float64)
+
+
+def test_fast_transforms_equal_the_explicit_matrix(features):
+    F = explicit(features)
+    rng = np.random.default_rng(0)
+    c, w, U = rng.standard_normal((D, 5)), rng.standard_normal((3, N)), rng.standard_normal((D, 4))
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(features.lift(jnp.asarray(c)), c.T @ F, atol=1e-12)
+        np.testing.assert_allclose(features.apply(jnp.asarray(w)), w @ F.T, atol=1e-12)
+        np.testing.assert_allclose(features.gram(jnp.asarray(U)), F @ F.T @ U / N, atol=1e-12)
+        np.testing.assert_allclose(features.dense(), F, atol=1e-12)
+    assert len(set(np.asarray(features.rows).tolist())) == D  # D distinct rows
+    np.testing.assert_allclose(np.mean(F**2), 1.0, rtol=1e-12)  # unit mean square like N(0, 1)
+    if features.kind == "hadamard":
+        np.testing.assert_array_equal(np.abs(F), 1.0)
+
+
+def test_structured_samples_have_the_gaussian_moments():
+    """x = sign(F^T c / sqrt D): E x = 0, E x^2 = 1, and the fields lambda = w x / sqrt N,
+    nu = theta c / sqrt D have the covariances Q, R, T that ``overlaps`` predicts from the
+    Gaussian constants (Monte Carlo, 40000 samples: tolerance 4 standard errors)."""
+    n, d, P = 128, 64, 40000
+    for kind in ("dct", "hadamard"):
+        model = make_data_model(jax.random.PRNGKey(1), "hmm", N=n, M=1, D=d, features=kind)
+        w = init_network(jax.random.PRNGKey(2), 1, n).w
+        batch = model.sample(jax.random.PRNGKey(4), P)
+        x = np.asarray(batch.x, np.float64)
+        assert abs(x.mean()) < 0.01  # E x = mu0 = 0 (the components are weakly correlated)
+        np.testing.assert_allclose(np.mean(x**2), 1.0)
+        lam = x @ np.asarray(w[0], np.float64) / math.sqrt(n)
+        nu = np.asarray(batch.z, np.float64) @ np.asarray(model.teacher.w[0]) / math.sqrt(d)
+        ov = overlaps(w, model)
+        for got, want in ((np.mean(lam**2), ov.Q[0, 0]), (np.mean(lam * nu), ov.R[0, 0]),
+                          (np.mean(nu**2), ov.T[0, 0])):  # fmt: skip
+            se = math.sqrt(2 / P) * float(ov.Q[0, 0] + ov.T[0, 0])
+            assert abs(got - float(want)) < 4 * se, (kind, got, float(want))
+
+
+def test_one_point_ode_equals_the_dense_route(features):
+    """The fast route's exact one-point state equals the per-eigenvalue state of the
+    explicit matrix (eigen-decomposition of F F^T / N, every rho = 1) summed over the
+    spectrum, and the ODE from both gives the same eg."""
+    rng = np.random.default_rng(1)
+    with jax.enable_x64(True):
+        w = jnp.asarray(rng.standard_normal((2, N)))
+        theta = jnp.asarray(rng.standard_normal((2, D)))
+        fast = one_point_state(w, features, theta)
+        dense = spectral_arrays(w, jnp.asarray(explicit(features)), theta)
+        np.testing.assert_allclose(dense["rho"], 1.0, atol=1e-12)
+        full = full_state(dense)
+        for name in ("sigma", "r", "B"):
+            np.testing.assert_allclose(getattr(fast, name)[..., 0],
+                                       getattr(full, name).sum(-1), atol=1e-12)  # fmt: skip
+        for name in ("W", "T", "Ttilde"):
+            np.testing.assert_allclose(getattr(fast, name), getattr(full, name), atol=1e-12)
+        assert sample_state(w, features, theta, 33).nodes.shape == (1,)  # whatever p asks
+        ts = jnp.linspace(0, 2, 5)
+        args = dict(v=jnp.ones(2), A=jnp.ones(2), delta=D / N, lr=0.5, solver="euler", dt=0.01)
+        eg_fast = solve_hmm_state(fast, ts, **args).eg
+        eg_full = solve_hmm_state(full, ts, **args).eg
+    np.testing.assert_allclose(eg_fast, eg_full, rtol=1e-10)
+
+
+def test_gaussian_features_are_todays_draw():
+    """data.features = "gaussian" (the default) keeps F = normal(kf, (D, N)) and the
+    samples x = f(einsum(c / sqrt D, F)), bit for bit."""
+    model = make_data_model(jax.random.PRNGKey(7), "hmm", N=N, M=2, D=D)
+    kf, _ = jax.random.split(jax.random.PRNGKey(7))
+    assert isinstance(model.features, DenseFeatures)
+    np.testing.assert_array_equal(model.features.matrix, normal(kf, (D, N), jnp.float32))
+    cT = jax.random.normal(jax.random.PRNGKey(8), (D, 9))
+    want = activation("sign").fn(jnp.einsum("dp,dn->pn", cT / math.sqrt(D), model.features.matrix))
+    np.testing.assert_array_equal(model.inputs(cT)[0], want)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"features": "hadamard", "N": 48, "D": 8}, "data.N = 48: data.features = \"hadamard\""),
+        ({"features": "dct", "N": 30, "D": 40}, "data.D = 40: .*expected D <= data.N = 30"),
+        ({"features": "dct", "model": "iid"}, "data.model = \"iid\" has no feature matrix"),
+        ({"features": "fourier"}, "data.features"),
+    ],
+)
+def test_bad_feature_configs_are_refused_in_one_line(data, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        small_config({"data": data})
+    assert "\n" not in str(err.value)
+
+
+def test_grids_over_shapes_with_structured_features_are_refused():
+    with pytest.raises(ConfigError, match="grid.N: data.features = \"dct\" is not padded"):
+        small_config({"data": {"features": "dct"}}, grid={"N": [30, 40]})
+
+
+def test_structured_setups_hold_no_dense_matrix():
+    """The memory plan measures the draw: no D N term for a structured F."""
+    sizes = {"data": {"N": 4096, "D": 2048}, "run": {"ensemble": 1, "test_size": 4}}
+    held = {
+        kind: setup_bytes(point_configs(small_config(sizes, data={"features": kind})),
+                          cached=True)[0]
+        for kind in ("gaussian", "hadamard", "dct")
+    }  # fmt: skip
+    assert held["gaussian"] >= 4 * 2048 * 4096
+    assert held["hadamard"] < 4 * 2048 * 4096 / 100 and held["dct"] < 4 * 2048 * 4096 / 100
+
+
+def test_state_file_of_structured_features(tmp_path):
+    model = make_data_model(jax.random.PRNGKey(1), "hmm", N=N, M=2, D=D, features="hadamard")
+    student = init_network(jax.random.PRNGKey(2), 2, N)
+    state = load_state(save_state(tmp_path / "s.npz", student, model))
+    assert "F" not in state
+    np.testing.assert_array_equal(state["rho"], 1.0)
+    with jax.enable_x64(True):
+        w = jnp.asarray(student.w, jnp.float64)
+        F = model.features.astype(jnp.float64)
+        S = F.apply(w) / math.sqrt(N)
+    np.testing.assert_allclose(state["sigma"].sum(-1) / D, S @ S.T / D, rtol=1e-12)
+    # the state file's one-point spectrum: one exact node, for "auto" (no ladder) and any p
+    ts = np.array([0.0, 1.0])
+    auto = solve_hmm(state, ts, lr=0.5, solver="euler", dt=0.01)
+    assert auto.points == 1
+    full = solve_hmm(state, ts, lr=0.5, solver="euler", dt=0.01, nodes="full")
+    np.testing.assert_allclose(auto.eg, full.eg, rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def feature_grid():
+    cfg = small_config(
+        {"data": {"N": 64, "D": 16}, "run": {"t_max": 1.0, "n_times": 4}},
+        grid={"features": ["gaussian", "hadamard"], "K": [1, 2]},  # K padded in a lane
+    )
+    return cfg, simulate(cfg, progress=False)
+
+
+def test_a_features_grid_equals_its_single_runs(feature_grid):
+    cfg, ds = feature_grid
+    assert list(ds.features.values) == ["gaussian", "hadamard"]
+    one = simulate(cfg.replace(data={"features": "hadamard"}, grid=cfg.grid.select(
+        "features", "hadamard")), progress=False)  # fmt: skip
+    for name in ("eg_sim", "Q", "R"):
+        np.testing.assert_array_equal(ds[name].sel(features="hadamard").values, one[name].values)
+    g = ds.eg_sim.values
+    assert not np.allclose(g[0], g[1])  # different F, different samples
+
+
+def test_structured_simulation_follows_its_ode():
+    """Small-N check of the one-point ODE against simulation (the fidelity at large N is in
+    benchmarks/features_fidelity.py): 8 members, same initial weights, t = 4."""
+    cfg = small_config(
+        {"data": {"N": 512, "D": 256, "features": "hadamard"},
+         "run": {"mode": "both", "t_max": 4.0, "n_times": 4, "ensemble": 8,
+                 "same_init": True}},
+        sgd={"lr": 0.5},
+    )  # fmt: skip
+    ds = simulate(cfg, progress=False)
+    sim, ode = ds.eg_sim.values[:, -1], float(ds.eg_ode.values[-1])
+    se = sim.std(ddof=1) / math.sqrt(len(sim))
+    assert abs(sim.mean() - ode) < 4 * se + 0.02 * ode
