@@ -66,13 +66,13 @@ def test_structured_samples_have_the_gaussian_moments():
     nu = theta c / sqrt D have the covariances Q, R, T that ``overlaps`` predicts from the
     Gaussian constants (Monte Carlo, 40000 samples: tolerance 4 standard errors)."""
     n, d, P = 128, 64, 40000
-    for kind in ("dct", "hadamard"):
-        model = make_data_model(jax.random.PRNGKey(1), "hmm", N=n, M=1, D=d, features=kind)
+    for model_kind, kind in (("hmm", "dct"), ("hmm", "hadamard"), ("get", "hadamard")):
+        model = make_data_model(jax.random.PRNGKey(1), model_kind, N=n, M=1, D=d,
+                                features=kind)  # fmt: skip
         w = init_network(jax.random.PRNGKey(2), 1, n).w
         batch = model.sample(jax.random.PRNGKey(4), P)
         x = np.asarray(batch.x, np.float64)
         assert abs(x.mean()) < 0.01  # E x = mu0 = 0 (the components are weakly correlated)
-        np.testing.assert_allclose(np.mean(x**2), 1.0)
         lam = x @ np.asarray(w[0], np.float64) / math.sqrt(n)
         nu = np.asarray(batch.z, np.float64) @ np.asarray(model.teacher.w[0]) / math.sqrt(d)
         ov = overlaps(w, model)
@@ -134,6 +134,21 @@ def test_bad_feature_configs_are_refused_in_one_line(data, match):
     assert "\n" not in str(err.value)
 
 
+def test_invariant_manifolds_refuse_structured_features():
+    with pytest.raises(ConfigError, match='data.model = "stripe" has no feature matrix'):
+        small_config({"data": {"model": "stripe", "N": 3, "features": "dct"},
+                      "finite": {"P": 8}, "student": {"g": "relu"}})  # fmt: skip
+
+
+def test_the_limit_source_runs_on_one_point():
+    cfg = small_config({"data": {"N": 64, "D": 32, "features": "hadamard"},
+                        "run": {"mode": "ode"}, "ode": {"source": "limit"}})  # fmt: skip
+    ds = simulate(cfg, progress=False)
+    assert int(ds.attrs["ode_points"]) == 1
+    eg = ds.eg_ode.values
+    assert np.all(np.isfinite(eg)) and eg[-1] < eg[0]
+
+
 def test_grids_over_shapes_with_structured_features_are_refused():
     with pytest.raises(ConfigError, match="grid.N: data.features = \"dct\" is not padded"):
         small_config({"data": {"features": "dct"}}, grid={"N": [30, 40]})
@@ -161,7 +176,8 @@ def test_state_file_of_structured_features(tmp_path):
         w = jnp.asarray(student.w, jnp.float64)
         F = model.features.astype(jnp.float64)
         S = F.apply(w) / math.sqrt(N)
-    np.testing.assert_allclose(state["sigma"].sum(-1) / D, S @ S.T / D, rtol=1e-12)
+        S = jnp.asarray(w) @ jnp.asarray(explicit(F)).T / math.sqrt(N)  # the explicit F
+    np.testing.assert_allclose(state["sigma"].sum(-1) / D, S @ S.T / D, rtol=1e-10)
     # the state file's one-point spectrum: one exact node, for "auto" (no ladder) and any p
     ts = np.array([0.0, 1.0])
     auto = solve_hmm(state, ts, lr=0.5, solver="euler", dt=0.01)
@@ -182,8 +198,11 @@ def feature_grid():
 def test_a_features_grid_equals_its_single_runs(feature_grid):
     cfg, ds = feature_grid
     assert list(ds.features.values) == ["gaussian", "hadamard"]
-    one = simulate(cfg.replace(data={"features": "hadamard"}, grid=cfg.grid.select(
-        "features", "hadamard")), progress=False)  # fmt: skip
+    alone = small_config(
+        {"data": {"N": 64, "D": 16, "features": "hadamard"}, "run": {"t_max": 1.0, "n_times": 4}},
+        grid={"K": [1, 2]},
+    )  # written out, not derived from the grid's config
+    one = simulate(alone, progress=False)
     for name in ("eg_sim", "Q", "R"):
         np.testing.assert_array_equal(ds[name].sel(features="hadamard").values, one[name].values)
     g = ds.eg_sim.values

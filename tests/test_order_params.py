@@ -39,6 +39,7 @@ CASES = [
     ("iid", "sign", 400, 200, 0.0),
     pytest.param("get", "sign", 400, 200, 0.0, marks=pytest.mark.slow),
     ("hmm", "linear", 400, 200, 0.0),
+    ("hmm", "sign", 400, 200, 0.02),  # finite-D corrections about 1.5% at D = 200 (above)
     pytest.param("hmm", "sign", 2000, 1000, 0.005, marks=pytest.mark.slow),
     pytest.param("hmm_x", "sign", 2000, 1000, 0.005, marks=pytest.mark.slow),
     pytest.param("hmm", "erf", 2000, 1000, 0.005, marks=pytest.mark.slow),
@@ -53,8 +54,8 @@ def test_overlaps_match_local_field_covariance(kind, f, n, d, slack):
     C = np.block([[ov.Q, ov.R], [ov.R.T, ov.T]])
     emp, se = _empirical(model, w, jax.random.PRNGKey(9))
     scale = np.sqrt(np.outer(np.diag(emp), np.diag(emp)))
-    # Issue 3: Q from 2e5 samples to 1%.
-    np.testing.assert_allclose(np.diag(ov.Q), np.diag(emp)[:K], rtol=0.01)
+    # Issue 3: Q from 2e5 samples to 1% (or to the finite-D slack where it is larger).
+    np.testing.assert_allclose(np.diag(ov.Q), np.diag(emp)[:K], rtol=max(0.01, slack))
     # Every entry of C within 4 standard errors, plus the finite-D slack where it applies.
     assert np.all(np.abs(C - emp) <= 4 * se + slack * scale), (C, emp, se)
 

@@ -221,14 +221,17 @@ def grid_reference_markdown() -> str:
 
 `[grid]` runs one experiment per point of a grid over these axes:
 {axes}.
-Each axis is a non-empty list of numbers, `lr = [0.1, 0.2, 0.5]`, or a range, expanded on loading:
-`{{start, stop, num}}` gives `num` values from `start` to `stop`, both included, evenly spaced
-(`spacing = "linear"`, the default) or log-spaced (`spacing = "log"`, `start > 0`); the
-integer axes ({integers}) also take `{{start, stop, step}}`.
+Each numeric axis is a non-empty list of numbers, `lr = [0.1, 0.2, 0.5]`, or a range,
+expanded on loading: `{{start, stop, num}}` gives `num` values from `start` to `stop`, both
+included, evenly spaced (`spacing = "linear"`, the default) or log-spaced
+(`spacing = "log"`, `start > 0`); the integer axes ({integers}) also take
+`{{start, stop, step}}`.
 `model` (the data model) takes a list of names, `model = ["hmm", "get"]`: the points of
 each model run as one compiled computation per model, and the results are put together
 along the model axis (e.g. hidden manifold against its Gaussian equivalent, at the same
 F, teacher, initial weights and latent inputs).
+`features` (the feature matrix F) takes names too, `features = ["gaussian", "hadamard"]`,
+and runs the same way, one computation per kind (grids over D or N need the Gaussian F).
 The grid is every combination of the axes' values (dims in the order above).
 Instead of axes, `points = [{{lr = 0.1, K = 2}}, {{lr = 0.5, K = 4}}]` lists the points
 themselves, each naming the same axes. Every value is checked like the key it sets, and

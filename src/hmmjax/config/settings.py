@@ -140,6 +140,8 @@ def _check_cross_keys(cfg: Config) -> None:
             f"sgd.trainer = {show(cfg.sgd.trainer)}: only online runs (finite.P = 0, not "
             'stripe or cylinder) take another trainer; use "sgd"'
         )
+    if cfg.data.features != "gaussian":
+        _check_features(cfg)
     if cfg.data.model in INVARIANT_DATA:
         _check_invariant(cfg)
         return
@@ -159,8 +161,6 @@ def _check_cross_keys(cfg: Config) -> None:
             f"run.t_max = {show(cfg.run.t_max)}: with ode.dt = {show(cfg.ode.dt)} that is "
             f"{cfg.run.t_max / cfg.ode.dt:.3g} Euler steps; expected run.t_max / ode.dt < 2^32"
         )
-    if cfg.data.features != "gaussian":
-        _check_features(cfg)
     if cfg.student.K > cfg.data.N:
         raise ConfigError(
             f"student.K = {cfg.student.K}: expected an integer <= data.N = {cfg.data.N}"

@@ -80,16 +80,16 @@ class AbstractFeatures(eqx.Module):
         return False
 
     def dense(self) -> Float[Array, "D N"]:
-        """The explicit matrix (tests, small N): F^T = I_N F^T by ``apply``, N^2 numbers
-        on the way (refused above ``MAX_DENSE`` of them)."""
+        """The explicit matrix (tests, small sizes): F = (F^T I_D)^T by ``lift``, D N
+        numbers (refused above ``MAX_DENSE``)."""
         D, N = self.shape
-        if N * N > MAX_DENSE:
+        if D * N > MAX_DENSE:
             raise MemoryError(
                 f"{type(self).__name__} ({self.kind}, D = {D}, N = {N}) is never stored; "
-                f"forming it needs N^2 = {N * N:.3g} numbers (at most {MAX_DENSE:.3g}: "
+                f"forming it needs D N = {D * N:.3g} numbers (at most {MAX_DENSE:.3g}: "
                 "hmmjax.data.features.MAX_DENSE); use lift / apply / gram"
             )
-        return self.apply(jnp.eye(N, dtype=self.dtype)).T
+        return self.lift(jnp.eye(D, dtype=self.dtype))
 
     @property
     @abc.abstractmethod
@@ -171,7 +171,9 @@ def hadamard_transform(x: Float[Array, "..."], axis: int = -1) -> Float[Array, "
         j = axis + i
         h = jnp.asarray(_hadamard_factor(1 << k, np.dtype(x.dtype)))
         out = letters[:j] + "z" + letters[j + 1 :]
-        y = jnp.einsum(f"{letters},z{letters[j]}->{out}", y, h)
+        # full float32 products: no TF32 on GPUs (the transform is exact in +-1 sums)
+        y = jnp.einsum(f"{letters},z{letters[j]}->{out}", y, h,
+                       precision=jax.lax.Precision.HIGHEST)  # fmt: skip
     return y.reshape(x.shape) / math.sqrt(N)
 
 
@@ -182,6 +184,12 @@ class TransformFeatures(AbstractFeatures):
     rows: Int[Array, " D"]
     signs: Float[Array, " N"]
     kind: str = eqx.field(static=True, default="dct")
+
+    def __check_init__(self):
+        if self.kind not in FEATURES[1:]:
+            raise ValueError(
+                f"TransformFeatures(kind = {self.kind!r}): allowed {', '.join(FEATURES[1:])}"
+            )
 
     @property
     def shape(self) -> tuple[int, int]:

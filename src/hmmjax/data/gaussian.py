@@ -89,7 +89,8 @@ class HiddenManifold(AbstractDataModel):
     @property
     def F(self) -> Float[Array, "D N"]:
         """The feature matrix as an array: the stored one of Gaussian features; a structured
-        F (``features.kind`` "dct", "hadamard") is formed on demand, D N numbers (small N)."""
+        F (``features.kind`` "dct", "hadamard") is formed on demand, D N numbers (refused
+        above ``hmmjax.data.features.MAX_DENSE``)."""
         return self.features.dense()
 
     @property

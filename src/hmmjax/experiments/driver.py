@@ -66,8 +66,8 @@ def simulate(
     ``run.mode = "sim"``: online SGD, or training on a finite set (``finite.P > 0``,
     ``hmmjax.train.finite``); ``"ode"``: the ODE from member 0's initial state; ``"both"``:
     both on the same t. The grid's points run as one compiled computation
-    (``hmmjax.sweep.engine``, ``hmmjax.sweep.ode``); a grid over ``model`` runs one per data
-    model (their set-ups differ in type) and puts the results together. ``checkpoint``:
+    (``hmmjax.sweep.engine``, ``hmmjax.sweep.ode``); a grid over ``model`` or ``features``
+    runs one per value (their set-ups differ in type) and puts the results together. ``checkpoint``:
     a file to write the state to after each chunk and to resume from. ``times``: the
     recording times (default: those of the grid's smallest N).
 
@@ -82,10 +82,9 @@ def simulate(
     all_cfgs = point_configs(cfg)
     if times is None and not invariant:
         times = record_times(all_cfgs)  # from the whole grid: the same on every process
-    for axis in SPLIT_AXES:  # set-ups of different types: one run per value
-        values = list(dict.fromkeys(getattr(c.data, axis) for c in all_cfgs))
-        if len(values) > 1:
-            return _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint)
+    split = _split(all_cfgs)  # set-ups of different types: one run per value
+    if split is not None:
+        return _by_axis(cfg, all_cfgs, *split, times, progress, checkpoint)
     finite = cfg.finite.P > 0 and not invariant
     shared = cfg.data.shared and not invariant  # invariant members have their own data
     # online points that differ only in lr, kappa, K share their data streams (lanes); a
@@ -228,21 +227,46 @@ def linear_errors(test) -> dict[str, np.ndarray]:
 SPLIT_AXES = ("model", "features")
 
 
+def _split(cfgs) -> tuple[str, list[str]] | None:
+    """(axis, values) of the first of ``SPLIT_AXES`` with several values over the points
+    ``cfgs``; None if there is none."""
+    for axis in SPLIT_AXES:
+        values = list(dict.fromkeys(getattr(c.data, axis) for c in cfgs))
+        if len(values) > 1:
+            return axis, values
+    return None
+
+
+def _part(cfg, axis: str, value: str, checkpoint: Path | None):
+    """The config of one value of a split axis, and its checkpoint."""
+    sub = cfg.replace(data={axis: value}, grid=cfg.grid.select(axis, value))
+    tag = value if axis == "model" else f"{axis}-{value}"
+    return sub, (model_checkpoint(checkpoint, tag) if checkpoint is not None else None)
+
+
+def _leaf_parts(cfg, checkpoint: Path | None) -> list:
+    """(config, checkpoint) of every part that runs by itself: a grid split on one axis and
+    then on the next (``SPLIT_AXES``) has one part per combination."""
+    split = _split(point_configs(cfg))
+    if split is None:
+        return [(cfg, checkpoint)]
+    axis, values = split
+    return [leaf for v in values for leaf in _leaf_parts(*_part(cfg, axis, v, checkpoint))]
+
+
 def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dataset | None:
     """A grid over data models or feature matrices (``SPLIT_AXES``): one ``simulate`` per
     value (at the grid's times), the results put together along ``axis``
     (``layout.combine_models``)."""
     t0 = time.perf_counter()
     parts, order = {}, []
-    subs = {m: cfg.replace(data={axis: m}, grid=cfg.grid.select(axis, m)) for m in values}
-    tags = {m: m if axis == "model" else f"{axis}-{m}" for m in values}
-    ckpts = {
-        m: model_checkpoint(checkpoint, tags[m]) if checkpoint is not None else None
-        for m in values
-    }
-    for m in values:  # every part's checkpoint validated before the first part runs
-        if ckpts[m] is not None and ckpts[m].exists():
-            load_checkpoint(ckpts[m], fingerprint(subs[m]), describe_config(subs[m]))
+    subs, ckpts = {}, {}
+    for m in values:
+        subs[m], ckpts[m] = _part(cfg, axis, m, checkpoint)
+    if checkpoint is not None:  # every part's checkpoint validated before the first runs
+        for sub, path in _leaf_parts(cfg, checkpoint):
+            if path.exists():
+                load_checkpoint(path, fingerprint(sub), describe_config(sub))
     for m in values:
         sub, ckpt = subs[m], ckpts[m]
         if progress:

@@ -9,7 +9,8 @@ tests/data and of the ODE's input):
 
 F is stored for a Gaussian (dense) feature matrix only: a structured one
 (``data.features = "dct"`` or ``"hadamard"``) is never formed, and its spectrum is the
-single point rho = 1 (every eigenvalue of F F^T / N is 1).
+single point rho = 1 (every eigenvalue of F F^T / N is 1). Such a file holds everything
+the ODE needs (and w, theta) but not F: it cannot rebuild the data model for a restart.
 
 Everything is computed and stored in float64. Files are written atomically.
 

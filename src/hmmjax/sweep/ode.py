@@ -81,6 +81,12 @@ def _member0(setup):
 def _check_same(cfgs: list[Config]) -> None:
     """Keys that fix the compiled ODE must not vary over the grid (they cannot: the
     grid sweeps only lr, kappa, noise, K, M, D, N, seed)."""
+    kinds = sorted({c.data.features for c in cfgs})
+    if len(kinds) > 1:
+        raise ConfigError(
+            f"data.features = {kinds}: the ODE of one call runs one kind of feature matrix "
+            "(hmmjax.experiments.simulate splits a grid over features)"
+        )
     if cfgs[0].ode.nodes == "full" and len({(c.data.D, c.data.N) for c in cfgs}) > 1:
         raise ConfigError(
             'ode.nodes = "full": the full ODE has one point per eigenvalue, so a grid over '

@@ -12,11 +12,13 @@ numbers depend only on its keys: not on how the steps are blocked, chunked betwe
 recording points, or resumed.
 
 Performance: the data of ``block`` consecutive steps is generated in one batched call (the
-Gaussians of all its steps as one fused elementwise computation, F^T c as one matrix
-product, the teacher's labels); only the student update runs sequentially, inside
-``lax.fori_loop``. The points of a grid that share a data stream (``SGD.advance_many``)
-draw each block once: at large N, where a sample costs 2 D N flop and a student step
-about 4 K N, a whole learning-rate sweep costs little more than one of its points.
+Gaussians of all its steps as one fused elementwise computation, F^T c for all of them
+at once (one matrix product for the Gaussian F, batched fast transforms for a structured
+one, ``hmmjax.data.features``), the teacher's labels); only the student update runs
+sequentially, inside ``lax.fori_loop``. The points of a grid that share a data stream
+(``SGD.advance_many``) draw each block once: at large N, where a sample costs 2 D N flop
+(Gaussian F) and a student step about 4 K N, a whole learning-rate sweep costs little more
+than one of its points.
 """
 
 from __future__ import annotations
