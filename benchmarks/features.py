@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> list[str]:
             rate = E * steps / dt
             fl = flops_per_step(kind, N, D)
             share = rate * fl / 1e9 / peak
-            rows.append(f"| 2^{n} | {kind} | {rate:,.0f} | {fl / 1e6:.3g} | {100 * share:.2g}% |")
+            rows.append(f"| 2^{n} | {kind} | {rate:,.0f} | {fl / 1e6:.2f} | {100 * share:.1f}% |")
             print(rows[-1], flush=True)
     table = "\n".join(
         [

@@ -41,7 +41,7 @@ def test_features_benchmark_runs_at_tiny_sizes(monkeypatch):
 
     rows = features.main(["--tiny"])
     assert [r.split("|")[2].strip() for r in rows] == ["gaussian", "dct", "hadamard"]
-    for row in rows:  # student-steps/s, MFLOP per step and share of peak are numbers > 0
-        cells = [c.strip() for c in row.split("|")[3:-1]]
-        assert float(cells[0].replace(",", "")) > 0 and float(cells[1]) > 0
-        assert float(cells[2].rstrip("%")) > 0
+    for row in rows:  # student-steps/s > 0; MFLOP per step and share of peak are numbers
+        cells = [c.strip() for c in row.split("|")[3:-1]]  # (rounded: 0.00 at N = 2^6)
+        assert float(cells[0].replace(",", "")) > 0
+        assert float(cells[1]) >= 0 and float(cells[2].rstrip("%")) >= 0
