@@ -33,7 +33,8 @@ def test_product_is_in_canonical_order_and_c_order():
     assert points[-1] == {"lr": 0.5, "K": 4, "seed": 1}
     assert grid.to_dict() == {"lr": [0.1, 0.5], "K": [1, 2, 4], "seed": [0, 1]}
     assert list(AXES) == [
-        "model", "labels", "alpha", "lr", "kappa", "noise", "K", "M", "D", "N", "P", "seed"
+        "model", "features", "labels", "alpha", "lr", "kappa", "noise", "K", "M", "D", "N", "P",
+        "seed",
     ]  # fmt: skip
 
 
@@ -202,7 +203,8 @@ ERRORS = [
     ({"lr": [0.1, 0.2, 0.1]}, "grid.lr[2] = 0.1: repeats grid.lr[0]", ""),
     ({"K": [1, 2, 2]}, "grid.K[2] = 2: repeats grid.K[1]", ""),
     ({"Lr": [0.1]}, "unknown grid axis grid.Lr = [0.1]; did you mean lr?", "lr, kappa, noise"),
-    ({"eta": [0.1]}, "unknown grid axis grid.eta = [0.1]; axes: model, labels, alpha, lr", "seed"),
+    ({"eta": [0.1]}, "unknown grid axis grid.eta = [0.1]; axes: model, features, labels, alpha",
+     "seed"),
     ({"lr": [0.1, 0.2, -0.1]}, "grid.lr[2] = -0.1: expected a finite number > 0", ""),
     ({"noise": [-1]}, "grid.noise[0] = -1: expected a finite number >= 0", ""),
     ({"K": [0, 1]}, "grid.K[0] = 0: expected an integer > 0", ""),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hmmjax.experiments.driver import linear_errors, run_title, simulate
+from hmmjax.experiments.driver import SPLIT_AXES, linear_errors, run_title, simulate
 from hmmjax.experiments.invariant import (
     SEED_STRIDE,
     build_invariant_lanes,
@@ -17,19 +17,20 @@ from hmmjax.experiments.theory import ode_dataset, ode_divergence, ode_from_stat
 from hmmjax.experiments.validate import check_config
 
 __all__ = [
-    "SEED_STRIDE",
-    "build_invariant_lanes",
-    "check_config",
-    "invariant_dataset",
-    "invariant_steps",
-    "invariant_title",
-    "invariant_trainer",
-    "linear_errors",
-    "member_seeds",
-    "ntk_analyses",
-    "ode_dataset",
-    "ode_divergence",
-    "ode_from_state",
-    "run_title",
-    "simulate",
+    'SEED_STRIDE',
+    'SPLIT_AXES',
+    'build_invariant_lanes',
+    'check_config',
+    'invariant_dataset',
+    'invariant_steps',
+    'invariant_title',
+    'invariant_trainer',
+    'linear_errors',
+    'member_seeds',
+    'ntk_analyses',
+    'ode_dataset',
+    'ode_divergence',
+    'ode_from_state',
+    'run_title',
+    'simulate',
 ]

@@ -54,7 +54,7 @@ from hmmjax.sweep.memory import measure_footprint, plan_grid
 from hmmjax.sweep.ode import ode_points
 from hmmjax.sweep.plan import Plan, choose_devices, device_budget
 
-__all__ = ["simulate", "linear_errors", "run_title"]
+__all__ = ["SPLIT_AXES", "simulate", "linear_errors", "run_title"]
 
 
 def simulate(
