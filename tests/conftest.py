@@ -2,6 +2,8 @@
 session, and keep configs tiny (``small_config``)."""
 
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,10 +11,39 @@ from typing import Any
 import pytest
 
 from hmmjax.config import Config, config_from_dict
+from hmmjax.core.cache import CACHE_VARIABLE, enable_compile_cache
 
-# hermetic tests: no compilation cache in the user's home (test_cache.py turns it on in a
-# temporary folder); a cache the caller names explicitly is kept
-os.environ.setdefault("HMMJAX_COMPILE_CACHE", "off")
+_OWN_CACHE = "HMMJAX_TEST_OWN_CACHE"
+
+
+def pytest_configure(config):
+    """One compilation cache for the whole session, in a temporary folder, never the
+    user's: the main process makes it, the xdist workers and every ``hmmjax`` subprocess
+    a test starts inherit it through ``HMMJAX_COMPILE_CACHE``. Many tests compile the same
+    programs (the same shapes through fresh closures, or in fresh processes: CLI runs,
+    two processes, a resume after a kill); the second compilation is a load. A cache the
+    caller names (``HMMJAX_COMPILE_CACHE=path|off``) is kept. Numbers do not depend on it:
+    a loaded program is the program that was compiled. Tests that count compilations turn
+    it off for themselves (``no_disk_cache``)."""
+    if os.environ.get(CACHE_VARIABLE) is None and not hasattr(config, "workerinput"):
+        os.environ[CACHE_VARIABLE] = tempfile.mkdtemp(prefix="hmmjax-test-cache-")
+        os.environ[_OWN_CACHE] = os.environ[CACHE_VARIABLE]
+    enable_compile_cache()
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput") and os.environ.get(_OWN_CACHE):
+        shutil.rmtree(os.environ.pop(_OWN_CACHE), ignore_errors=True)
+
+
+@pytest.fixture
+def no_disk_cache():
+    """The persistent compilation cache off for one test (it counts compilations)."""
+    import jax
+
+    jax.config.update("jax_enable_compilation_cache", False)
+    yield
+    jax.config.update("jax_enable_compilation_cache", True)
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -34,9 +34,17 @@ def _run(cfg: Path, out: Path, cache: Path | None, **extra: str) -> subprocess.C
                           text=True, env=env)  # fmt: skip
 
 
+def _program(entry: str) -> str:
+    """The program's name of a cache entry (``jit_name-<key>-cache``)."""
+    return entry.rsplit("-", 2)[0]
+
+
 def test_second_run_loads_its_programs_from_the_cache(tmp_path):
     """The first run writes its compiled programs, the second finds every one of them
-    (it writes nothing new) and gives the same numbers."""
+    and gives the same numbers. Only programs that took ``MIN_COMPILE_SECONDS`` to compile
+    are written, so a small program just under the threshold in the first run may be
+    written by the second (a loaded CPU: CI once saw ``jit__threefry_split``); what must
+    not happen is a program of the first run compiled again under a new key."""
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
         '[data]\nmodel = "hmm"\nN = 40\nD = 6\n[run]\nt_max = 3.0\nn_times = 10\n'
@@ -49,7 +57,11 @@ def test_second_run_loads_its_programs_from_the_cache(tmp_path):
     assert entries, "nothing was written to the cache"
     second = _run(cfg, tmp_path / "b.nc", cache)
     assert second.returncode == 0, second.stderr
-    assert sorted(p.name for p in cache.iterdir()) == entries  # every program found
+    after = sorted(p.name for p in cache.iterdir())
+    assert set(entries) <= set(after)
+    programs = {_program(name) for name in entries}
+    again = [name for name in after if name not in entries and _program(name) in programs]
+    assert not again, f"compiled again under a new key: {again}"  # every program found
     a, b = xr.open_dataset(tmp_path / "a.nc"), xr.open_dataset(tmp_path / "b.nc")
     np.testing.assert_array_equal(a["eg_sim"].values, b["eg_sim"].values)
 

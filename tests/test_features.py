@@ -21,7 +21,7 @@ from hmmjax.experiments.driver import simulate
 from hmmjax.io.state import load_state, save_state
 from hmmjax.models.two_layer import init_network
 from hmmjax.observables.order_params import overlaps, spectral_arrays
-from hmmjax.ode import solve_hmm, solve_hmm_state
+from hmmjax.ode import solve_hmm, solve_hmm_sample, solve_hmm_state
 from hmmjax.ode.spectral import full_state, one_point_state, sample_state
 from hmmjax.sweep.lanes import point_configs
 from hmmjax.sweep.memory import setup_bytes
@@ -105,6 +105,41 @@ def test_one_point_ode_equals_the_dense_route(features):
         eg_fast = solve_hmm_state(fast, ts, **args).eg
         eg_full = solve_hmm_state(full, ts, **args).eg
     np.testing.assert_allclose(eg_fast, eg_full, rtol=1e-10)
+
+
+@pytest.mark.parametrize("case", ["scaled", "D=1"])
+def test_a_dense_one_point_spectrum_is_solved_on_its_point(case):
+    """The one-point rule is decided by the spectrum, not by the kind of F: a dense F with
+    Omega = c I (here c = 4: twice Sylvester's Hadamard rows) or with D = 1 gets the exact
+    state on its point c (Ttilde = c T), equal to the eigen-decomposition route summed,
+    whatever p asks; ``solve_hmm_sample`` with auto nodes gives the full route's eg."""
+    rng = np.random.default_rng(2)
+    n = 16
+    if case == "scaled":
+        F = 2.0 * scipy.linalg.hadamard(n)[[1, 5, 6, 11]].astype(float)
+    else:
+        F = rng.standard_normal((1, n))
+    with jax.enable_x64(True):
+        F = jnp.asarray(F)
+        w = jnp.asarray(rng.standard_normal((2, n)))
+        theta = jnp.asarray(rng.standard_normal((2, F.shape[0])))
+        got = sample_state(w, F, theta, 17)
+        full = full_state(spectral_arrays(w, F, theta))
+        assert got.nodes.shape == (1,)
+        np.testing.assert_allclose(got.nodes, full.nodes[:1], rtol=1e-12)
+        if case == "scaled":
+            np.testing.assert_allclose(got.nodes, [4.0], rtol=1e-12)
+        for name in ("sigma", "r", "B"):
+            np.testing.assert_allclose(getattr(got, name)[..., 0],
+                                       getattr(full, name).sum(-1), atol=1e-12)  # fmt: skip
+        for name in ("W", "T", "Ttilde"):
+            np.testing.assert_allclose(getattr(got, name), getattr(full, name), atol=1e-12)
+        ts = jnp.linspace(0, 1, 3)
+        v, A = jnp.ones(2), jnp.ones(2)
+        args = dict(lr=0.5, solver="euler", dt=0.01)
+        auto = solve_hmm_sample(w, v, F, theta, A, ts, **args)
+        exact = solve_hmm_sample(w, v, F, theta, A, ts, nodes="full", **args)
+    np.testing.assert_allclose(auto.eg, exact.eg, rtol=1e-10)
 
 
 def test_gaussian_features_are_todays_draw():

@@ -107,7 +107,7 @@ def test_memory_refusal_names_a_need_above_what_is_available():
     assert "\n" not in text
 
 
-def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog):
+def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog, no_disk_cache):
     """The chunk is compiled while planning, before the engine (and its progress bar)
     starts, and the engine reuses it: no compilation of the chunk inside the engine."""
     real, marks = driver.run_points, []

@@ -502,7 +502,7 @@ def solve_hmm_sample(
                    **solver_options)  # fmt: skip
     return _on_nodes(
         lambda n: sample_state(w, F, theta, n, rho), nodes, node_rtol, x64, ts, options,
-        F.orthogonal,
+        rho is not None and one_point(rho),
     )
 
 

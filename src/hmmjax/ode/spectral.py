@@ -346,18 +346,18 @@ def compress_sample(
     at least p moments (integer ``nodes`` only), so that several node sets share the
     products with F. Eager: call it outside jit.
 
-    Orthogonal features (``AbstractFeatures.orthogonal``, Omega = I): the spectrum is the
-    single point 1 and the state on it is exact, so the state has that one point whatever
-    ``nodes`` asks (``one_point_state``).
+    A spectrum of one point (``one_point``: Omega = c I, e.g. orthogonal features, where
+    c = 1, or D = 1): the state on that point is exact, so the state has that one point
+    whatever ``nodes`` asks (``one_point_state``).
     """
     F = as_features(F)
-    if F.orthogonal:
-        return one_point_state(w, F, theta)
-    D, N = F.shape
-    K = w.shape[0]
     if moments is not None and not isinstance(nodes, int | np.integer):
         raise ValueError("moments serve an integer number of nodes on the spectrum only")
     rho = sample_eigenvalues(F) if rho is None else jnp.asarray(rho)
+    if one_point(rho):
+        return one_point_state(w, F, theta, rho)
+    D, N = F.shape
+    K = w.shape[0]
     if isinstance(nodes, int | np.integer):
         nodes = spectrum_nodes(nodes, rho)
     else:
@@ -382,27 +382,38 @@ def compress_sample(
 
 
 def one_point_state(
-    w: Float[Array, "K N"], F: AbstractFeatures, theta: Float[Array, "M D"]
+    w: Float[Array, "K N"],
+    F: Float[Array, "D N"] | AbstractFeatures,
+    theta: Float[Array, "M D"],
+    rho: Float[Array, " D"] | None = None,
 ) -> Compressed:
-    """The exact state of a sample on orthogonal features (Omega = F F^T / N = I_D): one
-    spectral point rho = 1 of weight 1, sigma = S S^T / D, r = S theta^T / D,
-    B = theta theta^T / D (S = w F^T / sqrt(N)), Ttilde = T."""
-    if not F.orthogonal:
-        raise ValueError(f"{type(F).__name__}: F F^T / N is not the identity")
+    """The exact state of a sample whose spectrum is one point c (Omega = F F^T / N = c I_D:
+    orthogonal features, c = 1, or D = 1): the spectral point c of weight 1,
+    sigma = S S^T / D, r = S theta^T / D, B = theta theta^T / D (S = w F^T / sqrt(N)),
+    Ttilde = c T. ``rho``: the eigenvalues of Omega if already known (``one_point`` must
+    hold for them)."""
+    F = as_features(F)
+    rho = sample_eigenvalues(F) if rho is None else jnp.asarray(rho)
+    if not one_point(rho):
+        raise ValueError(
+            f"{type(F).__name__}: F F^T / N is not a multiple of the identity (eigenvalues "
+            f"in [{float(jnp.min(rho)):.6g}, {float(jnp.max(rho)):.6g}])"
+        )
     D, N = F.shape
     Z = jnp.concatenate([F.apply(w) / math.sqrt(N), theta])
     G = (Z @ Z.T / D)[..., None]
     K = w.shape[0]
     T = theta @ theta.T / D
+    c = jnp.mean(rho).astype(w.dtype)
     return Compressed(
-        nodes=jnp.ones(1, w.dtype),
+        nodes=c[None],
         weights=jnp.ones(1, w.dtype),
         sigma=G[:K, :K],
         r=G[:K, K:],
         B=G[K:, K:],
         W=w @ w.T / N,
         T=T,
-        Ttilde=T,
+        Ttilde=c * T,
     )
 
 
