@@ -21,6 +21,7 @@ from hmmjax.data.features import (
     TransformFeatures,
     as_features,
     check_features,
+    dct_transform,
     draw_features,
     hadamard_transform,
 )
@@ -76,6 +77,7 @@ __all__ = [
     'as_features',
     'check_features',
     'data_model_entry',
+    'dct_transform',
     'draw_features',
     'draw_model',
     'even_odd',
