@@ -159,6 +159,19 @@ def test_a_dense_one_point_spectrum_is_solved_on_its_point(case):
     np.testing.assert_allclose(auto.eg, exact.eg, rtol=1e-10)
 
 
+def test_a_one_point_state_stacks_beside_grid_points_of_p_nodes():
+    """A grid over D with D = 1 (a one-point spectrum, one node) and D = 4 (p nodes): the
+    one-point state is padded with inert zero-weight points, and each point of the ODE
+    grid equals its own single run."""
+    base = {"data": {"N": 30, "D": 1}, "run": {"mode": "ode", "t_max": 1.0, "n_times": 4},
+            "ode": {"nodes": 9}}  # fmt: skip
+    grid = simulate(small_config(base, grid={"D": [1, 4]}), progress=False)
+    for i, D in enumerate((1, 4)):
+        one = simulate(small_config(base, data={"D": D}), progress=False)
+        np.testing.assert_allclose(grid["eg_ode"].values[i], one["eg_ode"].values,
+                                   rtol=1e-10, err_msg=f"D = {D}")  # fmt: skip
+
+
 def test_gaussian_features_are_todays_draw():
     """data.features = "gaussian" (the default) keeps F = normal(kf, (D, N)) and the
     samples x = f(einsum(c / sqrt D, F)), bit for bit."""

@@ -61,13 +61,18 @@ def _pad(a: Any, sizes: tuple[int | None, ...]) -> jax.Array:
     return jnp.pad(a, widths + [(0, 0)] * (a.ndim - len(sizes)))
 
 
-def _pad_state(st: Compressed, K: int, M: int) -> Compressed:
+def _pad_state(st: Compressed, K: int, M: int, P: int) -> Compressed:
+    """``st`` padded to K units, M teacher units and P spectral points. Padded points have
+    weight 0 and zero sigma, r, B: every term of their right-hand side carries one of
+    these, so they stay zero and add nothing to Q and R (a point whose spectrum is one
+    value, ``spectral.one_point``, has one point beside grid points with p)."""
+    extra = P - st.nodes.shape[0]
     return Compressed(
-        nodes=st.nodes,
-        weights=st.weights,
-        sigma=_pad(st.sigma, (K, K)),
-        r=_pad(st.r, (K, M)),
-        B=None if st.B is None else _pad(st.B, (M, M)),
+        nodes=jnp.pad(st.nodes, (0, extra), mode="edge"),
+        weights=jnp.pad(st.weights, (0, extra)),
+        sigma=_pad(st.sigma, (K, K, P)),
+        r=_pad(st.r, (K, M, P)),
+        B=None if st.B is None else _pad(st.B, (M, M, P)),
         W=_pad(st.W, (K, K)),
         T=_pad(st.T, (M, M)),
         Ttilde=_pad(st.Ttilde, (M, M)),
@@ -190,7 +195,8 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
             else:
                 made = [sample_state(*a, p, r, m) for a, r, m in zip(arrays, rho, moments,
                                                                     strict=True)]  # fmt: skip
-            stacked = stack([_pad_state(st, sz.K, sz.M) for st in made])
+            P = max(st.nodes.shape[0] for st in made)
+            stacked = stack([_pad_state(st, sz.K, sz.M, P) for st in made])
             return jax.tree.map(lambda a: a[index], stacked)
 
     def run(p, probed: bool = False) -> Solution:
