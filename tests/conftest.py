@@ -15,6 +15,18 @@ from hmmjax.core.cache import CACHE_VARIABLE, enable_compile_cache
 
 _OWN_CACHE = "HMMJAX_TEST_OWN_CACHE"
 
+# Compilation dominates the suite: LLVM at optimisation level 0 compiles about a quarter
+# faster (tests/test_compressed.py with -n 2: 104 s at the default level, 80 s at 0). The
+# programs compute the same operations; only the rounding of a reordered sum can differ,
+# which every tolerance here allows. Set before JAX starts, so the xdist workers and every
+# subprocess a test starts inherit it. HMMJAX_TEST_FULL_OPT=1 runs the suite at the
+# default level, as users' runs are compiled.
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+if not os.environ.get("HMMJAX_TEST_FULL_OPT") and FAST_COMPILE not in os.environ.get(
+    "XLA_FLAGS", ""
+):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+
 
 def pytest_configure(config):
     """One compilation cache for the whole session, in a temporary folder, never the
@@ -36,14 +48,25 @@ def pytest_unconfigure(config):
         shutil.rmtree(os.environ.pop(_OWN_CACHE), ignore_errors=True)
 
 
+# Modules whose tests run for a minute each (processes of their own, simulation at N =
+# 2000): collected first, so that with ``-n 2`` they start at once on both workers rather
+# than leave one worker alone with them at the end of the session.
+LONG_FIRST = ("test_sweep_processes.py", "test_theory.py", "test_cache.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in LONG_FIRST)  # stable: order kept
+
+
 @pytest.fixture
 def no_disk_cache():
     """The persistent compilation cache off for one test (it counts compilations)."""
     import jax
 
+    before = jax.config.jax_enable_compilation_cache
     jax.config.update("jax_enable_compilation_cache", False)
     yield
-    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_enable_compilation_cache", before)
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -28,8 +28,7 @@ def _run(cfg: Path, out: Path, cache: Path | None, **extra: str) -> subprocess.C
     env.pop(CACHE_VARIABLE, None)
     if cache is not None:
         env[CACHE_VARIABLE] = str(cache)
-    args = ["run", str(cfg), "--quiet", "--set", f"output.out={out}", "--set",
-            f"output.figure={out.with_suffix('.png')}"]  # fmt: skip
+    args = ["run", str(cfg), "--quiet", "--no-figure", "--set", f"output.out={out}"]
     return subprocess.run([sys.executable, "-m", "hmmjax", *args], capture_output=True,
                           text=True, env=env)  # fmt: skip
 

@@ -138,6 +138,24 @@ def test_run_figure_option_and_bad_figure_format(tmp_path, monkeypatch):
     assert main(["run", str(path), "--figure", "f.xyz", "-q"]) == 2
 
 
+def test_run_without_a_figure(tmp_path, monkeypatch, capsys):
+    """``--no-figure`` writes the results file only, and does not go with ``--figure``."""
+    monkeypatch.setattr(
+        "hmmjax.experiments.driver.simulate",
+        lambda cfg, progress=True, checkpoint=None: fake_results(cfg),
+    )
+    path = write(tmp_path / "exp.toml", "[run]\nensemble = 2\n")
+    out = tmp_path / "r.nc"
+    assert main(["run", str(path), "--out", str(out), "-q", "--no-figure"]) == 0
+    assert read_dataset(out).sizes["member"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.toml", "r.nc"]
+    assert "r.png" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(path), "--figure", "f.png", "--no-figure"])
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_run_with_simulate_stubbed(tmp_path, monkeypatch):
     """End to end through the real ``hmmjax.experiments.driver`` module, its simulate()
     stubbed."""

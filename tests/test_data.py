@@ -26,13 +26,14 @@ def test_sample_shapes(kind):
     chex.assert_shape(batch.z, (B, z_dim))
     chex.assert_tree_all_finite(batch)
     # the labels are the teacher's output on z (no noise by default)
-    np.testing.assert_allclose(batch.y, model.teacher(batch.z), rtol=1e-6)
+    np.testing.assert_allclose(batch.y, model.teacher(batch.z), rtol=1e-6, atol=1e-6)
 
 
 def test_hmm_inputs_are_f_of_the_projected_latent():
     model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="tanh")
     batch = model.sample(jax.random.PRNGKey(1), B)
-    np.testing.assert_allclose(batch.x, jnp.tanh(batch.z @ model.F / math.sqrt(D)), rtol=1e-5)
+    want = jnp.tanh(batch.z @ model.F / math.sqrt(D))
+    np.testing.assert_allclose(batch.x, want, rtol=1e-5, atol=1e-6)
 
 
 def test_label_noise_has_the_requested_std():

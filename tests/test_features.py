@@ -78,6 +78,18 @@ def test_the_real_fft_dct_equals_scipy_for_every_length():
                                            err_msg=f"N = {n}, inverse = {inverse}")  # fmt: skip
 
 
+@pytest.mark.parametrize("kind", ["dct", "hadamard"])
+def test_a_transform_along_the_first_axis_is_the_transposed_one(kind):
+    """``_transform(x, axis=0)`` is the transform of every column (both directions)."""
+    features = draw_features(jax.random.PRNGKey(0), kind, 3, 8)
+    x = jax.random.normal(jax.random.PRNGKey(1), (8, 8))
+    for inverse in (False, True):
+        along_0 = features._transform(x, axis=0, inverse=inverse)
+        np.testing.assert_allclose(along_0, features._transform(x.T, inverse=inverse).T,
+                                   atol=1e-6)  # fmt: skip
+    assert not np.allclose(features._transform(x, axis=0), features._transform(x))
+
+
 def test_structured_samples_have_the_gaussian_moments():
     """x = sign(F^T c / sqrt D): E x = 0, E x^2 = 1, and the fields lambda = w x / sqrt N,
     nu = theta c / sqrt D have the covariances Q, R, T that ``overlaps`` predicts from the

@@ -123,7 +123,8 @@ def _checkpoint_chunks(path) -> int:
 
 
 def _hmmjax(*args):
-    return [sys.executable, "-m", "hmmjax", *args]
+    """``hmmjax run ... --no-figure``: these tests compare results files only."""
+    return [sys.executable, "-m", "hmmjax", *args, "--no-figure"]
 
 
 def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):

@@ -63,8 +63,14 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", metavar="FILE.nc", help="results file (default: output.out); moves the figure too"
     )
-    p.add_argument(
+    figure = p.add_mutually_exclusive_group()
+    figure.add_argument(
         "--figure", metavar="FILE.png", help="figure (default: output.figure, or next to --out)"
+    )
+    figure.add_argument(
+        "--no-figure",
+        action="store_true",
+        help="write the results file only (draw the figure later: hmmjax plot FILE.nc)",
     )
     _set_argument(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -115,13 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg = cfg.replace(output={"figure": args.figure})
     out, figure = cfg.output.out_path(), cfg.output.figure_path()
     _check_writable(out)
-    _check_writable(figure)
-    from hmmjax.plots import check_figure_path  # noqa: PLC0415 (matplotlib: not for --help)
-
-    try:
-        check_figure_path(figure)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    if not args.no_figure:
+        _check_figure(figure)
 
     _host_devices()
     _distributed(args)
@@ -136,9 +137,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         _write(ds, out)
     for done in checkpoint_files(ckpt) if ckpt is not None else []:
         done.unlink()  # the results are safely written
-    if ds is not None:
+    if ds is not None and not args.no_figure:
         _plot(ds, out, figure)
     return 0
+
+
+def _check_figure(figure: Path) -> None:
+    """Refuse a figure that cannot be written before any work."""
+    _check_writable(figure)
+    from hmmjax.plots import check_figure_path  # noqa: PLC0415 (matplotlib: not for --help)
+
+    try:
+        check_figure_path(figure)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _save(ds, out: Path, figure: Path) -> None:

@@ -241,10 +241,11 @@ class TransformFeatures(AbstractFeatures):
         return True
 
     def _transform(self, x, axis=-1, inverse=False):
-        """U x along ``axis`` (``inverse``: U^T x); the DCT along the last axis only."""
+        """U x along ``axis`` (``inverse``: U^T x)."""
         if self.kind == "hadamard":  # symmetric: U^T = U
             return hadamard_transform(x, axis)
-        return dct_transform(x, inverse)
+        # the FFT runs along the last axis: another axis is moved there and back
+        return jnp.moveaxis(dct_transform(jnp.moveaxis(x, axis, -1), inverse), -1, axis)
 
     def lift(self, cT):
         D, N = self.shape
