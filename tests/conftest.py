@@ -22,7 +22,8 @@ _OWN_CACHE = "HMMJAX_TEST_OWN_CACHE"
 # subprocess a test starts inherit it. HMMJAX_TEST_FULL_OPT=1 runs the suite at the
 # default level, as users' runs are compiled.
 FAST_COMPILE = "--xla_backend_optimization_level=0"
-if not os.environ.get("HMMJAX_TEST_FULL_OPT") and FAST_COMPILE not in os.environ.get(
+_FULL_OPT = os.environ.get("HMMJAX_TEST_FULL_OPT", "").strip().lower()
+if _FULL_OPT in ("", "0", "false", "no", "off") and FAST_COMPILE not in os.environ.get(
     "XLA_FLAGS", ""
 ):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()

@@ -82,12 +82,12 @@ def test_the_real_fft_dct_equals_scipy_for_every_length():
 def test_a_transform_along_the_first_axis_is_the_transposed_one(kind):
     """``_transform(x, axis=0)`` is the transform of every column (both directions)."""
     features = draw_features(jax.random.PRNGKey(0), kind, 3, 8)
-    x = jax.random.normal(jax.random.PRNGKey(1), (8, 8))
+    x = jax.random.normal(jax.random.PRNGKey(1), (8, 4))
     for inverse in (False, True):
         along_0 = features._transform(x, axis=0, inverse=inverse)
         np.testing.assert_allclose(along_0, features._transform(x.T, inverse=inverse).T,
                                    atol=1e-6)  # fmt: skip
-    assert not np.allclose(features._transform(x, axis=0), features._transform(x))
+    assert features._transform(x, axis=0).shape == (8, 4)
 
 
 def test_structured_samples_have_the_gaussian_moments():

@@ -33,8 +33,9 @@ def _train(cfgs, steps, batch=None):
 
 
 # configs: on top of conftest's SMALL (hmm data, N = 30, t_max = 2, 2 members, chunks of 3)
-# Points that pad every axis of shape (K, M, D, N) against the grid's largest, point 1:
-# each of them is a lane of its own (M, D, N, seed change the data), one compiled draw each.
+# Points that pad every axis of shape (K, M, D, N) against the grid's largest, point 1;
+# M, D, N and seed change the data, so each is a lane of its own (one compiled draw each),
+# except point 6, which shares point 0's lane (padded data, two widths K in one lane).
 HMM_GRID = {
     "data": {"N": 50, "D": 6, "f": "sign"},
     "sgd": {"lr": 0.5},
@@ -46,6 +47,7 @@ HMM_GRID = {
             {"K": 1, "M": 2, "D": 7, "N": 40, "seed": 1},
             {"K": 3, "M": 2, "D": 4, "N": 40, "seed": 0},
             {"K": 1, "M": 1, "D": 7, "N": 56, "seed": 1},
+            {"K": 3, "M": 1, "D": 4, "N": 40, "seed": 0},
         ]
     },
 }
@@ -63,15 +65,16 @@ def hmm_grid():
 
 def test_grid_points_and_shared_times(hmm_grid):
     cfgs, steps, prog = hmm_grid
-    assert len(cfgs) == 6
-    assert prog.history["eg"].shape == (6, 2, steps.shape[1])
-    assert prog.history["Q"].shape == (6, 2, steps.shape[1], 3, 3)
+    assert len(cfgs) == 7
+    assert stream_layout(cfgs).n_lanes == 6  # points 0 and 6 share a data stream
+    assert prog.history["eg"].shape == (7, 2, steps.shape[1])
+    assert prog.history["Q"].shape == (7, 2, steps.shape[1], 3, 3)
     # every point records at the same times t = steps / N
     t = steps / np.array([c.data.N for c in cfgs])[:, None]
     np.testing.assert_allclose(t, np.broadcast_to(t[0], t.shape), atol=0.5 / 40)
 
 
-@pytest.mark.parametrize("point", [0, 2, 3])
+@pytest.mark.parametrize("point", [0, 3, 6])  # K, M, D, N; K, N; M, D, N in a lane of 2
 def test_padded_point_equals_its_unpadded_run(hmm_grid, point):
     """K, M, D, N padded to the grid's maximum and masked: the same numbers."""
     cfgs, steps, prog = hmm_grid

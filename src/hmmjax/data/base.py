@@ -115,13 +115,18 @@ class AbstractDataModel(eqx.Module):
             x=x.reshape(*lead, x.shape[-1]), y=y.reshape(lead), z=zt.reshape(*lead, zt.shape[-1])
         )
 
-    @eqx.filter_jit
     def sample(self, key: PRNGKeyArray, batch: int, noise: bool = True) -> Batch:
         """``batch`` samples: step 0 of the data stream ``key``. Compiled as one program
         (one per model shape, ``batch`` and ``noise``): called eagerly, the threefry
         rounds and the transform would each run as an operation of their own over the
         whole batch (10 times slower for 10^5 samples at N = 400)."""
-        return self.sample_steps(key, jnp.zeros((), jnp.uint32), batch, noise)
+        return _first_step(self, key, int(batch), bool(noise))
+
+
+@eqx.filter_jit
+def _first_step(model: AbstractDataModel, key: PRNGKeyArray, batch: int, noise: bool) -> Batch:
+    """``model.sample`` compiled; ``batch`` and ``noise`` are Python values (static)."""
+    return model.sample_steps(key, jnp.zeros((), jnp.uint32), batch, noise)
 
 
 @dataclass(frozen=True)
