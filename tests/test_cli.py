@@ -302,6 +302,16 @@ def no_ode(*args, **kwargs):
     raise AssertionError("the ODE was set up")
 
 
+def test_ode_refuses_a_figure_format_before_the_ode(tmp_path, monkeypatch, capsys):
+    """As ``run`` does: a figure matplotlib cannot write is refused before any work."""
+    monkeypatch.setattr(experiments, "ode_from_state", no_ode)
+    state = str(write_state(tmp_path / "s.npz"))
+    args = [state, "--lr", "0.5", "--t-max", "1", "--out", str(tmp_path / "o.nc")]
+    rc = main(["ode", *args, "--figure", str(tmp_path / "f.xyz")])
+    one_line_error(capsys, rc, "cannot write format 'xyz'")
+    assert not (tmp_path / "o.nc").exists()
+
+
 def test_ode_save_times_up_to_t_max_are_accepted(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(experiments, "ode_from_state", lambda *a, **kw: calls.append(kw) or 1)

@@ -185,17 +185,13 @@ def _plot_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from hmmjax.io import read_dataset  # noqa: PLC0415 (xarray: not for --help)
-    from hmmjax.plots import check_figure_path, plot_results  # noqa: PLC0415 (as above)
+    from hmmjax.plots import plot_results  # noqa: PLC0415 (as above)
 
     src = Path(args.results)
     figure = Path(args.out) if args.out else src.with_suffix(".png")
-    try:
-        check_figure_path(figure)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
     if not src.is_file():
         raise UsageError(f"results file {src} {'is a folder' if src.is_dir() else 'not found'}")
-    _check_writable(figure)
+    _check_figure(figure)
     try:
         ds = read_dataset(src)
     except ValueError as err:  # not a netCDF file, or a damaged one
@@ -280,7 +276,7 @@ def cmd_ode(args: argparse.Namespace) -> int:
     out = Path(args.out)
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
     _check_writable(out)
-    _check_writable(figure)
+    _check_figure(figure)
     from hmmjax.io import read_times  # noqa: PLC0415 (not for --help)
 
     times = None
