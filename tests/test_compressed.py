@@ -98,7 +98,7 @@ def test_auto_nodes(case):
 
 
 def test_probe_estimates_the_node_error(case):
-    """The probe (2p - 1 nested nodes driven by the run's own trajectory) against the
+    """The probe (p + 8 nodes driven by the run's own trajectory) against the
     true node error, from the full ODE on every eigenvalue (same Euler steps): the same
     order, and not below it by more than a small factor (THEORY 5.3: the per-eigenvalue
     equations are linear given the global order parameters)."""
@@ -269,7 +269,7 @@ def test_exact_teacher_term_follows_the_simulation_where_the_published_one_misse
 
 
 def test_shared_moments_give_the_states_of_each_node_set():
-    """A run and its probe share the products with F: the moments of 2p - 1 nodes give
+    """A run and its probe share the products with F: the moments of the probe's nodes give
     the p-node state exactly as computing it on its own."""
     student, model = setup(200, 100, 2, 2, seed=7)
     args = (student.w, model.F, model.teacher.w)

@@ -47,8 +47,9 @@ def explicit(F: TransformFeatures) -> np.ndarray:
 
 @pytest.fixture(scope="module", params=["dct", "hadamard"])
 def features(request):
-    with jax.enable_x64(True):
-        yield draw_features(jax.random.PRNGKey(3), request.param, D, N, jnp.float64)
+    with jax.enable_x64(True):  # drawn in float64; the tests enable x64 where they need it
+        F = draw_features(jax.random.PRNGKey(3), request.param, D, N, jnp.float64)
+    return F
 
 
 def test_fast_transforms_equal_the_explicit_matrix(features):
@@ -254,7 +255,8 @@ def test_state_file_of_structured_features(tmp_path):
         F = model.features.astype(jnp.float64)
         S = F.apply(w) / math.sqrt(N)
         S = jnp.asarray(w) @ jnp.asarray(explicit(F)).T / math.sqrt(N)  # the explicit F
-    np.testing.assert_allclose(state["sigma"].sum(-1) / D, S @ S.T / D, rtol=1e-10)
+        sigma = S @ S.T / D  # in float64 (outside the block, the product would be float32)
+    np.testing.assert_allclose(state["sigma"].sum(-1) / D, sigma, rtol=1e-10)
     # the state file's one-point spectrum: one exact node, for "auto" (no ladder) and any p
     ts = np.array([0.0, 1.0])
     auto = solve_hmm(state, ts, lr=0.5, solver="euler", dt=0.01)

@@ -38,6 +38,7 @@ from hmmjax.ode.iid import (
 )
 from hmmjax.ode.solve import (
     NODE_LADDER,
+    PROBE_EXTRA,
     SOLVERS,
     Solution,
     euler_steps,
@@ -94,6 +95,7 @@ __all__ = [
     'NODE_LADDER',
     'Observables',
     'OwnPart',
+    'PROBE_EXTRA',
     'ProbedObservables',
     'SOLVERS',
     'Solution',

@@ -65,12 +65,14 @@ from hmmjax.ode.spectral import (
     mp_support,
     one_point,
     sample_eigenvalues,
+    sample_moments,
     sample_state,
     state_from_arrays,
 )
 
 __all__ = [
     "NODE_LADDER",
+    "PROBE_EXTRA",
     "SOLVERS",
     "Solution",
     "euler_steps",
@@ -286,16 +288,25 @@ def solve_iid(
 
 
 NODE_LADDER: tuple[int, ...] = (33, 65, 129, 257)
-"""Node counts tried by ``nodes="auto"``, each probed on its 2p - 1 nested nodes. It starts
+"""Node counts tried by ``nodes="auto"``, each with its probe (``probe_size``). It starts
 at 33: fewer nodes save little (the 64-lr sweep of benchmarks/nodes.py took 40, 43 and 45 s
 end to end at 33, 65 and 129 nodes, measured for issue 16), and 33 nodes met 1e-8 in every
 case measured there."""
 
+PROBE_EXTRA: int = 8
+"""The probe of a p-node run has p + 8 Chebyshev nodes (``probe_size``)."""
+
 
 def probe_size(p: int) -> int:
-    """The nodes of the probe of a p-node run: the 2p - 1 nested Chebyshev-Lobatto
-    nodes (``spectral.chebyshev_nodes``: they contain the p nodes)."""
-    return 2 * p - 1
+    """The nodes of the probe of a p-node run: p + ``PROBE_EXTRA`` Chebyshev nodes on the
+    same interval. The probe's eg differs from the run's by E_p - E_{p+8} (E_n: the node
+    error of n nodes along the run's trajectory); spectral convergence makes E_{p+8} a
+    small fraction of E_p, so the difference estimates E_p, as a probe on the 2p - 1 nested
+    nodes does, for 8 probe points more instead of p - 1 (benchmarks/nodes.py measures
+    both against the full ODE: p + 4 fell below the true error at p = 33 in one case,
+    p + 8 did not). The probe's points are the whole cost of ``auto`` over a run at p: in
+    the 64-lr sweep a point costs the same whether it is the run's or the probe's."""
+    return p + PROBE_EXTRA
 
 
 def select_nodes(
@@ -306,7 +317,7 @@ def select_nodes(
     """Pick the number of spectral nodes p (docs/theory.md 5.3) to a tolerance on eg.
 
     ``run(p)`` integrates with p nodes and a probe (``solve_hmm_state(probe=...)``: the
-    state on the 2p - 1 nested nodes carried along the run's own trajectory). The node
+    state on ``probe_size(p)`` nodes carried along the run's own trajectory). The node
     error of the run is estimated by the probe (``node_error``: max_t |eg_probe / eg - 1|;
     the equations are linear in the per-eigenvalue state given the global order
     parameters, so the probe measures how well p nodes carry the spectral averages of
@@ -372,8 +383,8 @@ def solve_hmm_state(
 ) -> Solution:
     """The HMM ODE from an aggregated state (``hmmjax.ode.spectral``: ``sample_state``,
     ``state_from_arrays``, ``mp_initial_state``). ``lr`` may be traced (vmap over it).
-    ``probe``: the same state on a finer node set (e.g. the 2p - 1 nested Chebyshev
-    nodes), carried passively along the run (``hmm.with_probe``: it does not change the
+    ``probe``: the same state on a finer node set (``probe_size(p)`` Chebyshev nodes),
+    carried passively along the run (``hmm.with_probe``: it does not change the
     run, nor its adaptive steps); ``Solution.eg_probe`` then holds its eg, and
     ``node_error`` the estimate of the node error. ``solver_options`` go to ``solve``."""
     with jax.enable_x64(x64):
@@ -401,7 +412,7 @@ def node_error(sol: Solution) -> Float[Array, "..."]:
 
 
 def _on_nodes(
-    make_state: Callable[[Any], Compressed],
+    make_state: Callable[..., Any],
     nodes: Any,
     node_rtol: float,
     x64: bool,
@@ -410,18 +421,20 @@ def _on_nodes(
     exact: bool = False,
 ) -> Solution:
     """solve_hmm_state on ``make_state(nodes)``, with nodes = "auto" resolved by
-    ``select_nodes`` (``options``: everything else solve_hmm_state takes). The callers
-    check ``nodes`` first, before any set-up work. ``exact``: a one-point spectrum, whose
-    state on that point is exact whatever the nodes (one run, no probe)."""
+    ``select_nodes`` (``options``: everything else solve_hmm_state takes). ``make_state``
+    takes node specifications and returns a tuple of their states (``make_state(p, q)``
+    for a run and its probe, which may share work). The callers check ``nodes`` first,
+    before any set-up work. ``exact``: a one-point spectrum, whose state on that point is
+    exact whatever the nodes (one run, no probe)."""
 
     def run(n):
         with jax.enable_x64(x64):
-            state = make_state(n)
+            (state,) = make_state(n)
         return solve_hmm_state(state, ts, x64=x64, **options)
 
     def probed(p):
         with jax.enable_x64(x64):
-            state, probe = make_state(p), make_state(probe_size(p))
+            state, probe = make_state(p, probe_size(p))
         return solve_hmm_state(state, ts, x64=x64, probe=probe, **options)
 
     if isinstance(nodes, str) and nodes == "auto":
@@ -464,9 +477,11 @@ def solve_hmm(
         teacher=teacher, **solver_options,
     )  # fmt: skip
     exact = one_point(floats["rho"])
-    return _on_nodes(
-        lambda n: state_from_arrays(floats, n), nodes, node_rtol, x64, ts, options, exact
-    )
+
+    def make_state(*ns):
+        return tuple(state_from_arrays(floats, n) for n in ns)
+
+    return _on_nodes(make_state, nodes, node_rtol, x64, ts, options, exact)
 
 
 def solve_hmm_sample(
@@ -500,10 +515,15 @@ def solve_hmm_sample(
     D, N = F.shape
     options = dict(v=v, A=A, delta=D / N, lr=lr, f=f, g=g, both=both, teacher=teacher,
                    **solver_options)  # fmt: skip
-    return _on_nodes(
-        lambda n: sample_state(w, F, theta, n, rho), nodes, node_rtol, x64, ts, options,
-        rho is not None and one_point(rho),
-    )
+    exact = rho is not None and one_point(rho)
+
+    def make_state(*ns):
+        # a run and its probe: the products with F once, for the largest node count
+        shared = len(ns) > 1 and not exact
+        moments = sample_moments(w, F, theta, max(ns), rho) if shared else None
+        return tuple(sample_state(w, F, theta, n, rho, moments) for n in ns)
+
+    return _on_nodes(make_state, nodes, node_rtol, x64, ts, options, exact)
 
 
 def solve_hmm_limit(
@@ -546,9 +566,12 @@ def solve_hmm_limit(
         v, A = jnp.asarray(v, float), jnp.asarray(A, float)
     K, M = v.shape[0], A.shape[0]
 
-    def make_state(n):
+    def one(n):
         n = mp_nodes(n, delta) if isinstance(n, int | np.integer) else jnp.asarray(n, float)
         return mp_initial_state(n, delta, K, M, q0, mu1, R0=R0, profile=profile)
+
+    def make_state(*ns):
+        return tuple(map(one, ns))
 
     options = dict(v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher="exact",
                    **solver_options)  # fmt: skip

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,8 +89,8 @@ def chebyshev_nodes(p: int, lo: ArrayLike, hi: ArrayLike) -> Float[Array, " p"]:
 
     Second kind because lo and hi are nodes: the extreme eigenvalues (and the atom at 0 of
     the Marchenko-Pastur law when delta > 1) are interpolated, not extrapolated; the node
-    sets of p and 2p - 1 are nested (convergence checks reuse nodes); and the Chebyshev
-    coefficients of the Lagrange basis are a well-conditioned DCT-I.
+    sets of p and 2p - 1 are nested; and the Chebyshev coefficients of the Lagrange basis
+    are a well-conditioned DCT-I.
     """
     if p < 2:
         raise ValueError(f"nodes p = {p}: need p >= 2")
@@ -356,18 +357,26 @@ def compress_sample(
     rho = sample_eigenvalues(F) if rho is None else jnp.asarray(rho)
     if one_point(rho):
         return one_point_state(w, F, theta, rho)
-    D, N = F.shape
-    K = w.shape[0]
     if isinstance(nodes, int | np.integer):
-        nodes = spectrum_nodes(nodes, rho)
-    else:
+        # the p moments on the spectrum's interval serve p nodes (the nodes' own interval)
+        if moments is None:
+            moments = sample_moments(w, F, theta, int(nodes), rho)
+        nodes = spectrum_nodes(int(nodes), rho)
+    else:  # given nodes: moments on their interval
         nodes = jnp.asarray(nodes)
         check_cover(nodes, rho)
-    S = F.apply(w) / math.sqrt(N)
-    if moments is None:
-        G = node_matrices(nodes, F, jnp.concatenate([S, theta]))
-    else:
-        G = moment_matrices(nodes, moments)
+        Z = jnp.concatenate([F.apply(w) / math.sqrt(F.shape[1]), theta])
+        moments = chebyshev_moments(F, Z, jnp.min(nodes), jnp.max(nodes), nodes.shape[0])
+    return _compress(w, F, theta, nodes, rho, moments)
+
+
+@eqx.filter_jit
+def _compress(w, F: AbstractFeatures, theta, nodes, rho, moments) -> Compressed:
+    """The arithmetic of ``compress_sample`` after the products with F (``moments``) as one
+    compiled program: the node matrices, the weights and the small overlaps."""
+    D, N = F.shape
+    K = w.shape[0]
+    G = moment_matrices(nodes, moments)
     U = F.lift(theta.T)  # (M, N): theta F
     return Compressed(
         nodes=nodes,
