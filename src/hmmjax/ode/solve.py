@@ -289,7 +289,7 @@ def solve_iid(
 
 NODE_LADDER: tuple[int, ...] = (33, 65, 129, 257)
 """Node counts tried by ``nodes="auto"``, each with its probe (``probe_size``). It starts
-at 33: 33 nodes met 1e-8 in all but one of the seven cases of benchmarks/nodes.py, and
+at 33: 33 nodes met 1e-8 in five of the seven cases of benchmarks/nodes.py (65 in all), and
 fewer save little (the spectral points are part of a run's cost, next to the Gaussian
 integrals, the eigenvalues and compilation: the 64-lr sweep there took 48.8 s end to end
 at 33 nodes and 58.0 s at 65, one run each, 2026-12-02)."""
