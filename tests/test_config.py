@@ -29,7 +29,16 @@ DEFAULTS = {
     "student": dict(
         K=2, g="erf", init="large", second_layer="ones", scaling="none", train_second=False
     ),
-    "sgd": dict(lr=0.2, kappa=0.0, batch=1, trainer="sgd"),
+    "sgd": dict(
+        lr=0.2,
+        kappa=0.0,
+        batch=1,
+        trainer="sgd",
+        schedule="constant",
+        tau=1.0,
+        power=1.0,
+        schedule_file="",
+    ),
     "finite": dict(P=0, optimizer="sgd", momentum=0.9, labels="sign", shuffle=True),
     "invariant": dict(
         alpha=1.0,

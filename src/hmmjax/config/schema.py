@@ -46,6 +46,7 @@ __all__ = [
     "INVARIANT_G",
     "OPTIMIZERS",
     "TRAINERS",
+    "SCHEDULES",
     "SCALINGS",
     "DEFAULT_STEM",
     "ConfigError",
@@ -109,6 +110,7 @@ INVARIANT_G = ("relu", "tanh", "erf", "softplus")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
+SCHEDULES = ("constant", "power", "file")  # sgd.schedule (hmmjax.core.schedules)
 TRAINERS = ("sgd",)  # online trainers; more are registered by hmmjax.train.register_trainer
 
 
@@ -321,6 +323,20 @@ class SGDConfig(_Section):
         "the online trainer (sgd: docs/theory.md 1; others registered with "
         "hmmjax.train.register_trainer)",
         choices=TRAINERS,
+    )
+    schedule: str = option(
+        "constant",
+        "learning-rate schedule eta(t) = lr s(t), t = steps / N, in the simulation and the "
+        "ODE: constant (s = 1), power (s = (1 + t / sgd.tau)^(-sgd.power)) or file (the "
+        "table t, s(t) of sgd.schedule_file, linear in between, constant after its end)",
+        choices=SCHEDULES,
+    )
+    tau: float = option(1.0, "schedule = power: the time scale tau", gt=0)
+    power: float = option(1.0, "schedule = power: the exponent (1: eta ~ 1/t late)", ge=0)
+    schedule_file: str = option(
+        "",
+        "schedule = file: a text file of two numbers a line, t and s(t) (times from 0, "
+        "increasing; # comments)",
     )
 
 

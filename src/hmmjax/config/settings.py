@@ -47,6 +47,7 @@ from hmmjax.config.schema import (
     unknown_key,
     unknown_section,
 )
+from hmmjax.core.tables import read_table
 
 __all__ = [
     "STEP_LIMIT",
@@ -142,6 +143,7 @@ def _check_cross_keys(cfg: Config) -> None:
         )
     if cfg.data.features != "gaussian":
         _check_features(cfg)
+    _check_schedule(cfg)
     if cfg.data.model in INVARIANT_DATA:
         _check_invariant(cfg)
         return
@@ -267,6 +269,38 @@ def _check_invariant(cfg: Config) -> None:
     for key, value, ok, allowed in checks:
         if not ok:
             raise ConfigError(f"{key} = {show(value)}: data.model = {show(model)} needs {allowed}")
+
+
+def _check_schedule(cfg: Config) -> None:
+    """The learning-rate schedule's keys: used by the schedule they belong to, on online
+    runs, and a readable table for ``sgd.schedule = "file"``."""
+    s = cfg.sgd
+    kind = s.schedule
+    owned = (("sgd.tau", s.tau, 1.0, "power"), ("sgd.power", s.power, 1.0, "power"),
+             ("sgd.schedule_file", s.schedule_file, "", "file"))  # fmt: skip
+    for key, value, default, owner in owned:
+        if value != default and kind != owner:
+            raise ConfigError(
+                f"{key} = {show(value)}: used by sgd.schedule = {show(owner)} only; "
+                f"sgd.schedule is {show(kind)}"
+            )
+    if kind == "constant":
+        return
+    if cfg.finite.P > 0 or cfg.data.model in INVARIANT_DATA:
+        raise ConfigError(
+            f"sgd.schedule = {show(kind)}: schedules are for online runs (finite.P = 0, not "
+            'stripe or cylinder); use "constant"'
+        )
+    if kind == "file":
+        if not s.schedule_file:
+            raise ConfigError(
+                'sgd.schedule = "file": set sgd.schedule_file (a table of t and the factor '
+                "of the learning rate)"
+            )
+        try:
+            read_table(s.schedule_file)
+        except ValueError as e:
+            raise ConfigError(f"sgd.schedule_file = {show(s.schedule_file)}: {e}") from None
 
 
 def _check_finite(cfg: Config) -> None:

@@ -1,5 +1,6 @@
 """Foundations: counter-based random numbers, the activation table with its Gaussian
-constants, the Gaussian integrals of the ODEs, pytree helpers and atomic file writes.
+constants, the Gaussian integrals of the ODEs, learning-rate schedules, pytree helpers and
+atomic file writes.
 
 The names are imported on first use (PEP 562): ``hmmjax.core.files`` (atomic writes, used
 by the results files and figures) does not import JAX.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from hmmjax.core.lazy import lazy_face
 
 _PUBLIC: dict[str, str] = {
+    "AbstractSchedule": "hmmjax.core.schedules",
     "Activation": "hmmjax.core.activations",
     "CACHE_VARIABLE": "hmmjax.core.cache",
     "G_NAMES": "hmmjax.core.integrals",
@@ -17,10 +19,14 @@ _PUBLIC: dict[str, str] = {
     "MIN_COMPILE_SECONDS": "hmmjax.core.cache",
     "NAMES": "hmmjax.core.activations",
     "NpzError": "hmmjax.core.files",
+    "Piecewise": "hmmjax.core.schedules",
+    "Power": "hmmjax.core.schedules",
+    "SCHEDULES": "hmmjax.core.schedules",
     "activation": "hmmjax.core.activations",
     "atomic_target": "hmmjax.core.files",
     "atomic_write_bytes": "hmmjax.core.files",
     "cache_folder": "hmmjax.core.cache",
+    "check_table": "hmmjax.core.tables",
     "covariance": "hmmjax.core.integrals",
     "eg": "hmmjax.core.integrals",
     "eg_from_covariance": "hmmjax.core.integrals",
@@ -33,10 +39,14 @@ _PUBLIC: dict[str, str] = {
     "j2": "hmmjax.core.integrals",
     "key_words": "hmmjax.core.rng",
     "lazy_face": "hmmjax.core.lazy",
+    "learning_rate": "hmmjax.core.schedules",
+    "make_schedule": "hmmjax.core.schedules",
     "normal": "hmmjax.core.rng",
     "normal_counter": "hmmjax.core.rng",
     "normal_from_bits": "hmmjax.core.rng",
     "read_npz": "hmmjax.core.files",
+    "read_schedule": "hmmjax.core.schedules",
+    "read_table": "hmmjax.core.tables",
     "seed_key": "hmmjax.core.rng",
     "stack": "hmmjax.core.trees",
     "subkey_words": "hmmjax.core.rng",

@@ -46,6 +46,7 @@ from jaxtyping import Array, Float
 
 from hmmjax.core.activations import gaussian_constants
 from hmmjax.core.integrals import G_NAMES
+from hmmjax.core.schedules import AbstractSchedule, learning_rate
 from hmmjax.ode.iid import Observables, field_moments
 from hmmjax.ode.spectral import Compressed, state_from_arrays
 
@@ -97,6 +98,8 @@ class HMMArgs(eqx.Module):
     mu1: float
     zeta: float
     f2: float
+    schedule: AbstractSchedule | None = None
+    """eta(t) = lr * schedule(t) (``hmmjax.core.schedules``); None: eta = lr."""
     g: str = eqx.field(static=True, default="erf")
     both: bool = eqx.field(static=True, default=False)
     own: int | None = eqx.field(static=True, default=None)
@@ -171,15 +174,16 @@ def _g_e_matrices(Q, R, T, v, A, I3):
 
 
 def hmm_rhs(t: Float[Array, ""], y: HMMState, args: HMMArgs) -> HMMState:
-    """d(r, sigma, W, v)/dt of docs/theory.md 5.2 / 5.3 (autonomous: ``t`` is unused).
+    """d(r, sigma, W, v)/dt of docs/theory.md 5.2 / 5.3 (``t`` enters through the learning
+    rate's schedule only).
 
     The cost is two passes over the (K, K + M, P) densities: the sums over points (Q, R),
     then one fused update of r and sigma; the integrals are (K+M)-sized.
     """
-    del t
     K = y.v.shape[0]
     Q, R = hmm_overlaps(y, args)
-    v, eta, delta, rho, wts = y.v, args.lr, args.delta, args.rho, args.weights
+    eta = learning_rate(args.lr, args.schedule, t)
+    v, delta, rho, wts = y.v, args.delta, args.rho, args.weights
     mu1, zeta = args.mu1, args.zeta
     m = field_moments(Q, R, args.T, v, args.A, args.g)
     G, E = _g_e_matrices(Q, R, args.T, v, args.A, m.I3)
@@ -297,13 +301,14 @@ def problem_from(
     both: bool = False,
     teacher: str = "auto",
     dtype: Any = None,
+    schedule: AbstractSchedule | None = None,
 ) -> tuple[HMMState, HMMArgs]:
     """Initial state and constants of the HMM ODE from an aggregated state (full, from a
     state file, a sample or the Marchenko-Pastur law).
 
     ``teacher``: "exact" (needs ``state.B``), "averaged" (the published integrator), or
     "auto" = exact when B is known. ``dtype`` defaults to the default float type (float64
-    when x64 is enabled).
+    when x64 is enabled). ``schedule``: eta(t) = lr * schedule(t) (None: constant).
     """
     consts = check_physics(f, g, teacher)
     if teacher == "exact" and state.B is None:
@@ -330,6 +335,7 @@ def problem_from(
         mu1=consts.mu1,
         zeta=consts.zeta,
         f2=consts.f2,
+        schedule=schedule,
         g=g,
         both=both,
     )

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from hmmjax.core.integrals import covariance, eg_from_covariance, i2, i3, i4, j2
+from hmmjax.core.schedules import AbstractSchedule, learning_rate
 
 __all__ = [
     "FieldMoments",
@@ -50,6 +51,8 @@ class IIDArgs(eqx.Module):
     lr: Float[Array, ""]
     kappa: Float[Array, ""]
     noise: Float[Array, ""]
+    schedule: AbstractSchedule | None = None
+    """eta(t) = lr * schedule(t) (``hmmjax.core.schedules``); None: eta = lr."""
     g: str = eqx.field(static=True, default="erf")
     both: bool = eqx.field(static=True, default=False)
 
@@ -106,11 +109,11 @@ def field_moments(
 
 
 def iid_rhs(t: Float[Array, ""], y: IIDState, args: IIDArgs) -> IIDState:
-    """d(Q, R, v)/dt of docs/theory.md 5.1 (autonomous: ``t`` is unused)."""
-    del t
+    """d(Q, R, v)/dt of docs/theory.md 5.1 (``t`` enters through the learning rate's
+    schedule only)."""
     K = y.v.shape[0]
     m = field_moments(y.Q, y.R, args.T, y.v, args.A, args.g)
-    eta, v = args.lr, y.v
+    eta, v = learning_rate(args.lr, args.schedule, t), y.v
     vP = v[:, None] * m.Pu[:, :K]
     vv = v[:, None] * v[None, :]
     dQ = eta * (vP + vP.T) + eta**2 * vv * (m.Phi + args.noise**2 * m.J2) - 2.0 * args.kappa * y.Q

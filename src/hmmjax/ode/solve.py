@@ -45,6 +45,7 @@ import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from hmmjax.core.integrals import G_NAMES
+from hmmjax.core.schedules import AbstractSchedule
 from hmmjax.data.features import as_features
 from hmmjax.ode.hmm import (
     OwnPart,
@@ -263,12 +264,15 @@ def solve_iid(
     g: str = "erf",
     both: bool = False,
     x64: bool = True,
+    schedule: AbstractSchedule | None = None,
     **solver_options: Any,
 ) -> Solution:
     """The i.i.d. ODE (docs/theory.md 5.1) from Q, R, v with constants T, A.
 
     ``lr`` (eta), ``kappa`` (weight decay) and ``noise`` (label noise std) may be traced:
-    vmap over them. ``solver_options`` go to ``solve`` (solver, dt, rtol, atol, ...).
+    vmap over them. ``schedule``: a time-dependent rate eta(t) = lr * schedule(t)
+    (``hmmjax.core.schedules``; differentiable in its arrays). ``solver_options`` go to
+    ``solve`` (solver, dt, rtol, atol, ...).
     """
     if g not in G_NAMES:
         raise ValueError(f"the ODE needs g in {G_NAMES} (closed-form integrals); got {g!r}")
@@ -281,10 +285,16 @@ def solve_iid(
             lr=jnp.asarray(lr, f),
             kappa=jnp.asarray(kappa, f),
             noise=jnp.asarray(noise, f),
+            schedule=_as_dtype(schedule, f),
             g=g,
             both=both,
         )
         return solve(iid_rhs, iid_observables, y0, args, ts, **solver_options)
+
+
+def _as_dtype(schedule: AbstractSchedule | None, dtype: Any) -> AbstractSchedule | None:
+    """The schedule with its arrays in the ODE's float type."""
+    return jax.tree.map(lambda a: jnp.asarray(a, dtype), schedule)
 
 
 NODE_LADDER: tuple[int, ...] = (33, 65, 129, 257)
@@ -380,6 +390,7 @@ def solve_hmm_state(
     teacher: str = "auto",
     x64: bool = True,
     probe: Compressed | None = None,
+    schedule: AbstractSchedule | None = None,
     **solver_options: Any,
 ) -> Solution:
     """The HMM ODE from an aggregated state (``hmmjax.ode.spectral``: ``sample_state``,
@@ -387,17 +398,22 @@ def solve_hmm_state(
     ``probe``: the same state on a finer node set (``probe_size(p)`` Chebyshev nodes),
     carried passively along the run (``hmm.with_probe``: it does not change the
     run, nor its adaptive steps); ``Solution.eg_probe`` then holds its eg, and
-    ``node_error`` the estimate of the node error. ``solver_options`` go to ``solve``."""
+    ``node_error`` the estimate of the node error. ``schedule``: eta(t) = lr * schedule(t)
+    (``hmmjax.core.schedules``; also through ``solve_hmm``, ``solve_hmm_sample`` and
+    ``solve_hmm_limit``, which pass it on). ``solver_options`` go to ``solve``."""
     with jax.enable_x64(x64):
+        schedule = _as_dtype(schedule, jnp.result_type(float))
         y0, args = problem_from(
-            state, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher
-        )
+            state, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher,
+            schedule=schedule,
+        )  # fmt: skip
         if probe is None:
             sol = solve(hmm_rhs, hmm_observables, y0, args, ts, **solver_options)
         else:
             z0, zargs = problem_from(
-                probe, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher
-            )
+                probe, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher,
+                schedule=schedule,
+            )  # fmt: skip
             y1, args1 = with_probe(y0, args, z0, zargs)
             sol = solve(hmm_rhs, hmm_observables_probed, y1, args1, ts,
                         steer=OwnPart(args1.own), **solver_options)  # fmt: skip

@@ -23,6 +23,7 @@ import numpy as np
 from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import Config
 from hmmjax.core.files import NpzError, atomic_target, read_npz
+from hmmjax.core.tables import read_table
 from hmmjax.sweep.plan import Plan
 
 FORMAT = 4  # 1: before the one engine; 2: with final states; 3: with the config and plan;
@@ -51,6 +52,11 @@ def _identity(cfg: Config) -> dict:
     d.pop("output")
     d["run"].pop("memory_gib")
     d["run"].pop("devices")
+    if cfg.sgd.schedule == "constant":  # as before schedules existed: old checkpoints resume
+        for key in ("schedule", "tau", "power", "schedule_file"):
+            d["sgd"].pop(key)
+    elif cfg.sgd.schedule == "file":  # the table, not only its file's name
+        d["sgd"]["schedule_table"] = [list(c) for c in read_table(cfg.sgd.schedule_file)]
     return d
 
 

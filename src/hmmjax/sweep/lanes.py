@@ -23,6 +23,7 @@ single run at the smallest N of the grid, so each point records at step round(t 
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -33,7 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PyTree, UInt32
 
+from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import Config
+from hmmjax.core.schedules import AbstractSchedule, make_schedule
 from hmmjax.core.trees import stack
 from hmmjax.data.base import Batch, data_model_entry
 from hmmjax.models.two_layer import pad_network, pad_tail
@@ -243,11 +246,30 @@ def build_lanes(
             model = eqx.tree_at(lambda m: m.noise, model, noise)
         else:
             model = test = None
-        create = trainer_factory(cfg.sgd.trainer)
-        trainer = create(cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch, cfg.student.train_second,
-                         dtype=dtype)  # fmt: skip
+        trainer = make_trainer(cfg, dtype)
         points.append(Lanes(students, trainer, model, s.stream_keys, test))
     return stack_lanes(points, layout)
+
+
+def make_trainer(cfg: Config, dtype: Any) -> AbstractTrainer:
+    """The online trainer of ``cfg`` (``sgd.trainer``), with its learning-rate schedule
+    (``sgd.schedule``) when it is not constant."""
+    create = trainer_factory(cfg.sgd.trainer)
+    schedule = config_schedule(cfg)
+    extra = {} if schedule is None else {"schedule": schedule}
+    if extra and "schedule" not in inspect.signature(create).parameters:
+        raise ConfigError(
+            f"sgd.schedule = {cfg.sgd.schedule!r}: the trainer {cfg.sgd.trainer!r} takes no "
+            'schedule (its create has no schedule argument); use "constant"'
+        )
+    return create(cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch, cfg.student.train_second,
+                  dtype=dtype, **extra)  # fmt: skip
+
+
+def config_schedule(cfg: Config) -> AbstractSchedule | None:
+    """The schedule of ``cfg`` (None: constant), its file read (``hmmjax.core.schedules``)."""
+    s = cfg.sgd
+    return make_schedule(s.schedule, s.tau, s.power, s.schedule_file)
 
 
 def unit_masks(cfgs: list[Config]) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ from hmmjax.ode.spectral import (
     sample_state,
 )
 from hmmjax.ode.times import on_grid
-from hmmjax.sweep.lanes import grid_sizes, setup_key
+from hmmjax.sweep.lanes import config_schedule, grid_sizes, setup_key
 from hmmjax.sweep.setup import build
 
 __all__ = ["ode_points"]
@@ -113,7 +113,7 @@ def ode_points(cfgs: list[Config], setups: dict[str, Any], times: np.ndarray) ->
     pts = [setups[setup_key(cfg)] for cfg in cfgs]
     grid, index = on_grid(times, o.solver, o.dt)
     options = dict(g=c.student.g, both=c.student.train_second, solver=o.solver, dt=o.dt,
-                   rtol=o.rtol, atol=o.atol)  # fmt: skip
+                   rtol=o.rtol, atol=o.atol, schedule=config_schedule(c))  # fmt: skip
     with jax.enable_x64(True):
         lr = jnp.asarray([cfg.sgd.lr for cfg in cfgs], float)
         v = jnp.stack([_pad(_member0(s).v, (sz.K,)).astype(float) for s in pts])

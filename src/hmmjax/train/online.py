@@ -33,6 +33,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from hmmjax.core.activations import activation
+from hmmjax.core.schedules import AbstractSchedule, learning_rate
 from hmmjax.data.base import AbstractDataModel, Batch
 from hmmjax.models.two_layer import TwoLayer, root
 from hmmjax.observables.metrics import Measurement, measure
@@ -46,16 +47,27 @@ class SGD(AbstractTrainer):
 
     ``lr`` and ``kappa`` are arrays, so they can be vmapped over in sweeps; ``batch`` (B)
     and ``train_second`` (train the second layer too) fix the compiled program.
+    ``schedule`` (``hmmjax.core.schedules``): step s of ``advance`` uses the rate
+    lr * schedule(s / N) for both layers; None (constant rate) leaves the step unchanged.
     """
 
     lr: Float[Array, ""]
     kappa: Float[Array, ""]
     batch: int = eqx.field(static=True, default=1)
     train_second: bool = eqx.field(static=True, default=False)
+    schedule: AbstractSchedule | None = None
 
     @classmethod
-    def create(cls, lr, kappa=0.0, batch=1, train_second=False, dtype=jnp.float32):
-        return cls(jnp.asarray(lr, dtype), jnp.asarray(kappa, dtype), batch, train_second)
+    def create(cls, lr, kappa=0.0, batch=1, train_second=False, dtype=jnp.float32,
+               schedule=None):  # fmt: skip
+        schedule = jax.tree.map(lambda a: jnp.asarray(a, dtype), schedule)
+        return cls(jnp.asarray(lr, dtype), jnp.asarray(kappa, dtype), batch, train_second,
+                   schedule)  # fmt: skip
+
+    def at_step(self, step: Int[Array, ""], n: int | Array) -> SGD:
+        """This trainer with ``lr`` the rate of step ``step`` (time t = step / n)."""
+        t = jnp.asarray(step, self.lr.dtype) / n
+        return eqx.tree_at(lambda s: s.lr, self, learning_rate(self.lr, self.schedule, t))
 
     def step(self, student: TwoLayer, data: Batch) -> TwoLayer:
         """One SGD step on the B samples in ``data`` (x: (B, N), y: (B,))."""
@@ -87,21 +99,23 @@ class SGD(AbstractTrainer):
         step (``step``, vmapped over Q)."""
 
         def draw(b0):
-            return draw_block(model, key, b0, block, self.batch)
+            return draw_block(model, key, b0, block, self.batch), b0 + jnp.arange(block)
 
         cls = type(self)
         if cls.advance is not SGD.advance:  # a subclass's own advance: one per student
             return AbstractTrainer.advance_many(self, students, model, key, start, stop, block)
         step = cls.step  # a subclass's own step (README, "Extending hmmjax")
         if step is SGD.step and math.prod(students.w.shape[:2]) >= block * self.batch:
-            update = jax.vmap(delayed_block, in_axes=(0, 0, None, None, None, None))
+            update = jax.vmap(delayed_block, in_axes=(0, 0, None, None, None, None, None))
 
-            def by_block(nets, data, i0, i1):
+            def by_block(nets, drawn, i0, i1):
+                data, steps = drawn
                 x = data.x.reshape(-1, data.x.shape[-1])
-                return update(self, nets, data, x @ x.T, i0, i1)  # the Gram: once a lane
+                times = None if self.schedule is None else steps
+                return update(self, nets, data, x @ x.T, i0, i1, times)  # the Gram: once a lane
 
             return run_blocks(students, draw, by_block, start, stop, block)
-        each = jax.vmap(step, in_axes=(0, 0, None))
+        each = jax.vmap(_timed(step), in_axes=(0, 0, None))
         return run_steps(students, draw, partial(each, self), start, stop, block)
 
     def measure(self, student: TwoLayer, model: AbstractDataModel, test: Batch) -> Measurement:
@@ -119,6 +133,7 @@ def delayed_block(
     gram: Float[Array, "bB bB"],
     i0: Int[Array, ""],
     i1: Int[Array, ""],
+    steps: Int[Array, " b"] | None = None,
 ) -> TwoLayer:
     """The student after the steps i0 .. i1 - 1 of a block of b drawn steps (``data``:
     leaves (b, B, ...); ``gram``: X X^T of its b B inputs), the same steps as ``SGD.step``
@@ -132,7 +147,8 @@ def delayed_block(
     themselves cost O(b B^2 K) each, and w is written once: w_0 P_b + P_b sum_j C_j X_j.
     Exact in exact arithmetic; in floating point the sums are grouped differently (the
     relative difference from ``SGD.step`` after a block is of the order of the rounding).
-    Assumes kappa < N (a > 0), as any sensible weight decay.
+    Assumes kappa < N (a > 0), as any sensible weight decay. ``steps``: the global step
+    counts of the block's steps, for the rates of ``sgd.schedule`` (None: the rate lr).
     """
     act = activation(student.g)
     b, B, N_in = data.x.shape
@@ -145,15 +161,16 @@ def delayed_block(
     def one(carry, i):
         C, v, P = carry
         live = (i >= i0) & (i < i1)
+        lr = sgd.lr if steps is None else sgd.at_step(steps[i], n).lr
         lam = P * (lam0[i] + jnp.einsum("jkc,jcd->dk", C, G[:, :, i, :]))  # (B, K)
         g_lam = act.fn(lam)
         delta = data.y[i] - g_lam @ v
         coef = act.deriv(lam) * delta[:, None]  # (B, K)
-        c = (sgd.lr / rn) * coef.T * (v[:, None] / sgd.batch)  # (K, B)
+        c = (lr / rn) * coef.T * (v[:, None] / sgd.batch)  # (K, B)
         P_next = jnp.where(live, a * P, P)
         C = C.at[i].set(jnp.where(live, c / P_next, 0))
         if sgd.train_second:
-            v = jnp.where(live, v + (sgd.lr / n) * (g_lam.T @ delta) / sgd.batch, v)
+            v = jnp.where(live, v + (lr / n) * (g_lam.T @ delta) / sgd.batch, v)
         return (C, v, P_next), None
 
     # initial carries built from the inputs: under shard_map they vary like them
@@ -180,12 +197,24 @@ def advance(
     block: int = 64,
 ) -> TwoLayer:
     """Run the SGD steps start .. stop - 1 of the data stream ``key`` (``run_steps`` over
-    blocks of ``block`` steps drawn by ``draw_block``)."""
+    blocks of ``block`` steps drawn by ``draw_block``; step s at the rate of
+    ``sgd.schedule``, if any)."""
 
     def draw(b0):
-        return draw_block(model, key, b0, block, sgd.batch)
+        return draw_block(model, key, b0, block, sgd.batch), b0 + jnp.arange(block)
 
-    return run_steps(student, draw, sgd.step, start, stop, block)
+    return run_steps(student, draw, partial(_timed(type(sgd).step), sgd), start, stop, block)
+
+
+def _timed(step):
+    """``step(sgd, student, data)`` as a function of (sgd, student, (data, step count)): at
+    the scheduled rate of that step when ``sgd.schedule`` is set."""
+
+    def timed(sgd, student, drawn):
+        data, s = drawn
+        return step(sgd if sgd.schedule is None else sgd.at_step(s, student.n), student, data)
+
+    return timed
 
 
 def record_steps(N: int, t_max: float, n: int = 200, spacing: str = "log") -> np.ndarray:

@@ -1,0 +1,117 @@
+"""Time-dependent learning rates: eta(t) = lr * s(t), with t = steps / N (docs/theory.md 1).
+
+A schedule is the factor s(t) (an equinox module, so that its numbers are arrays: it can
+be vmapped over, stacked over the lanes of a grid and differentiated, e.g. by jax.grad of
+an ODE's eg with respect to the values of a ``Piecewise``). The learning rate ``lr`` of a
+run multiplies it, so a grid over lr scales a schedule. None stands for the constant
+schedule s = 1 everywhere in hmmjax: the code of a run without a schedule is unchanged,
+bit for bit.
+
+- ``Power(tau, power)``: s(t) = (1 + t / tau)^(-power); power = 1 is the 1/t annealing
+  of online SGD at late times.
+- ``Piecewise(times, values)``: values at the times (increasing, the first 0), linear in
+  between, constant after the last time.
+
+``read_schedule(path)`` reads a table (t, s) from a text file into a ``Piecewise``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float
+
+from hmmjax.core.tables import check_table, read_table
+
+__all__ = [
+    "SCHEDULES",
+    "AbstractSchedule",
+    "Piecewise",
+    "Power",
+    "learning_rate",
+    "make_schedule",
+    "read_schedule",
+]
+
+SCHEDULES: tuple[str, ...] = ("constant", "power", "file")
+"""The schedules a config names (``sgd.schedule``); ``Piecewise`` from Python as well."""
+
+
+class AbstractSchedule(eqx.Module):
+    """The factor s(t) of the learning rate at time t = steps / N: eta(t) = lr * s(t)."""
+
+    @abc.abstractmethod
+    def __call__(self, t: Float[ArrayLike, "*n"]) -> Float[Array, "*n"]:
+        """s(t), elementwise."""
+
+
+class Power(AbstractSchedule):
+    """s(t) = (1 + t / tau)^(-power)."""
+
+    tau: Float[Array, ""]
+    power: Float[Array, ""]
+
+    def __init__(self, tau: ArrayLike, power: ArrayLike):
+        self.tau = jnp.asarray(tau)
+        self.power = jnp.asarray(power)
+
+    def __call__(self, t):
+        t = jnp.asarray(t)
+        return (1 + t / self.tau.astype(t.dtype)) ** (-self.power.astype(t.dtype))
+
+
+class Piecewise(AbstractSchedule):
+    """s(t) linear between the ``values`` at the ``times`` (increasing, the first 0),
+    ``values[-1]`` after the last time."""
+
+    times: Float[Array, " n"]
+    values: Float[Array, " n"]
+
+    def __init__(self, times: ArrayLike, values: ArrayLike):
+        try:  # checked when concrete (values may be traced: jax.grad over a schedule)
+            check_table(np.ravel(times).tolist(), np.ravel(values).tolist())
+            if np.ndim(times) != 1 or np.shape(values) != np.shape(times):
+                raise ValueError("schedule: times and factors must be 1-d of one length")
+        except jax.errors.TracerArrayConversionError:
+            pass
+        self.times = jnp.asarray(times)
+        self.values = jnp.asarray(values)
+
+    def __call__(self, t):
+        t = jnp.asarray(t)
+        return jnp.interp(t, self.times.astype(t.dtype), self.values.astype(t.dtype))
+
+
+def learning_rate(
+    lr: Float[ArrayLike, ""], schedule: AbstractSchedule | None, t: Float[ArrayLike, "*n"]
+) -> Float[Array, "*n"]:
+    """eta(t) = lr * s(t); ``lr`` itself (the same array, no multiplication) without a
+    schedule, so that constant-rate runs are unchanged to the last bit."""
+    return lr if schedule is None else lr * schedule(t)
+
+
+def read_schedule(path: str | Path) -> Piecewise:
+    """The ``Piecewise`` schedule of a table file (``read_table``)."""
+    return Piecewise(*read_table(path))
+
+
+def make_schedule(
+    kind: str, tau: float = 1.0, power: float = 1.0, path: str | Path = ""
+) -> AbstractSchedule | None:
+    """The schedule a config names: None for "constant", ``Power(tau, power)``, or the
+    table of the file ``path`` for "file"."""
+    if kind == "constant":
+        return None
+    if kind == "power":
+        if not (math.isfinite(tau) and tau > 0 and math.isfinite(power) and power >= 0):
+            raise ValueError(f"power schedule: need tau > 0 and power >= 0; got {tau}, {power}")
+        return Power(float(tau), float(power))
+    if kind == "file":
+        return read_schedule(path)
+    raise ValueError(f"schedule = {kind!r}: allowed: {', '.join(SCHEDULES)}")
