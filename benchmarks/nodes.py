@@ -101,14 +101,14 @@ def estimate_rows() -> list[str]:
         "",
         "Sampled F (Gaussian), student w and teacher theta (seeded NumPy), exact teacher term, "
         "Euler dt = 0.01, 101 save times. True: max_t |eg_p / eg_full - 1| against all D "
-        f"eigenvalues; estimate: ``node_error`` of the run probed on p + {PROBE_EXTRA} nodes "
-        "(``probe_size``, what ``auto`` uses), and beside it on the 2p - 1 nested nodes (the "
-        "probe before issue 16's last change: p - 1 more points); last column: max |eg| "
-        "difference between the probed and the plain run at p. A true error near 1e-15 is "
-        "rounding: there the ratio means nothing.",
+        "eigenvalues; estimate: ``node_error`` of the run probed on ``probe_size(p)`` nodes "
+        f"(what ``auto`` uses: p + max({PROBE_EXTRA}, p // 4)), and beside it on the 2p - 1 "
+        "nested nodes (the probe before issue 16's last change: p - 1 more points); last "
+        "column: max |eg| difference between the probed and the plain run at p. A true "
+        "error near 1e-15 is rounding: there the ratio means nothing.",
         "",
-        "| N | D | K | lr | t | f | g | v trained | p | true error | estimate (p + 8) | / true "
-        "| estimate (2p - 1) | / true | probed - plain |",
+        "| N | D | K | lr | t | f | g | v trained | p | true error | estimate (probe_size) "
+        "| / true | estimate (2p - 1) | / true | probed - plain |",
         "| ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: "
         "| ---: | ---: |",
         *rows,

@@ -46,6 +46,8 @@ def test_power_and_piecewise_values():
         ("0.5 1\n1 1\n", "start at 0"),
         ("0 1\n2 1\n1 1\n", "increase strictly"),
         ("0 1\n1 -0.5\n", ">= 0"),
+        ("0 1\n1 1e31\n", "<= 1e\\+30"),
+        ("0 1\n1 1\n1.0000001 2\n", "float32 would merge them"),
     ],
 )
 def test_bad_tables_are_refused_with_their_line(tmp_path, text, match):
@@ -60,8 +62,13 @@ def test_bad_tables_are_refused_with_their_line(tmp_path, text, match):
 
 def test_table_files_with_comments_and_commas(tmp_path):
     path = tmp_path / "s.csv"
-    path.write_text("# t, factor\n0, 1.0\n2.5, 0.25  # late\n\n")
-    assert read_table(path) == ((0.0, 2.5), (1.0, 0.25))
+    path.write_text("\ufeff# t, factor\n0, 1.0\n2.5, 0.25  # late\n\n", encoding="utf-8")
+    assert read_table(path) == ((0.0, 2.5), (1.0, 0.25))  # a byte-order mark is fine
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_table(tmp_path)
+    (tmp_path / "bin").write_bytes(bytes(range(256)))
+    with pytest.raises(ValueError, match="cannot be read"):
+        read_table(tmp_path / "bin")
     assert float(make_schedule("file", path=path)(1.25)) == pytest.approx(0.625)
 
 
@@ -73,6 +80,8 @@ def test_table_files_with_comments_and_commas(tmp_path):
         ({"tau": 3.0}, 'sgd.tau = 3.0: used by sgd.schedule = "power" only'),
         ({"schedule": "power", "schedule_file": "x"}, "sgd.schedule_file"),
         ({"schedule": "power", "tau": 0.0}, "sgd.tau"),
+        ({"schedule": "power", "tau": 1e-50}, "sgd.tau = 1e-50: expected a number in"),
+        ({"schedule": "power", "power": float("nan")}, "sgd.power"),
         ({"schedule": "cosine"}, "sgd.schedule"),
     ],
 )
@@ -84,6 +93,8 @@ def test_bad_schedule_keys(sgd, match):
 def test_schedules_are_for_online_runs():
     with pytest.raises(ConfigError, match="online runs"):
         small_config(sgd={"schedule": "power"}, finite={"P": 20}, run={"mode": "sim"})
+    with pytest.raises(ConfigError, match="online runs"):
+        small_config(sgd={"schedule": "power"}, data={"model": "stripe", "N": 5})
 
 
 def test_a_changed_table_file_changes_the_fingerprint(tmp_path):
@@ -250,10 +261,13 @@ def test_grid_points_with_a_schedule_equal_their_single_runs(tmp_path):
     path.write_text("0 1\n0.5 0.3\n1.5 0.6\n")
     base = small_config(sgd={"schedule": "file", "schedule_file": str(path)},
                         run={"mode": "both", "ensemble": 4})  # fmt: skip
-    grid = simulate(base.replace(grid={"lr": [0.3, 0.9], "K": [1, 2]}), progress=False)
-    for lr, K in ((0.3, 1), (0.9, 2)):
-        one = simulate(base.replace(sgd={"lr": lr}, student={"K": K}), progress=False)
-        point = grid.sel(lr=lr, K=K)
+    grid = simulate(base.replace(grid={"lr": [0.3, 0.9], "K": [1, 2], "N": [30, 40]}),
+                    progress=False)  # fmt: skip
+    assert "schedule_table" in grid.attrs  # the results keep the table
+    for lr, K, N in ((0.3, 1, 30), (0.9, 2, 40)):  # t = step / N with each point's true N
+        one = simulate(base.replace(sgd={"lr": lr}, student={"K": K}, data={"N": N}),
+                       progress=False, times=grid.t.values)  # the grid's times  # fmt: skip
+        point = grid.sel(lr=lr, K=K, N=N)
         np.testing.assert_allclose(point.eg.values, one.eg.values, rtol=2e-5, atol=1e-7)
         np.testing.assert_allclose(point.eg_ode.values, one.eg_ode.values, rtol=1e-10)
     plain = simulate(base.replace(sgd={"schedule": "constant", "schedule_file": ""}),

@@ -331,8 +331,18 @@ class SGDConfig(_Section):
         "table t, s(t) of sgd.schedule_file, linear in between, constant after its end)",
         choices=SCHEDULES,
     )
-    tau: float = option(1.0, "schedule = power: the time scale tau", gt=0)
-    power: float = option(1.0, "schedule = power: the exponent (1: eta ~ 1/t late)", ge=0)
+    tau: float = option(
+        1.0,
+        "schedule = power: the time scale tau",
+        validate=lambda x: 1e-30 <= x <= 1e30,
+        allowed="a number in [1e-30, 1e30]",
+    )
+    power: float = option(
+        1.0,
+        "schedule = power: the exponent (1: eta ~ 1/t late)",
+        validate=lambda x: 0 <= x <= 100,
+        allowed="a number in [0, 100]",
+    )
     schedule_file: str = option(
         "",
         "schedule = file: a text file of two numbers a line, t and s(t) (times from 0, "

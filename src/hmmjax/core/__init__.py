@@ -22,6 +22,8 @@ _PUBLIC: dict[str, str] = {
     "Piecewise": "hmmjax.core.schedules",
     "Power": "hmmjax.core.schedules",
     "SCHEDULES": "hmmjax.core.schedules",
+    "TABLE_LIMIT": "hmmjax.core.tables",
+    "TABLE_MAX_BYTES": "hmmjax.core.tables",
     "activation": "hmmjax.core.activations",
     "atomic_target": "hmmjax.core.files",
     "atomic_write_bytes": "hmmjax.core.files",

@@ -18,7 +18,6 @@ bit for bit.
 from __future__ import annotations
 
 import abc
-import math
 from pathlib import Path
 
 import equinox as eqx
@@ -58,8 +57,7 @@ class Power(AbstractSchedule):
     power: Float[Array, ""]
 
     def __init__(self, tau: ArrayLike, power: ArrayLike):
-        self.tau = jnp.asarray(tau)
-        self.power = jnp.asarray(power)
+        self.tau, self.power = _float64(tau), _float64(power)
 
     def __call__(self, t):
         t = jnp.asarray(t)
@@ -80,12 +78,18 @@ class Piecewise(AbstractSchedule):
                 raise ValueError("schedule: times and factors must be 1-d of one length")
         except jax.errors.TracerArrayConversionError:
             pass
-        self.times = jnp.asarray(times)
-        self.values = jnp.asarray(values)
+        self.times, self.values = _float64(times), _float64(values)
 
     def __call__(self, t):
         t = jnp.asarray(t)
         return jnp.interp(t, self.times.astype(t.dtype), self.values.astype(t.dtype))
+
+
+def _float64(x: ArrayLike) -> Array | np.ndarray:
+    """A concrete number or array as a float64 NumPy array (so that a schedule built
+    without x64 keeps its digits until the run casts it to its own precision); a traced
+    one as it is."""
+    return x if isinstance(x, jax.Array) else np.asarray(x, np.float64)  # tracers: Arrays too
 
 
 def learning_rate(
@@ -109,8 +113,10 @@ def make_schedule(
     if kind == "constant":
         return None
     if kind == "power":
-        if not (math.isfinite(tau) and tau > 0 and math.isfinite(power) and power >= 0):
-            raise ValueError(f"power schedule: need tau > 0 and power >= 0; got {tau}, {power}")
+        if not (1e-30 <= tau <= 1e30 and 0 <= power <= 100):
+            raise ValueError(
+                f"power schedule: need tau in [1e-30, 1e30], power in [0, 100]; got {tau}, {power}"
+            )
         return Power(float(tau), float(power))
     if kind == "file":
         return read_schedule(path)

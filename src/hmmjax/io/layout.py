@@ -26,6 +26,7 @@ import xarray as xr
 
 from hmmjax.analysis.phenomena import first_fit_time, fitted_by_all, ratio_stderr
 from hmmjax.config.settings import Config
+from hmmjax.core.tables import read_table
 from hmmjax.sweep.engine import Progress, diverged_at
 from hmmjax.sweep.finite import epochs
 from hmmjax.sweep.lanes import unit_masks
@@ -142,13 +143,17 @@ def sweep_dataset(
 
 def grid_attrs(cfg: Config, n_points: int) -> dict[str, Any]:
     """The attributes every results Dataset carries: the config (JSON), the swept axes,
-    the grid's kind and its number of points."""
-    return {
+    the grid's kind and its number of points; with ``sgd.schedule = "file"`` the table
+    itself (JSON [times, factors]: the results keep the schedule, not only its path)."""
+    attrs = {
         "config": json.dumps(cfg.to_dict()),
         "swept": json.dumps(list(cfg.grid.names)),
         "grid_kind": cfg.grid.kind,
         "n_points": n_points,
     }
+    if cfg.sgd.schedule == "file":
+        attrs["schedule_table"] = json.dumps(read_table(cfg.sgd.schedule_file))
+    return attrs
 
 
 def _labelled(cfg: Config, data, coords, attrs, P: int) -> xr.Dataset:

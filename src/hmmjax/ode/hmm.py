@@ -231,9 +231,9 @@ def with_probe(
     y: HMMState, args: HMMArgs, probe: HMMState, probe_args: HMMArgs
 ) -> tuple[HMMState, HMMArgs]:
     """The run (``y``, ``args``) with a probe's points appended: the same state on a finer
-    node set (``solve.probe_size``: p + 8 Chebyshev nodes). Only the run's own points make
-    Q and R (``HMMArgs.own``); the probe's follow the same G, E, Phi without feeding back,
-    in the same pass over the points (no second set of Gaussian integrals).
+    node set (``solve.probe_size``: p + max(8, p // 4) Chebyshev nodes). Only the run's own
+    points make Q and R (``HMMArgs.own``); the probe's follow the same G, E, Phi without
+    feeding back, in the same pass over the points (no second set of Gaussian integrals).
 
     Given the global order parameters the per-point equations are linear (docs/theory.md
     5.3), so the probe carries the averages the run's own trajectory has on the finer

@@ -305,19 +305,21 @@ integrals, the eigenvalues and compilation: the 64-lr sweep there took 48.8 s en
 at 33 nodes and 58.0 s at 65, one run each, 2026-12-02)."""
 
 PROBE_EXTRA: int = 8
-"""The probe of a p-node run has p + 8 Chebyshev nodes (``probe_size``)."""
+"""The probe of a p-node run has at least p + 8 Chebyshev nodes (``probe_size``)."""
 
 
 def probe_size(p: int) -> int:
-    """The nodes of the probe of a p-node run: p + ``PROBE_EXTRA`` Chebyshev nodes on the
-    same interval. The probe's eg differs from the run's by E_p - E_{p+8} (E_n: the node
-    error of n nodes along the run's trajectory); spectral convergence makes E_{p+8} a
-    small fraction of E_p, so the difference estimates E_p, as a probe on the 2p - 1 nested
-    nodes does, for 8 probe points more instead of p - 1 (benchmarks/nodes.py measures
-    both against the full ODE: p + 4 fell below the true error at p = 33 in one case,
-    p + 8 did not). The probe's points are the whole cost of ``auto`` over a run at p: in
-    the 64-lr sweep a point costs the same whether it is the run's or the probe's."""
-    return p + PROBE_EXTRA
+    """The nodes of the probe of a p-node run: p + max(8, p // 4) Chebyshev nodes on the
+    same interval (41 for p = 33, 81 for 65). The probe's eg differs from the run's by
+    E_p - E_q (E_n: the node error of n nodes along the run's trajectory); spectral
+    convergence makes E_q a small fraction of E_p, so the difference estimates E_p, as a
+    probe on the 2p - 1 nested nodes does, for q - p probe points more instead of p - 1
+    (benchmarks/nodes.py measures both against the full ODE: p + 4 fell below the true
+    error at p = 33 in one case, p + 8 did not). At large p a fixed 8 nodes would be a
+    small refinement where convergence is slow, hence the quarter. The probe's points are
+    the whole cost of ``auto`` over a run at p: in the 64-lr sweep a point costs the same
+    whether it is the run's or the probe's."""
+    return p + max(PROBE_EXTRA, p // 4)
 
 
 def select_nodes(

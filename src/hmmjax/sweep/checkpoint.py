@@ -55,8 +55,11 @@ def _identity(cfg: Config) -> dict:
     if cfg.sgd.schedule == "constant":  # as before schedules existed: old checkpoints resume
         for key in ("schedule", "tau", "power", "schedule_file"):
             d["sgd"].pop(key)
-    elif cfg.sgd.schedule == "file":  # the table, not only its file's name
-        d["sgd"]["schedule_table"] = [list(c) for c in read_table(cfg.sgd.schedule_file)]
+    elif cfg.sgd.schedule == "file":  # the table, not its file's name
+        try:
+            d["sgd"]["schedule_file"] = [list(c) for c in read_table(cfg.sgd.schedule_file)]
+        except ValueError as e:
+            raise ConfigError(f"sgd.schedule_file = {cfg.sgd.schedule_file!r}: {e}") from None
     return d
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -42,7 +43,7 @@ from hmmjax.data.base import Batch, data_model_entry
 from hmmjax.models.two_layer import pad_network, pad_tail
 from hmmjax.sweep.setup import build
 from hmmjax.train.base import AbstractTrainer, trainer_factory
-from hmmjax.train.online import record_steps
+from hmmjax.train.online import SGD, record_steps
 
 __all__ = [
     "point_configs",
@@ -59,6 +60,8 @@ __all__ = [
     "stack_lanes",
     "one_per_lane",
     "build_lanes",
+    "make_trainer",
+    "config_schedule",
     "unit_masks",
 ]
 
@@ -257,13 +260,25 @@ def make_trainer(cfg: Config, dtype: Any) -> AbstractTrainer:
     create = trainer_factory(cfg.sgd.trainer)
     schedule = config_schedule(cfg)
     extra = {} if schedule is None else {"schedule": schedule}
-    if extra and "schedule" not in inspect.signature(create).parameters:
+    trainer = create(cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch, cfg.student.train_second,
+                     dtype=dtype, **extra) if _takes(create, extra) else None  # fmt: skip
+    # a schedule is honoured by SGD's own advance (a subclass may change its step only)
+    if trainer is None or (extra and type(trainer).advance is not SGD.advance):
         raise ConfigError(
-            f"sgd.schedule = {cfg.sgd.schedule!r}: the trainer {cfg.sgd.trainer!r} takes no "
-            'schedule (its create has no schedule argument); use "constant"'
+            f"sgd.schedule = {cfg.sgd.schedule!r}: the trainer {cfg.sgd.trainer!r} does not "
+            "follow a schedule (only SGD and subclasses that keep its advance do); use "
+            '"constant"'
         )
-    return create(cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch, cfg.student.train_second,
-                  dtype=dtype, **extra)  # fmt: skip
+    return trainer
+
+
+def _takes(create: Callable[..., Any], extra: dict[str, Any]) -> bool:
+    """Whether ``create`` accepts the keyword arguments ``extra``."""
+    if not extra:
+        return True
+    params = inspect.signature(create).parameters.values()
+    named = {p.name for p in params}
+    return set(extra) <= named or any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def config_schedule(cfg: Config) -> AbstractSchedule | None:

@@ -8,7 +8,7 @@ weights; ``ode.source = "limit"``: the Marchenko-Pastur state at its delta = D /
 - manifold data: the aggregated state on p spectral points (docs/theory.md 5.3) has the same
   shape whatever D and N are, so points of different D and N stack without padding (their
   nodes, weights and delta differ); K and M are padded with zero units. ``ode.nodes =
-  "auto"`` runs the whole grid with a probe on p + 8 nodes
+  "auto"`` runs the whole grid with a probe on p + max(8, p/4) nodes
   (``hmmjax.ode.select_nodes``): the largest estimated node error over the grid decides
   (diverging points are left out); one run when p = 33 is enough. Structured features
   (``data.features`` dct, hadamard: F F^T / N = I) run on their one spectral point,
