@@ -7,6 +7,7 @@
   Marchenko-Pastur limit N -> infinity.
 - ``solve``: fixed-step Euler with step-exact saves, adaptive Tsit5/Dopri; float64 by
   default in the ``solve_iid`` / ``solve_hmm`` entry points.
+- ``optimal``: optimal learning-rate schedules by gradient descent through the ODE.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from hmmjax.ode.iid import (
     iid_observables,
     iid_rhs,
 )
+from hmmjax.ode.optimal import OBJECTIVES, ScheduleFit, best_constant, optimise_schedule, reduce_eg
 from hmmjax.ode.solve import (
     NODE_LADDER,
     PROBE_EXTRA,
@@ -93,14 +95,17 @@ __all__ = [
     'IIDArgs',
     'IIDState',
     'NODE_LADDER',
+    'OBJECTIVES',
     'Observables',
     'OwnPart',
     'PROBE_EXTRA',
     'ProbedObservables',
     'SOLVERS',
+    'ScheduleFit',
     'Solution',
     'TEACHER_TERMS',
     'aggregate',
+    'best_constant',
     'chebyshev_coefficients',
     'chebyshev_moments',
     'chebyshev_nodes',
@@ -135,9 +140,11 @@ __all__ = [
     'on_grid',
     'one_point',
     'one_point_state',
+    'optimise_schedule',
     'point_initial_state',
     'probe_size',
     'problem_from',
+    'reduce_eg',
     'sample_eigenvalues',
     'sample_moments',
     'sample_state',
