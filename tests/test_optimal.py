@@ -65,3 +65,24 @@ def test_the_best_constant_rate_skips_diverging_ones():
 def test_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         optimise_schedule(eg_of, T_MAX, **{"lr0": 0.3, **kwargs})
+
+
+@pytest.mark.slow  # 30 s: 300 optimisation steps through 2000 Euler steps
+def test_the_optimal_schedule_of_a_linear_student_decays_like_one_over_t():
+    """K = M = 1, linear g, i.i.d. inputs, label noise 0.5: the optimal schedule for eg
+    at t = 100 anneals like 1/t at late times (the known asymptotics of online SGD on a
+    linear problem with noise): the slope of log eta against log t over t in [30, 100]
+    is -1 to within 0.15, and it beats the best constant rate by far."""
+    Q, R, T, V = np.array([[1.0]]), np.array([[0.0]]), np.eye(1), np.ones(1)
+
+    def linear(lr, schedule):
+        return solve_iid(Q, R, V, T, V, np.array([100.0]), lr=lr, schedule=schedule,
+                         g="linear", solver="euler", dt=0.05, noise=0.5).eg  # fmt: skip
+
+    with jax.enable_x64(True):
+        lr, values = best_constant(linear, np.geomspace(0.01, 1.0, 30))
+        fit = optimise_schedule(linear, 100.0, lr0=lr, pieces=10, steps=300, rate=0.1)
+    late = fit.times >= 30
+    slope = np.polyfit(np.log(fit.times[late]), np.log(fit.rates[late]), 1)[0]
+    assert abs(slope + 1) < 0.15, slope
+    assert fit.objective[-1] < 0.6 * np.min(values)

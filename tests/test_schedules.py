@@ -223,6 +223,7 @@ def test_iid_ode_gradient_with_respect_to_the_schedule(solver):
     _check_gradient(eg, PARAMS[solver], rtol=1e-5)
 
 
+@pytest.mark.slow  # 20-30 s each; the HMM ODE's schedule is in the default grid test too
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_hmm_ode_gradient_with_respect_to_the_schedule(solver):
     """d eg(t = 4) / d(schedule parameters) through the HMM ODE (the N -> infinity limit
