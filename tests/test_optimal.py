@@ -24,10 +24,9 @@ def eg_of(lr, schedule):
 
 
 @pytest.fixture(scope="module")
-def fits():
-    with jax.enable_x64(True):
-        lr, values = best_constant(eg_of, np.geomspace(0.05, 40.0, 16))
-        fit = optimise_schedule(eg_of, T_MAX, lr0=lr, pieces=5, steps=40, rate=0.1)
+def fits():  # called without x64: the functions enable it themselves
+    lr, values = best_constant(eg_of, np.geomspace(0.05, 40.0, 16))
+    fit = optimise_schedule(eg_of, T_MAX, lr0=lr, pieces=5, steps=40, rate=0.1)
     return lr, values, fit
 
 

@@ -9,7 +9,8 @@ roughness penalty on successive theta_j. ``best_constant`` evaluates the same ob
 for a grid of constant rates in one vmapped call.
 
 ``eg_of(lr, schedule)`` is the model: eg at the save times for the rate lr * s(t) (for
-example ``lambda lr, s: solve_iid(..., lr=lr, schedule=s).eg``).
+example ``lambda lr, s: solve_iid(..., lr=lr, schedule=s).eg``). Both functions run in
+float64 (``jax.enable_x64``), as the ODEs do, whatever the caller's precision.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def best_constant(
     """The constant rate of ``lrs`` with the smallest objective, and the objective of each
     (one vmapped, compiled call; a diverging rate counts as +inf)."""
     one = jax.vmap(lambda lr: reduce_eg(eg_of(lr, None), objective))
-    values = np.asarray(jax.jit(one)(jnp.asarray(lrs, float)))
+    with jax.enable_x64(True):  # the ODEs run in float64 (hmmjax.ode.solve)
+        values = np.asarray(jax.jit(one)(jnp.asarray(lrs, jnp.float64)))
     values = np.where(np.isfinite(values), values, np.inf)
     return float(np.asarray(lrs)[int(np.argmin(values))]), values
 
@@ -104,13 +106,14 @@ def optimise_schedule(
         updates, state = opt.update(grad, state)
         return optax.apply_updates(theta, updates), state, value
 
-    theta = jnp.zeros(pieces + 1)
-    state = opt.init(theta)
     history = []
-    for i in range(steps):
-        theta, state, value = step(theta, state)
-        history.append(float(value))
-        if progress is not None:
-            progress(i, history[-1])
-    history.append(float(jax.jit(loss)(theta)))
+    with jax.enable_x64(True):  # the ODEs run in float64 (hmmjax.ode.solve)
+        theta = jnp.zeros(pieces + 1, jnp.float64)
+        state = opt.init(theta)
+        for i in range(steps):
+            theta, state, value = step(theta, state)
+            history.append(float(value))
+            if progress is not None:
+                progress(i, history[-1])
+        history.append(float(jax.jit(loss)(theta)))
     return ScheduleFit(times, lr0 * np.exp(np.asarray(theta)), np.asarray(history), steps)
