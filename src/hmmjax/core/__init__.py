@@ -28,6 +28,7 @@ _PUBLIC: dict[str, str] = {
     "atomic_target": "hmmjax.core.files",
     "atomic_write_bytes": "hmmjax.core.files",
     "cache_folder": "hmmjax.core.cache",
+    "cast_schedule": "hmmjax.core.schedules",
     "check_table": "hmmjax.core.tables",
     "covariance": "hmmjax.core.integrals",
     "eg": "hmmjax.core.integrals",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -33,6 +34,7 @@ __all__ = [
     "AbstractSchedule",
     "Piecewise",
     "Power",
+    "cast_schedule",
     "learning_rate",
     "make_schedule",
     "read_schedule",
@@ -57,6 +59,14 @@ class Power(AbstractSchedule):
     power: Float[Array, ""]
 
     def __init__(self, tau: ArrayLike, power: ArrayLike):
+        try:  # checked when concrete (they may be traced: jax.grad over a schedule)
+            t, p = float(tau), float(power)
+            if not (1e-30 <= t <= 1e30 and 0 <= p <= 100):
+                raise ValueError(
+                    f"power schedule: need tau in [1e-30, 1e30], power in [0, 100]; got {t}, {p}"
+                )
+        except jax.errors.ConcretizationTypeError:
+            pass
         self.tau, self.power = _float64(tau), _float64(power)
 
     def __call__(self, t):
@@ -92,6 +102,12 @@ def _float64(x: ArrayLike) -> Array | np.ndarray:
     return x if isinstance(x, jax.Array) else np.asarray(x, np.float64)  # tracers: Arrays too
 
 
+def cast_schedule(schedule: AbstractSchedule | None, dtype: Any) -> AbstractSchedule | None:
+    """The schedule with its arrays in ``dtype`` (a run's or an ODE's float type); None
+    stays None."""
+    return jax.tree.map(lambda a: jnp.asarray(a, dtype), schedule)
+
+
 def learning_rate(
     lr: Float[ArrayLike, ""], schedule: AbstractSchedule | None, t: Float[ArrayLike, "*n"]
 ) -> Float[Array, "*n"]:
@@ -113,10 +129,6 @@ def make_schedule(
     if kind == "constant":
         return None
     if kind == "power":
-        if not (1e-30 <= tau <= 1e30 and 0 <= power <= 100):
-            raise ValueError(
-                f"power schedule: need tau in [1e-30, 1e30], power in [0, 100]; got {tau}, {power}"
-            )
         return Power(float(tau), float(power))
     if kind == "file":
         return read_schedule(path)

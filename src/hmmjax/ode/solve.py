@@ -45,7 +45,7 @@ import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from hmmjax.core.integrals import G_NAMES
-from hmmjax.core.schedules import AbstractSchedule
+from hmmjax.core.schedules import AbstractSchedule, cast_schedule
 from hmmjax.data.features import as_features
 from hmmjax.ode.hmm import (
     OwnPart,
@@ -285,16 +285,11 @@ def solve_iid(
             lr=jnp.asarray(lr, f),
             kappa=jnp.asarray(kappa, f),
             noise=jnp.asarray(noise, f),
-            schedule=_as_dtype(schedule, f),
+            schedule=cast_schedule(schedule, f),
             g=g,
             both=both,
         )
         return solve(iid_rhs, iid_observables, y0, args, ts, **solver_options)
-
-
-def _as_dtype(schedule: AbstractSchedule | None, dtype: Any) -> AbstractSchedule | None:
-    """The schedule with its arrays in the ODE's float type."""
-    return jax.tree.map(lambda a: jnp.asarray(a, dtype), schedule)
 
 
 NODE_LADDER: tuple[int, ...] = (33, 65, 129, 257)
@@ -404,7 +399,7 @@ def solve_hmm_state(
     (``hmmjax.core.schedules``; also through ``solve_hmm``, ``solve_hmm_sample`` and
     ``solve_hmm_limit``, which pass it on). ``solver_options`` go to ``solve``."""
     with jax.enable_x64(x64):
-        schedule = _as_dtype(schedule, jnp.result_type(float))
+        schedule = cast_schedule(schedule, jnp.result_type(float))
         y0, args = problem_from(
             state, v=v, A=A, delta=delta, lr=lr, f=f, g=g, both=both, teacher=teacher,
             schedule=schedule,

@@ -231,6 +231,7 @@ def build_lanes(
     # a grid of one shape needs no padding: its programs keep static sizes and scalings
     pad = len({(c.student.K, c.teacher.M, c.data.D, c.data.N) for c in cfgs}) > 1
     firsts = set(layout.points[:, 0].tolist())  # the points whose data their lanes use
+    schedule = config_schedule(cfgs[0])  # not a grid axis: one for every point
     points = []
     for i, cfg in enumerate(cfgs):
         key = setup_key(cfg)
@@ -249,16 +250,15 @@ def build_lanes(
             model = eqx.tree_at(lambda m: m.noise, model, noise)
         else:
             model = test = None
-        trainer = make_trainer(cfg, dtype)
+        trainer = make_trainer(cfg, dtype, schedule)
         points.append(Lanes(students, trainer, model, s.stream_keys, test))
     return stack_lanes(points, layout)
 
 
-def make_trainer(cfg: Config, dtype: Any) -> AbstractTrainer:
-    """The online trainer of ``cfg`` (``sgd.trainer``), with its learning-rate schedule
-    (``sgd.schedule``) when it is not constant."""
+def make_trainer(cfg: Config, dtype: Any, schedule: AbstractSchedule | None) -> AbstractTrainer:
+    """The online trainer of ``cfg`` (``sgd.trainer``), with the learning-rate schedule
+    ``schedule`` (``config_schedule(cfg)``; None: constant)."""
     create = trainer_factory(cfg.sgd.trainer)
-    schedule = config_schedule(cfg)
     extra = {} if schedule is None else {"schedule": schedule}
     trainer = create(cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch, cfg.student.train_second,
                      dtype=dtype, **extra) if _takes(create, extra) else None  # fmt: skip

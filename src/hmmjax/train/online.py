@@ -33,7 +33,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from hmmjax.core.activations import activation
-from hmmjax.core.schedules import AbstractSchedule, learning_rate
+from hmmjax.core.schedules import AbstractSchedule, cast_schedule, learning_rate
 from hmmjax.data.base import AbstractDataModel, Batch
 from hmmjax.models.two_layer import TwoLayer, root
 from hmmjax.observables.metrics import Measurement, measure
@@ -60,9 +60,8 @@ class SGD(AbstractTrainer):
     @classmethod
     def create(cls, lr, kappa=0.0, batch=1, train_second=False, dtype=jnp.float32,
                schedule=None):  # fmt: skip
-        schedule = jax.tree.map(lambda a: jnp.asarray(a, dtype), schedule)
         return cls(jnp.asarray(lr, dtype), jnp.asarray(kappa, dtype), batch, train_second,
-                   schedule)  # fmt: skip
+                   cast_schedule(schedule, dtype))  # fmt: skip
 
     def at_step(self, step: Int[Array, ""], n: int | Array) -> SGD:
         """This trainer with ``lr`` the rate of step ``step`` (time t = step / n)."""
@@ -98,9 +97,7 @@ class SGD(AbstractTrainer):
         instead of once a step; else, or for a subclass with its own ``step``, step after
         step (``step``, vmapped over Q)."""
 
-        def draw(b0):
-            return draw_block(model, key, b0, block, self.batch), b0 + jnp.arange(block)
-
+        draw = partial(_timed_block, model, key, block=block, batch=self.batch)
         cls = type(self)
         if cls.advance is not SGD.advance:  # a subclass's own advance: one per student
             return AbstractTrainer.advance_many(self, students, model, key, start, stop, block)
@@ -200,10 +197,13 @@ def advance(
     blocks of ``block`` steps drawn by ``draw_block``; step s at the rate of
     ``sgd.schedule``, if any)."""
 
-    def draw(b0):
-        return draw_block(model, key, b0, block, sgd.batch), b0 + jnp.arange(block)
-
+    draw = partial(_timed_block, model, key, block=block, batch=sgd.batch)
     return run_steps(student, draw, partial(_timed(type(sgd).step), sgd), start, stop, block)
+
+
+def _timed_block(model, key, first_step, *, block: int, batch: int) -> tuple[Batch, Array]:
+    """``draw_block`` and the global step counts of its steps (for ``sgd.schedule``)."""
+    return draw_block(model, key, first_step, block, batch), first_step + jnp.arange(block)
 
 
 def _timed(step):
