@@ -3,7 +3,8 @@
     python benchmarks/gallery.py [--only NAME ...] [--no-write]
 
 Each config runs as a user would run it, ``hmmjax run configs/NAME.toml -q`` in a child
-process (on the CPU, one XLA host device per core), writing results/gallery/NAME.nc, and
+process (``hmmjax optimise`` for a config with an ``[optimise]`` table; on the CPU, one
+XLA host device per core), writing results/gallery/NAME.nc, and
 then ``hmmjax plot`` draws docs/NAME.png from that file (the committed figure is the one
 the results file gives). The wall time of each run goes to the ``gallery`` section of
 benchmarks/RESULTS.md, with the command, the machine and the date. A config that fails
@@ -18,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine, write_section  # noqa: E402
@@ -31,13 +33,20 @@ def hmmjax(*args: str) -> list[str]:
     return [sys.executable, "-m", "hmmjax", *args]
 
 
+def command_of(path: str) -> str:
+    """The hmmjax command of a config: optimise for one with an [optimise] table."""
+    with open(path, "rb") as fh:
+        return "optimise" if "optimise" in tomllib.load(fh) else "run"
+
+
 def run_one(name: str) -> tuple[str, float | None]:
     """(status, wall seconds of ``hmmjax run``) for configs/NAME.toml."""
     out = os.path.join(ROOT, "results", "gallery", f"{name}.nc")
     fig = os.path.join(ROOT, "docs", f"{name}.png")
+    config = os.path.join(CONFIGS, f"{name}.toml")
     t0 = time.perf_counter()
-    run = subprocess.run(hmmjax("run", os.path.join(CONFIGS, f"{name}.toml"), "-q", "--fresh",
-                                "--out", out, "--figure", fig), cwd=ROOT)  # fmt: skip
+    run = subprocess.run(hmmjax(command_of(config), config, "-q", "--fresh", "--out", out,
+                                "--figure", fig), cwd=ROOT)  # fmt: skip
     wall = time.perf_counter() - t0
     if run.returncode != 0:
         return f"run failed (exit {run.returncode})", None
@@ -64,7 +73,8 @@ def main() -> int:
             "## Gallery: run time of each config",
             "",
             f"Command: `python benchmarks/gallery.py{' --only ' + ' '.join(args.only) if args.only else ''}`"  # noqa: E501
-            f" (each config: `hmmjax run configs/NAME.toml -q`, compilation included).",
+            f" (each config: `hmmjax run configs/NAME.toml -q`, or `hmmjax optimise` for one "
+            "with an `[optimise]` table, compilation included).",
             f"Machine: {machine()}, CPU; date {datetime.date.today().isoformat()}.",
             "",
             "| config | wall time | status |",

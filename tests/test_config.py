@@ -78,6 +78,18 @@ DEFAULTS = {
         node_rtol=1e-8,
         source="sample",
     ),
+    "optimise": dict(
+        objective="final",
+        form="piecewise",
+        pieces=8,
+        roughness=0.0,
+        steps=200,
+        rate=0.05,
+        lr_min=0.01,
+        lr_max=10.0,
+        n_lr=32,
+        simulate=True,
+    ),
     "output": dict(out="results/hmmjax.nc", figure=""),
     "grid": {},
 }
@@ -212,7 +224,7 @@ ERRORS = [
     ({"output": {"out": 3}}, "output.out", "= 3", "a string"),
     ({"data": {"NN": 3}}, "data.NN", "= 3", "model, N, D, f, features, noise, shared"),
     ({"data": 3}, "data", "= 3", "model, N, D, f, features, noise, shared"),
-    ({"dat": {}}, "[dat]", "[dat]", "sgd, finite, invariant, run, ode, output"),
+    ({"dat": {}}, "[dat]", "[dat]", "sgd, finite, invariant, run, ode, optimise, output"),
 ]
 
 

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hmmjax.core.schedules import Power
 from hmmjax.ode import solve_iid
-from hmmjax.ode.optimal import best_constant, optimise_schedule, reduce_eg
+from hmmjax.ode.optimal import POWER_MAX, best_constant, optimise_schedule, reduce_eg
 
 Q0 = np.array([[1.0, 0.1], [0.1, 0.8]])
 R0 = np.array([[0.1, 0.0], [0.0, 0.05]])
@@ -35,11 +36,56 @@ def test_the_optimised_schedule_beats_the_best_constant_rate(fits):
     assert fit.objective[0] == pytest.approx(np.min(values), rel=1e-9)  # starts from it
     assert fit.objective[-1] < 0.97 * np.min(values)
     assert np.all(np.diff(fit.objective[:5]) < 0)  # descends
-    assert fit.rates.shape == (6,) and np.all(fit.rates > 0)
+    knots = np.linspace(0, T_MAX, 6)
+    np.testing.assert_array_equal(fit.schedule.times, knots)
+    assert fit.rates(knots).shape == (6,) and np.all(fit.rates(knots) > 0)
+    assert fit.lr == lr and fit.evaluations == 40 and fit.form == "piecewise"
     # the fit's schedule, put back into the ODE, gives its objective
     with jax.enable_x64(True):
-        again = float(reduce_eg(eg_of(1.0, fit.schedule), "final"))
+        again = float(reduce_eg(eg_of(fit.lr, fit.schedule), "final"))
     assert again == pytest.approx(fit.objective[-1], rel=1e-9)
+
+
+def test_the_power_form_anneals_and_beats_the_best_constant_rate(fits):
+    lr, values, _ = fits
+    fit = optimise_schedule(eg_of, T_MAX, lr0=lr, form="power", steps=40, rate=0.1)
+    assert fit.objective[-1] < 0.99 * np.min(values)
+    assert isinstance(fit.schedule, Power) and 0 < float(fit.schedule.power) <= POWER_MAX
+    rates = fit.rates(np.array([0.0, T_MAX]))
+    assert rates[1] < rates[0]  # it anneals
+    with jax.enable_x64(True):
+        again = float(reduce_eg(eg_of(fit.lr, fit.schedule), "final"))
+    assert again == pytest.approx(fit.objective[-1], rel=1e-9)
+
+
+def test_a_batch_optimises_each_point_as_if_alone():
+    """Two ODEs (label noise 0.3 and 0.6) in one batched optimisation give the schedules
+    and objectives of their two optimisations one by one."""
+    noises = np.array([0.3, 0.6])
+
+    def batch(lr, schedule):
+        one = lambda lr, s, noise: solve_iid(Q0, R0, V0, T0, A0, TS, lr=lr, schedule=s,  # noqa: E731
+                                             solver="euler", dt=0.02, noise=noise).eg  # fmt: skip
+        axes = (0, None if schedule is None else 0, 0)
+        return jax.vmap(one, in_axes=axes)(jnp.broadcast_to(lr, (2,)), schedule, noises)
+
+    def alone(noise):
+        return lambda lr, s: solve_iid(Q0, R0, V0, T0, A0, TS, lr=lr, schedule=s, solver="euler",
+                                       dt=0.02, noise=noise).eg  # fmt: skip
+
+    lrs = np.geomspace(0.05, 40.0, 8)
+    best, values = best_constant(batch, lrs)
+    assert values.shape == (8, 2) and best.shape == (2,)
+    options = dict(pieces=3, steps=6, rate=0.1)
+    both = optimise_schedule(batch, T_MAX, lr0=best, **options)
+    assert both.objective.shape == (7, 2)
+    for i, noise in enumerate(noises):
+        lr_i, values_i = best_constant(alone(noise), lrs)
+        np.testing.assert_allclose(values[:, i], values_i, rtol=1e-12)
+        one = optimise_schedule(alone(noise), T_MAX, lr0=lr_i, **options)
+        np.testing.assert_allclose(both.objective[:, i], one.objective, rtol=1e-9)
+        np.testing.assert_allclose(both.at(i).schedule.values, one.schedule.values, rtol=1e-9)
+        np.testing.assert_allclose(both.rates(TS)[i], one.rates(TS), rtol=1e-9)
 
 
 def test_the_best_constant_rate_skips_diverging_ones():
@@ -59,6 +105,9 @@ def test_the_best_constant_rate_skips_diverging_ones():
         (dict(pieces=0), "pieces"),
         (dict(rate=-1.0), "rate > 0"),
         (dict(roughness=-1.0), "roughness"),
+        (dict(form="power", roughness=1.0), "piecewise form only"),
+        (dict(form="cosine"), "form"),
+        (dict(lr0=np.array([0.3, -1.0])), "lr0"),
     ],
 )
 def test_bad_options(kwargs, match):
@@ -81,7 +130,8 @@ def test_the_optimal_schedule_of_a_linear_student_decays_like_one_over_t():
     with jax.enable_x64(True):
         lr, values = best_constant(linear, np.geomspace(0.01, 1.0, 30))
         fit = optimise_schedule(linear, 100.0, lr0=lr, pieces=10, steps=300, rate=0.1)
-    late = fit.times >= 30
-    slope = np.polyfit(np.log(fit.times[late]), np.log(fit.rates[late]), 1)[0]
+    times = fit.schedule.times
+    late = times >= 30
+    slope = np.polyfit(np.log(times[late]), np.log(fit.rates(times)[late]), 1)[0]
     assert abs(slope + 1) < 0.15, slope
     assert fit.objective[-1] < 0.6 * np.min(values)

@@ -1,6 +1,7 @@
 """The ``hmmjax`` command: run a config, plot a results file, list the config keys.
 
     hmmjax run configs/quickstart.toml --set sgd.lr=0.5
+    hmmjax optimise configs/optimal_schedule.toml   # the best schedule, through the ODE
     hmmjax plot results/quickstart.nc
     hmmjax config                       # every key, its default and what is allowed
     hmmjax config configs/quickstart.toml --set run.seed=1   # check a config, print it
@@ -32,6 +33,7 @@ __all__ = [
     "UsageError",
     "Command",
     "cmd_run",
+    "cmd_optimise",
     "cmd_plot",
     "cmd_ode",
     "cmd_config",
@@ -59,6 +61,22 @@ class Command:
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
+    _config_run_arguments(p)
+    dist = p.add_argument_group(
+        "multi-host (jax.distributed; one process per host, each runs its share of the grid)"
+    )
+    dist.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize (cluster auto-detection, or the options below)",
+    )
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    dist.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
+    dist.add_argument("--process-id", type=int, metavar="I", help="this process, 0 .. N-1")
+
+
+def _config_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of a command that runs a config: hmmjax run and hmmjax optimise."""
     p.add_argument("config", metavar="CONFIG.toml", help="experiment config (TOML)")
     p.add_argument(
         "--out", metavar="FILE.nc", help="results file (default: output.out); moves the figure too"
@@ -75,17 +93,6 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     _set_argument(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--fresh", action="store_true", help="ignore and replace an existing checkpoint")
-    dist = p.add_argument_group(
-        "multi-host (jax.distributed; one process per host, each runs its share of the grid)"
-    )
-    dist.add_argument(
-        "--distributed",
-        action="store_true",
-        help="call jax.distributed.initialize (cluster auto-detection, or the options below)",
-    )
-    dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
-    dist.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
-    dist.add_argument("--process-id", type=int, metavar="I", help="this process, 0 .. N-1")
 
 
 def _host_devices() -> None:
@@ -113,7 +120,9 @@ def _distributed(args: argparse.Namespace) -> None:
     jax.distributed.initialize(**{k: v for k, v in options.items() if v is not None})
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _outputs(args: argparse.Namespace) -> tuple[Config, Path, Path]:
+    """The config with --out and --figure applied, its results file and figure, both
+    checked writable before any work."""
     cfg = _load(args)
     if args.out is not None:  # the figure follows --out unless --figure says otherwise
         cfg = cfg.replace(output={"out": args.out, "figure": args.figure or ""})
@@ -123,7 +132,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_writable(out)
     if not args.no_figure:
         _check_figure(figure)
+    return cfg, out, figure
 
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg, out, figure = _outputs(args)
     _host_devices()
     _distributed(args)
     from hmmjax.experiments import driver  # noqa: PLC0415 (JAX only once the config is valid)
@@ -138,6 +151,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     for done in checkpoint_files(ckpt) if ckpt is not None else []:
         done.unlink()  # the results are safely written
     if ds is not None and not args.no_figure:
+        _plot(ds, out, figure)
+    return 0
+
+
+# --- hmmjax optimise -----------------------------------------------------------------
+
+
+def cmd_optimise(args: argparse.Namespace) -> int:
+    cfg, out, figure = _outputs(args)
+    _host_devices()
+    from hmmjax.experiments.optimise import check_optimise, optimise  # noqa: PLC0415 (JAX)
+    from hmmjax.sweep import checkpoint_files, checkpoint_path  # noqa: PLC0415 (as above)
+
+    check_optimise(cfg)  # before any compilation
+    ckpt = checkpoint_path(cfg) if cfg.run.checkpoint else None
+    for old in checkpoint_files(ckpt) if ckpt is not None and args.fresh else []:
+        old.unlink()
+    ds = optimise(cfg, progress=not args.quiet, checkpoint=ckpt, config=args.config)
+    _write(ds, out)
+    for done in checkpoint_files(ckpt) if ckpt is not None else []:
+        done.unlink()  # the results are safely written
+    if "schedule_sgd" in ds.attrs:
+        print(f"hmmjax: the optimised schedule as [sgd] keys: {ds.attrs['schedule_sgd']}")
+    if not args.no_figure:
         _plot(ds, out, figure)
     return 0
 
@@ -355,6 +392,12 @@ def cmd_config(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "run": Command("train an ensemble of students by online SGD", _run_arguments, cmd_run),
     "ode": Command("integrate the HMM ODE from a state file", _ode_arguments, cmd_ode),
+    "optimise": Command(
+        "find the learning-rate schedule that minimises the ODE's eg, and check it in "
+        "simulation ([optimise])",
+        _config_run_arguments,
+        cmd_optimise,
+    ),
     "plot": Command("plot the learning curves of a results file", _plot_arguments, cmd_plot),
     "config": Command("list the config keys, or check a config", _config_arguments, cmd_config),
 }

@@ -62,6 +62,9 @@ __all__ = [
     "InvariantConfig",
     "RunConfig",
     "ODEConfig",
+    "OptimiseConfig",
+    "OBJECTIVES",
+    "SCHEDULE_FORMS",
     "OutputConfig",
     "SECTIONS",
     "SCHEMA",
@@ -115,6 +118,10 @@ TRAINERS = ("sgd",)  # online trainers; more are registered by hmmjax.train.regi
 
 
 SCALINGS = ("none", "normalise", "meanfield")
+
+
+OBJECTIVES = ("final", "average")  # optimise.objective (hmmjax.ode.optimal)
+SCHEDULE_FORMS = ("piecewise", "power")  # optimise.form (hmmjax.ode.optimal)
 
 
 DEFAULT_STEM = "hmmjax"  # output.out is results/<stem>.nc; load_config uses the file's stem
@@ -501,6 +508,51 @@ class ODEConfig(_Section):
 
 
 @dataclass(frozen=True)
+class OptimiseConfig(_Section):
+    """[optimise]: ``hmmjax optimise``: the learning-rate schedule that minimises an
+    objective of the ODE's eg, by gradient descent through the ODE (docs/theory.md 8)."""
+
+    section: ClassVar[str] = "optimise"
+    objective: str = option(
+        "final",
+        "final: eg at the last recording time (run.t_max); average: the mean of eg over the "
+        "recording times",
+        choices=OBJECTIVES,
+    )
+    form: str = option(
+        "piecewise",
+        "piecewise: eta linear between its values at pieces + 1 equally spaced times of "
+        "[0, run.t_max], each optimised (eta = lr exp(theta) > 0); power: eta = lr (1 + t / "
+        "tau)^(-a), lr, tau and a in [0, 100] optimised",
+        choices=SCHEDULE_FORMS,
+    )
+    pieces: int = option(8, "form = piecewise: the number of linear pieces", gt=0)
+    roughness: float = option(
+        0.0,
+        "form = piecewise: weight of the penalty mean_j (log eta_{j+1} - log eta_j)^2 added "
+        "to the objective",
+        ge=0,
+    )
+    steps: int = option(200, "Adam steps (optax) of the optimisation", gt=0)
+    rate: float = option(0.05, "Adam's learning rate on the log-rates", gt=0)
+    lr_min: float = option(
+        0.01,
+        "smallest constant rate tried (the best constant rate is the optimisation's start "
+        "and the comparison)",
+        gt=0,
+    )
+    lr_max: float = option(10.0, "largest constant rate tried", gt=0)
+    n_lr: int = option(
+        32, "constant rates tried, log-spaced in [lr_min, lr_max], in one compiled call", gt=1
+    )
+    simulate: bool = option(
+        True,
+        "check in simulation: run.ensemble students trained with the optimised schedule and "
+        "with the best constant rate, from the same initial weights and data streams",
+    )
+
+
+@dataclass(frozen=True)
 class OutputConfig(_Section):
     """[output]: where results go."""
 
@@ -529,6 +581,7 @@ SECTIONS: dict[str, type[_Section]] = {
         InvariantConfig,
         RunConfig,
         ODEConfig,
+        OptimiseConfig,
         OutputConfig,
     )
 }

@@ -38,6 +38,7 @@ from hmmjax.config.schema import (
     FiniteConfig,
     InvariantConfig,
     ODEConfig,
+    OptimiseConfig,
     OutputConfig,
     RunConfig,
     SGDConfig,
@@ -71,6 +72,7 @@ class Config:
     invariant: InvariantConfig = field(default_factory=InvariantConfig)
     run: RunConfig = field(default_factory=RunConfig)
     ode: ODEConfig = field(default_factory=ODEConfig)
+    optimise: OptimiseConfig = field(default_factory=OptimiseConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     grid: Grid = field(default_factory=lambda: Grid())
 
@@ -144,6 +146,7 @@ def _check_cross_keys(cfg: Config) -> None:
     if cfg.data.features != "gaussian":
         _check_features(cfg)
     _check_schedule(cfg)
+    _check_optimise(cfg)
     if cfg.data.model in INVARIANT_DATA:
         _check_invariant(cfg)
         return
@@ -301,6 +304,24 @@ def _check_schedule(cfg: Config) -> None:
             read_table(s.schedule_file)
         except ValueError as e:
             raise ConfigError(f"sgd.schedule_file = {show(s.schedule_file)}: {e}") from None
+
+
+def _check_optimise(cfg: Config) -> None:
+    """[optimise]: a range of constant rates, and the keys of the piecewise form only
+    with it (what only ``hmmjax optimise`` needs is checked there: ``check_optimise``)."""
+    o = cfg.optimise
+    if not o.lr_min < o.lr_max:
+        raise ConfigError(
+            f"optimise.lr_max = {show(o.lr_max)}: expected a number > optimise.lr_min = "
+            f"{show(o.lr_min)}"
+        )
+    for name in ("pieces", "roughness"):
+        value = getattr(o, name)
+        if value != SCHEMA["optimise"][name].default and o.form != "piecewise":
+            raise ConfigError(
+                f'optimise.{name} = {show(value)}: used by optimise.form = "piecewise" only; '
+                f"optimise.form is {show(o.form)}"
+            )
 
 
 def _check_finite(cfg: Config) -> None:

@@ -60,12 +60,12 @@ class Power(AbstractSchedule):
 
     def __init__(self, tau: ArrayLike, power: ArrayLike):
         try:  # checked when concrete (they may be traced: jax.grad over a schedule)
-            t, p = float(tau), float(power)
-            if not (1e-30 <= t <= 1e30 and 0 <= p <= 100):
+            t, p = np.asarray(tau, np.float64), np.asarray(power, np.float64)
+            if not (np.all((t >= 1e-30) & (t <= 1e30)) and np.all((p >= 0) & (p <= 100))):
                 raise ValueError(
                     f"power schedule: need tau in [1e-30, 1e30], power in [0, 100]; got {t}, {p}"
                 )
-        except jax.errors.ConcretizationTypeError:
+        except jax.errors.TracerArrayConversionError:
             pass
         self.tau, self.power = _float64(tau), _float64(power)
 
@@ -76,16 +76,20 @@ class Power(AbstractSchedule):
 
 class Piecewise(AbstractSchedule):
     """s(t) linear between the ``values`` at the ``times`` (increasing, the first 0),
-    ``values[-1]`` after the last time."""
+    ``values[-1]`` after the last time. A stack of schedules (one per point of a batch,
+    to vmap over) has the batch axes in front of both arrays."""
 
     times: Float[Array, " n"]
     values: Float[Array, " n"]
 
     def __init__(self, times: ArrayLike, values: ArrayLike):
         try:  # checked when concrete (values may be traced: jax.grad over a schedule)
-            check_table(np.ravel(times).tolist(), np.ravel(values).tolist())
-            if np.ndim(times) != 1 or np.shape(values) != np.shape(times):
-                raise ValueError("schedule: times and factors must be 1-d of one length")
+            t, v = np.asarray(times, np.float64), np.asarray(values, np.float64)
+            if t.ndim < 1 or v.shape != t.shape:
+                raise ValueError("schedule: times and factors must be arrays of one shape")
+            for row, col in zip(t.reshape(-1, t.shape[-1]), v.reshape(-1, t.shape[-1]),
+                                strict=True):  # fmt: skip
+                check_table(row.tolist(), col.tolist())
         except jax.errors.TracerArrayConversionError:
             pass
         self.times, self.values = _float64(times), _float64(values)

@@ -13,14 +13,23 @@ from hmmjax.experiments.invariant import (
     member_seeds,
     ntk_analyses,
 )
+from hmmjax.experiments.optimise import (
+    OPTIMISE_AXES,
+    check_optimise,
+    optimise,
+    schedule_path,
+    schedule_settings,
+)
 from hmmjax.experiments.theory import ode_dataset, ode_divergence, ode_from_state
 from hmmjax.experiments.validate import check_config
 
 __all__ = [
+    'OPTIMISE_AXES',
     'SEED_STRIDE',
     'SPLIT_AXES',
     'build_invariant_lanes',
     'check_config',
+    'check_optimise',
     'invariant_dataset',
     'invariant_steps',
     'invariant_title',
@@ -31,6 +40,9 @@ __all__ = [
     'ode_dataset',
     'ode_divergence',
     'ode_from_state',
+    'optimise',
     'run_title',
+    'schedule_path',
+    'schedule_settings',
     'simulate',
 ]

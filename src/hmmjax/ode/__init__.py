@@ -37,7 +37,15 @@ from hmmjax.ode.iid import (
     iid_observables,
     iid_rhs,
 )
-from hmmjax.ode.optimal import OBJECTIVES, ScheduleFit, best_constant, optimise_schedule, reduce_eg
+from hmmjax.ode.optimal import (
+    FORMS,
+    OBJECTIVES,
+    POWER_MAX,
+    ScheduleFit,
+    best_constant,
+    optimise_schedule,
+    reduce_eg,
+)
 from hmmjax.ode.solve import (
     NODE_LADDER,
     PROBE_EXTRA,
@@ -89,6 +97,7 @@ from hmmjax.ode.times import on_grid, save_times
 
 __all__ = [
     'Compressed',
+    'FORMS',
     'FieldMoments',
     'HMMArgs',
     'HMMState',
@@ -98,6 +107,7 @@ __all__ = [
     'OBJECTIVES',
     'Observables',
     'OwnPart',
+    'POWER_MAX',
     'PROBE_EXTRA',
     'ProbedObservables',
     'SOLVERS',

@@ -1,16 +1,28 @@
 """Optimal learning-rate schedules by gradient descent through the ODEs (issue 20).
 
 The ODEs are JAX programs, differentiable in the learning rate's schedule
-(``hmmjax.core.schedules``): ``optimise_schedule`` minimises an objective of the ODE's
-eg (eg at the last save time, or its mean over the save times) over a piecewise-linear
-schedule eta(t) on ``pieces`` intervals of [0, t_max], with optax. The rates are
-parametrised as eta_j = lr0 exp(theta_j) (positive whatever theta), optionally with a
-roughness penalty on successive theta_j. ``best_constant`` evaluates the same objective
-for a grid of constant rates in one vmapped call.
+(``hmmjax.core.schedules``). ``optimise_schedule`` minimises an objective of the ODE's eg
+(eg at the last save time, or its mean over the save times) over one of two forms of the
+rate eta(t), with Adam (optax), starting from a constant rate lr0:
 
-``eg_of(lr, schedule)`` is the model: eg at the save times for the rate lr * s(t) (for
-example ``lambda lr, s: solve_iid(..., lr=lr, schedule=s).eg``). Both functions run in
-float64 (``jax.enable_x64``), as the ODEs do, whatever the caller's precision.
+- ``"piecewise"``: eta linear between its values at ``pieces + 1`` equally spaced knots
+  of [0, t_max], eta_j = lr0 exp(theta_j) (positive whatever theta), optionally with a
+  roughness penalty ``roughness * mean_j (theta_{j+1} - theta_j)^2``;
+- ``"power"``: eta(t) = lr0 exp(theta_0) (1 + t / (t_max exp(theta_1)))^(-a), a = theta_2
+  kept in [0, 100] (projected after each step).
+
+``best_constant`` evaluates the objective for a grid of constant rates in one vmapped call.
+
+``eg_of(lr, schedule)`` is the model: eg at the save times, shape ``batch + (n,)``, for
+the rate lr * s(t) (for example ``lambda lr, s: solve_iid(..., lr=lr, schedule=s).eg``).
+With a batch (a grid of ODEs, ``hmmjax.sweep.ode.OdeModel``), ``lr0`` has the batch's
+shape, every point gets its own schedule (the schedule's arrays carry the batch axes in
+front) and all are optimised in one compiled call: the loss is the sum of the points'
+objectives, and Adam acts elementwise, so each point follows its own optimisation as if
+alone. Gradients go through the solver by diffrax's default, recursive checkpointing (the
+memory of an Euler solve over n steps grows like sqrt(n) or log(n), not n). Both
+functions run in float64 (``jax.enable_x64``), as the ODEs do, whatever the caller's
+precision.
 """
 
 from __future__ import annotations
@@ -23,28 +35,60 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hmmjax.core.schedules import AbstractSchedule, Piecewise
+from hmmjax.config.schema import OBJECTIVES, SCHEDULE_FORMS
+from hmmjax.core.schedules import AbstractSchedule, Piecewise, Power
 
-__all__ = ["OBJECTIVES", "ScheduleFit", "best_constant", "optimise_schedule", "reduce_eg"]
+__all__ = [
+    "FORMS",
+    "OBJECTIVES",
+    "POWER_MAX",
+    "ScheduleFit",
+    "best_constant",
+    "optimise_schedule",
+    "reduce_eg",
+]
 
-OBJECTIVES: tuple[str, ...] = ("final", "average")
-"""final: eg at the last save time; average: the mean of eg over the save times."""
+FORMS = SCHEDULE_FORMS
+"""The forms of an optimised schedule (``optimise_schedule``), as ``optimise.form``."""
+# OBJECTIVES: final: eg at the last save time; average: the mean of eg over the save times
+
+POWER_MAX = 100.0
+"""The largest exponent of the power form (as ``core.schedules.Power`` allows)."""
 
 
 class ScheduleFit(NamedTuple):
-    """An optimised schedule: the rates ``rates`` at the knots ``times`` (linear in
-    between), the objective before each optimisation step and after the last one, and the
-    number of gradient evaluations."""
+    """An optimised schedule, eta(t) = lr * schedule(t), for every point of the batch.
 
-    times: np.ndarray
-    rates: np.ndarray
+    ``lr`` (batch shape) and ``schedule`` (its arrays with the batch axes in front) are
+    what a run takes (``sgd.lr`` and the schedule); ``objective`` (steps + 1, *batch): the
+    objective before each optimisation step and after the last one; ``evaluations``: the
+    number of gradient evaluations; ``form``: one of ``FORMS``."""
+
+    lr: np.ndarray
+    schedule: AbstractSchedule
     objective: np.ndarray
     evaluations: int
+    form: str
 
-    @property
-    def schedule(self) -> Piecewise:
-        """The schedule, as the full rate (use it with lr = 1)."""
-        return Piecewise(self.times, self.rates)
+    def rates(self, t: Any) -> np.ndarray:
+        """eta at the times ``t`` (1-d), shape ``batch + t.shape``."""
+        t = np.asarray(t, np.float64)
+        lr = np.asarray(self.lr)
+        one = lambda s: s(t)  # noqa: E731
+        for _ in range(lr.ndim):
+            one = jax.vmap(one)
+        with jax.enable_x64(True):
+            factor = np.asarray(one(self.schedule))
+        return lr[..., None] * factor
+
+    def at(self, index: tuple[int, ...] | int) -> ScheduleFit:
+        """The fit of one point of the batch (``index`` into its axes)."""
+        pick = lambda a: np.asarray(a)[index]  # noqa: E731
+        return self._replace(
+            lr=pick(self.lr),
+            schedule=jax.tree.map(pick, self.schedule),
+            objective=np.asarray(self.objective)[(slice(None), *np.atleast_1d(index))],
+        )
 
 
 def reduce_eg(eg: jax.Array, objective: str) -> jax.Array:
@@ -60,60 +104,99 @@ def best_constant(
     eg_of: Callable[[Any, AbstractSchedule | None], jax.Array],
     lrs: Any,
     objective: str = "final",
-) -> tuple[float, np.ndarray]:
-    """The constant rate of ``lrs`` with the smallest objective, and the objective of each
+) -> tuple[Any, np.ndarray]:
+    """The constant rate of ``lrs`` (1-d) with the smallest objective, per point of the
+    batch (a float without one), and the objective of each, shape ``(len(lrs), *batch)``
     (one vmapped, compiled call; a diverging rate counts as +inf)."""
+    lrs = np.asarray(lrs, np.float64)
     one = jax.vmap(lambda lr: reduce_eg(eg_of(lr, None), objective))
     with jax.enable_x64(True):  # the ODEs run in float64 (hmmjax.ode.solve)
-        values = np.asarray(jax.jit(one)(jnp.asarray(lrs, jnp.float64)))
+        values = np.asarray(jax.jit(one)(jnp.asarray(lrs)))
     values = np.where(np.isfinite(values), values, np.inf)
-    return float(np.asarray(lrs)[int(np.argmin(values))]), values
+    best = lrs[np.argmin(values, axis=0)]
+    return (float(best) if best.ndim == 0 else best), values
 
 
 def optimise_schedule(
     eg_of: Callable[[Any, AbstractSchedule | None], jax.Array],
     t_max: float,
     *,
-    lr0: float,
+    lr0: Any,
+    form: str = "piecewise",
     pieces: int = 8,
     steps: int = 200,
     rate: float = 0.05,
     roughness: float = 0.0,
     objective: str = "final",
-    progress: Callable[[int, float], None] | None = None,
+    progress: Callable[[int, np.ndarray], None] | None = None,
 ) -> ScheduleFit:
-    """Minimise the objective over piecewise-linear schedules on ``pieces`` equal
-    intervals of [0, t_max], starting from the constant rate ``lr0``, with ``steps``
-    Adam steps of learning rate ``rate`` on theta (eta_j = lr0 exp(theta_j)).
-    ``roughness``: weight of mean_j (theta_{j+1} - theta_j)^2 added to the objective.
-    ``progress(step, objective)`` is called after every step."""
-    if pieces < 1 or steps < 1:
-        raise ValueError(f"pieces = {pieces}, steps = {steps}: need both >= 1")
-    if not (t_max > 0 and lr0 > 0 and rate > 0 and roughness >= 0):
-        raise ValueError("need t_max > 0, lr0 > 0, rate > 0 and roughness >= 0")
-    reduce_eg(jnp.zeros(1), objective)  # checks the name
+    """Minimise the objective over schedules of ``form`` (``FORMS``) with ``steps`` Adam
+    steps of learning rate ``rate`` on theta, from the constant rate ``lr0`` (a number, or
+    an array of the batch's shape). ``pieces``: intervals of the piecewise form;
+    ``roughness``: its penalty's weight. ``progress(step, objective)`` is called after
+    every step."""
+    _check_options(form, pieces, steps, t_max, rate, roughness, objective)
+    lr0 = np.asarray(lr0, np.float64)
+    if not (np.all(np.isfinite(lr0)) and np.all(lr0 > 0)):
+        raise ValueError(f"lr0 = {lr0}: need finite rates > 0")
+    batch = lr0.shape
     times = np.linspace(0.0, float(t_max), pieces + 1)
 
-    def loss(theta):
-        eg = eg_of(1.0, Piecewise(times, lr0 * jnp.exp(theta)))
-        return reduce_eg(eg, objective) + roughness * jnp.mean(jnp.diff(theta) ** 2)
+    def make(theta):
+        """(lr, schedule) of the parameters theta (batch + (n,))."""
+        if form == "piecewise":
+            return lr0, Piecewise(np.broadcast_to(times, theta.shape), jnp.exp(theta))
+        lr = lr0 * jnp.exp(theta[..., 0])
+        return lr, Power(t_max * jnp.exp(theta[..., 1]), theta[..., 2])
+
+    def objectives(theta):
+        lr, schedule = make(theta)
+        value = reduce_eg(eg_of(lr, schedule), objective)
+        if form == "piecewise":
+            value = value + roughness * jnp.mean(jnp.diff(theta, axis=-1) ** 2, axis=-1)
+        return value
+
+    def loss(theta):  # the points' objectives are independent: their sum optimises each
+        value = objectives(theta)
+        return jnp.sum(value), value
+
+    def project(theta):  # the power form's exponent in [0, POWER_MAX]
+        if form == "piecewise":
+            return theta
+        return theta.at[..., 2].set(jnp.clip(theta[..., 2], 0.0, POWER_MAX))
 
     opt = optax.adam(rate)
 
     @jax.jit
     def step(theta, state):
-        value, grad = jax.value_and_grad(loss)(theta)
+        (_, value), grad = jax.value_and_grad(loss, has_aux=True)(theta)
         updates, state = opt.update(grad, state)
-        return optax.apply_updates(theta, updates), state, value
+        return project(optax.apply_updates(theta, updates)), state, value
 
     history = []
+    n = pieces + 1 if form == "piecewise" else 3
     with jax.enable_x64(True):  # the ODEs run in float64 (hmmjax.ode.solve)
-        theta = jnp.zeros(pieces + 1, jnp.float64)
+        theta = jnp.zeros((*batch, n), jnp.float64)
         state = opt.init(theta)
         for i in range(steps):
             theta, state, value = step(theta, state)
-            history.append(float(value))
+            history.append(np.asarray(value))
             if progress is not None:
                 progress(i, history[-1])
-        history.append(float(jax.jit(loss)(theta)))
-    return ScheduleFit(times, lr0 * np.exp(np.asarray(theta)), np.asarray(history), steps)
+        history.append(np.asarray(jax.jit(objectives)(theta)))
+        lr, schedule = make(np.asarray(theta))
+        lr = np.asarray(lr, np.float64)
+        schedule = jax.tree.map(lambda a: np.asarray(a, np.float64), schedule)
+    return ScheduleFit(lr, schedule, np.stack(history), steps, form)
+
+
+def _check_options(form, pieces, steps, t_max, rate, roughness, objective) -> None:
+    if form not in FORMS:
+        raise ValueError(f"form = {form!r}: allowed: {', '.join(FORMS)}")
+    if pieces < 1 or steps < 1:
+        raise ValueError(f"pieces = {pieces}, steps = {steps}: need both >= 1")
+    if not (t_max > 0 and rate > 0 and roughness >= 0):
+        raise ValueError("need t_max > 0, rate > 0 and roughness >= 0")
+    if roughness > 0 and form != "piecewise":
+        raise ValueError(f"roughness = {roughness}: a penalty of the piecewise form only")
+    reduce_eg(jnp.zeros(1), objective)  # checks the name

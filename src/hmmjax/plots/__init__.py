@@ -34,6 +34,7 @@ from hmmjax.plots.invariant import (
     STAGES,
     plot_invariant,
 )
+from hmmjax.plots.optimal import plot_schedule
 from hmmjax.plots.results import plot_results
 from hmmjax.plots.sweep import (
     MAX_ANNOTATED_CELLS,
@@ -73,6 +74,7 @@ __all__ = [
     "plot_model_finals",
     "plot_models",
     "plot_results",
+    "plot_schedule",
     "plot_sweep",
     "point_label",
     "save_figure",

@@ -17,6 +17,7 @@ from hmmjax.plots.experiments import (
     plot_models,
 )
 from hmmjax.plots.invariant import plot_invariant
+from hmmjax.plots.optimal import plot_schedule
 from hmmjax.plots.sweep import plot_learning_curves, plot_sweep
 
 __all__ = ["plot_results"]
@@ -27,6 +28,7 @@ def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figur
 
     - invariant manifolds (``attrs["experiment"] == "invariant"``): ``plot_invariant``;
     - finite training sets (``attrs["experiment"] == "finite"``): ``plot_finite``;
+    - optimised schedules (``attrs["experiment"] == "optimise"``): ``plot_schedule``;
     - a sweep over data models with at most ``MAX_MODEL_PANELS`` points per model:
       ``plot_models`` (the models side by side, the gap against N); with more, a
       product grid: ``plot_model_finals`` (final eg against K per model);
@@ -46,6 +48,8 @@ def plot_results(ds: xr.Dataset, path: str | os.PathLike | None = None) -> Figur
         plot = plot_invariant
     elif ds.attrs.get("experiment") == "finite":
         plot = plot_finite
+    elif ds.attrs.get("experiment") == "optimise":
+        plot = plot_schedule
     elif "model" in swept and model_panels(ds) <= MAX_MODEL_PANELS:
         plot = plot_models
     elif "model" in swept and ds.attrs.get("grid_kind") == "product" and "eg_sim" in ds:

@@ -65,7 +65,7 @@ from hmmjax.sweep.memory import (
     setup_bytes,
     tree_bytes,
 )
-from hmmjax.sweep.ode import ode_points
+from hmmjax.sweep.ode import OdeModel, ode_model, ode_points
 from hmmjax.sweep.plan import Footprint, Plan, choose_devices, device_budget
 from hmmjax.sweep.setup import Keys, Setup, build, draw_function, draw_students, dtype_of, run_keys
 
@@ -76,6 +76,7 @@ __all__ = [
     'Keys',
     'Lanes',
     'Layout',
+    'OdeModel',
     'Plan',
     'Progress',
     'RUNTIME_BYTES',
@@ -113,6 +114,7 @@ __all__ = [
     'make_trainer',
     'measure_footprint',
     'model_checkpoint',
+    'ode_model',
     'ode_points',
     'one_per_lane',
     'pack',

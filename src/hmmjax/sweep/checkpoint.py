@@ -46,10 +46,11 @@ __all__ = [
 
 
 def _identity(cfg: Config) -> dict:
-    """What a checkpoint must match: the config less output, the memory budget and the
-    devices (the plan's batch size and device count are checked on their own)."""
+    """What a checkpoint must match: the config less output, [optimise], the memory
+    budget and the devices (the plan's batch size and device count are checked on their own)."""
     d = cfg.to_dict()
     d.pop("output")
+    d.pop("optimise")  # what hmmjax optimise does, not what a run computes
     d["run"].pop("memory_gib")
     d["run"].pop("devices")
     if cfg.sgd.schedule == "constant":  # as before schedules existed: old checkpoints resume

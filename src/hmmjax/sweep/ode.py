@@ -23,7 +23,9 @@ above ``run.diverge_eg``) are flagged; their values from then on are NaN.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +33,7 @@ import numpy as np
 
 from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import Config
+from hmmjax.core.schedules import AbstractSchedule
 from hmmjax.core.trees import stack
 from hmmjax.data.gaussian import IIDGaussian
 from hmmjax.models.two_layer import INIT_SCALE
@@ -51,7 +54,7 @@ from hmmjax.ode.times import on_grid
 from hmmjax.sweep.lanes import config_schedule, grid_sizes, setup_key
 from hmmjax.sweep.setup import build
 
-__all__ = ["ode_points"]
+__all__ = ["OdeModel", "ode_model", "ode_points"]
 
 
 def _pad(a: Any, sizes: tuple[int | None, ...]) -> jax.Array:
@@ -99,9 +102,54 @@ def _check_same(cfgs: list[Config]) -> None:
         )
 
 
+class OdeModel(NamedTuple):
+    """The ODE of a grid's points as a function of the learning rate and its schedule.
+
+    ``solve(lr, schedule, batched)``: the ``Solution`` of every point on the ODE's own time
+    grid, for the rates ``lr`` (P,) and the schedule (None: constant; ``batched``: one
+    schedule per point, its arrays with a leading axis P, else one for all), in one
+    vmapped call (jit-able and differentiable in ``lr`` and the schedule's arrays: what
+    ``hmmjax.ode.optimal`` optimises). ``index``: the positions of the save times on that
+    grid; ``points``: the spectral points (0 for i.i.d. data), fixed when the model is
+    made (``ode.nodes = "auto"`` chooses them at the config's rates and schedule)."""
+
+    solve: Callable[[Any, AbstractSchedule | None, bool], Solution]
+    index: np.ndarray
+    points: int
+
+    def eg(self, lr: Any, schedule: AbstractSchedule | None = None, batched: bool = False):
+        """eg (P, n) at the save times (run inside ``jax.enable_x64(True)``)."""
+        return self.solve(lr, schedule, batched).eg[:, self.index]
+
+
+def ode_model(cfgs: list[Config], setups: dict[str, Any], times: np.ndarray) -> OdeModel:
+    """The ``OdeModel`` of the points ``cfgs`` at ``times`` (their set-ups drawn into
+    ``setups`` as ``ode_points`` does)."""
+    return _ode(cfgs, setups, times)[1]
+
+
 def ode_points(cfgs: list[Config], setups: dict[str, Any], times: np.ndarray) -> dict[str, Any]:
     """The ODE of every point at ``times``: arrays eg (P, n), Q (P, n, K, K), R, v, the
     flags ok (P,), and the attrs points (spectral points) and num_steps."""
+    c = cfgs[0]
+    sol, model = _ode(cfgs, setups, times)
+    index = model.index
+    out = {name: np.asarray(getattr(sol, name))[:, index] for name in ("ts", "eg", "Q", "R", "v")}
+    eg = out["eg"]
+    bad = ~np.isfinite(eg) | (eg > c.run.diverge_eg)
+    dead = np.cumsum(bad, axis=1) > 0
+    for name in ("eg", "Q", "R", "v"):
+        a = out[name]
+        out[name] = np.where(dead.reshape(dead.shape + (1,) * (a.ndim - 2)), np.nan, a)
+    out.update(dead=dead, ok=np.asarray(sol.ok), points=model.points,
+               num_steps=np.asarray(sol.num_steps))  # fmt: skip
+    return out
+
+
+def _ode(
+    cfgs: list[Config], setups: dict[str, Any], times: np.ndarray
+) -> tuple[Solution, OdeModel]:
+    """The solution at the points' rates and schedule, and the model it came from."""
     _check_same(cfgs)
     c = cfgs[0]
     o = c.ode
@@ -113,29 +161,31 @@ def ode_points(cfgs: list[Config], setups: dict[str, Any], times: np.ndarray) ->
     pts = [setups[setup_key(cfg)] for cfg in cfgs]
     grid, index = on_grid(times, o.solver, o.dt)
     options = dict(g=c.student.g, both=c.student.train_second, solver=o.solver, dt=o.dt,
-                   rtol=o.rtol, atol=o.atol, schedule=config_schedule(c))  # fmt: skip
+                   rtol=o.rtol, atol=o.atol)  # fmt: skip
     with jax.enable_x64(True):
         lr = jnp.asarray([cfg.sgd.lr for cfg in cfgs], float)
         v = jnp.stack([_pad(_member0(s).v, (sz.K,)).astype(float) for s in pts])
         A = jnp.stack([_pad(s.model.teacher.v, (sz.M,)).astype(float) for s in pts])
+    schedule = config_schedule(c)
     if isinstance(pts[0].model, IIDGaussian):
-        sol = _iid(cfgs, pts, sz, grid, lr, v, A, options)
-        points = 0
+        solve_at = _iid(cfgs, pts, sz, grid, v, A, options)
+        sol, points = solve_at(lr, schedule, False), 0
     else:
-        sol, points = _hmm(cfgs, pts, sz, grid, lr, v, A, options)
-    out = {name: np.asarray(getattr(sol, name))[:, index] for name in ("ts", "eg", "Q", "R", "v")}
-    eg = out["eg"]
-    bad = ~np.isfinite(eg) | (eg > c.run.diverge_eg)
-    dead = np.cumsum(bad, axis=1) > 0
-    for name in ("eg", "Q", "R", "v"):
-        a = out[name]
-        out[name] = np.where(dead.reshape(dead.shape + (1,) * (a.ndim - 2)), np.nan, a)
-    out.update(dead=dead, ok=np.asarray(sol.ok), points=points,
-               num_steps=np.asarray(sol.num_steps))  # fmt: skip
-    return out
+        solve_at, sol, points = _hmm(cfgs, pts, sz, grid, lr, v, A, schedule, options)
+    return sol, OdeModel(solve_at, np.asarray(index), points)
 
 
-def _iid(cfgs, pts, sz, grid, lr, v, A, options) -> Solution:
+def _vmapped(one, arrays: tuple, schedule, batched: bool):
+    """``one(*arrays, schedule)`` vmapped over the points (the schedule too if
+    ``batched``), compiled, in float64."""
+    with jax.enable_x64(True):
+        if batched:
+            return jax.jit(jax.vmap(one))(*arrays, schedule)
+        # one schedule: a constant of the program, as in a run (the same bits)
+        return jax.jit(jax.vmap(lambda *a: one(*a, schedule)))(*arrays)
+
+
+def _iid(cfgs, pts, sz, grid, v, A, options):
     def state(s):
         ov = overlaps(_member0(s).w, s.model)
         return (_pad(ov.Q, (sz.K, sz.K)), _pad(ov.R, (sz.K, sz.M)), _pad(ov.T, (sz.M, sz.M)))
@@ -145,13 +195,17 @@ def _iid(cfgs, pts, sz, grid, lr, v, A, options) -> Solution:
         kappa = jnp.asarray([c.sgd.kappa for c in cfgs], float)
         noise = jnp.asarray([c.data.noise for c in cfgs], float)
 
-        def one(Q, R, v, T, A, lr, kappa, noise):
-            return solve_iid(Q, R, v, T, A, grid, lr=lr, kappa=kappa, noise=noise, **options)
+    def one(Q, R, v, T, A, lr, kappa, noise, schedule):
+        return solve_iid(Q, R, v, T, A, grid, lr=lr, kappa=kappa, noise=noise,
+                         schedule=schedule, **options)  # fmt: skip
 
-        return jax.jit(jax.vmap(one))(Q, R, v, T, A, lr, kappa, noise)
+    def solve_at(lr, schedule, batched):
+        return _vmapped(one, (Q, R, v, T, A, lr, kappa, noise), schedule, batched)
+
+    return solve_at
 
 
-def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
+def _hmm(cfgs, pts, sz, grid, lr, v, A, schedule, options):
     c = cfgs[0]
     o = c.ode
     f = c.data.f
@@ -199,32 +253,37 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
             stacked = stack([_pad_state(st, sz.K, sz.M, P) for st in made])
             return jax.tree.map(lambda a: a[index], stacked)
 
-    def run(p, probed: bool = False) -> Solution:
+    built: dict[int, Compressed] = {}
+
+    def run(p, lr, schedule, batched: bool, probed: bool = False) -> Solution:
         """The grid on p nodes, with its probe (``probe_size(p)`` nodes) if ``probed``."""
         moments = None
         if probed and o.source == "sample":  # the products with F once for both node sets
             with jax.enable_x64(True):
                 pairs = zip(arrays, rho, strict=True)
                 moments = [sample_moments(*a, probe_size(p), r) for a, r in pairs]
-        st = states(p, moments)
+        if probed or p not in built:  # made once for p (``at``): the probed run's if any
+            built[p] = states(p, moments)
+        st = built[p]
         pr = states(probe_size(p), moments) if probed else None
-        with jax.enable_x64(True):
 
-            def one(st, pr, v, A, delta, lr):
-                return solve_hmm_state(st, grid, v=v, A=A, delta=delta, lr=lr, f=f,
-                                       teacher=teacher, probe=pr, **options)  # fmt: skip
+        def one(st, pr, v, A, delta, lr, schedule):
+            return solve_hmm_state(st, grid, v=v, A=A, delta=delta, lr=lr, f=f,
+                                   teacher=teacher, probe=pr, schedule=schedule,
+                                   **options)  # fmt: skip
 
-            return jax.jit(jax.vmap(one))(st, pr, v, A, delta, lr)
+        return _vmapped(one, (st, pr, v, A, delta, lr), schedule, batched)
 
-    if one_point:  # Omega = I: one spectral point is exact, whatever ode.nodes says
-        return run(1), 1
-    if o.nodes != "auto":
-        sol = run(o.nodes)
-        return sol, _points(o.nodes, cfgs)
+    def at(p):  # the model on p nodes
+        return partial(run, p)
+
+    if one_point or o.nodes != "auto":  # Omega = I: one spectral point is exact
+        p = 1 if one_point else o.nodes
+        return at(p), at(p)(lr, schedule, False), 1 if one_point else _points(p, cfgs)
     found: dict[int, Solution] = {}
 
     def finite_only(p) -> Solution:  # the estimate over the points that stay finite
-        found[p] = sol = run(p, probed=True)
+        found[p] = sol = run(p, lr, schedule, False, probed=True)
         eg = np.asarray(sol.eg)
         keep = np.all(np.isfinite(eg), axis=1) & np.all(eg <= c.run.diverge_eg, axis=1)
 
@@ -234,7 +293,7 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, options) -> tuple[Solution, int]:
         return dataclasses.replace(sol, eg=finite(eg), eg_probe=finite(sol.eg_probe))
 
     p, _, _ = select_nodes(finite_only, o.node_rtol)
-    return found[p], p
+    return at(p), found[p], p
 
 
 def _points(nodes: Any, cfgs: list[Config]) -> int:

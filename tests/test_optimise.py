@@ -1,0 +1,153 @@
+"""hmmjax optimise: the schedule through the ODE, checked by ordinary runs (issue 20)."""
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from conftest import SMALL, small_config
+
+from hmmjax.cli import main
+from hmmjax.core.schedules import read_schedule
+from hmmjax.experiments import driver
+from hmmjax.experiments.optimise import optimise, schedule_path
+from hmmjax.io.results import read_dataset
+from hmmjax.sweep.lanes import point_configs, record_times
+from hmmjax.sweep.ode import ode_model
+
+OPT = {
+    "data": {"N": 60, "D": 30},
+    "sgd": {"lr": 0.5},
+    "run": {"t_max": 3.0, "n_times": 6, "ensemble": 3, "same_init": True},
+    "ode": {"nodes": 5},
+    "optimise": {"pieces": 2, "steps": 3, "rate": 0.2, "lr_min": 0.1, "lr_max": 3.0, "n_lr": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def optimised(tmp_path_factory):
+    out = tmp_path_factory.mktemp("optimise") / "opt.nc"
+    cfg = small_config(OPT, output={"out": str(out)})
+    return cfg, optimise(cfg, progress=False, config="test.toml")
+
+
+def test_the_checks_are_ordinary_runs_of_the_schedules(optimised):
+    """eg_sim_const is ``hmmjax run`` at the best constant rate and eg_sim_opt the run
+    with the written schedule file, to the bit; they start from the same weights."""
+    cfg, ds = optimised
+    lr = float(ds["lr_const"])
+    assert lr in ds["lr_try"].values
+    const = driver.simulate(cfg.replace(sgd={"lr": lr}), progress=False)
+    np.testing.assert_array_equal(ds["eg_sim_const"].values, const["eg_sim"].values)
+    path = schedule_path(Path(cfg.output.out))
+    sched = read_schedule(path)
+    # the table's factors multiply the best constant rate (the optimisation's start)
+    run = cfg.replace(sgd={"lr": lr, "schedule": "file", "schedule_file": str(path)})
+    opt = driver.simulate(run, progress=False)
+    np.testing.assert_array_equal(ds["eg_sim_opt"].values, opt["eg_sim"].values)
+    # the same initial weights: eg at t = 0 is the same in both
+    np.testing.assert_array_equal(ds["eg_sim_opt"][:, 0], ds["eg_sim_const"][:, 0])
+    # the schedule at its knots, and the optimised rates at the save times
+    np.testing.assert_allclose(lr * sched.values, ds["knot_lr"].values, rtol=1e-15)
+    assert not np.allclose(sched.values, 1.0)  # it was optimised
+    with jax.enable_x64(True):
+        rates = lr * np.asarray(sched(ds["t"].values))
+    np.testing.assert_allclose(rates, ds["lr_opt"].values, rtol=1e-12)
+
+
+def test_the_ode_curves_are_those_of_the_ode_of_a_run(optimised):
+    """eg_ode_const is the ODE of ``run.mode = "ode"`` at the best constant rate; the
+    objective starts at the best constant's and ends at eg_ode_opt's final value."""
+    cfg, ds = optimised
+    lr = float(ds["lr_const"])
+    ode = driver.simulate(cfg.replace(sgd={"lr": lr}, run={"mode": "ode"}), progress=False)
+    np.testing.assert_allclose(ds["eg_ode_const"].values, ode["eg_ode"].values, rtol=1e-12)
+    assert float(ds["objective"][0]) == pytest.approx(float(ds["objective_const"].min()))
+    assert float(ds["objective"][-1]) == pytest.approx(float(ds["eg_ode_opt"][-1]), rel=1e-12)
+    assert float(ds["objective"][-1]) < float(ds["objective"][0])
+    assert ds.attrs["final_members"] == 3 and np.isfinite(ds.attrs["final_z"])
+
+
+def test_the_command_writes_results_schedule_and_figure(tmp_path):
+    out = tmp_path / "o.nc"
+    config = tmp_path / "c.toml"
+    config.write_text(_toml(small_config(OPT, output={"out": str(out)})))
+    assert main(["optimise", str(config), "-q"]) == 0
+    ds = read_dataset(out)
+    assert ds.attrs["experiment"] == "optimise"
+    assert {"eg_sim_opt", "eg_sim_const", "lr_opt", "objective"} <= set(ds.data_vars)
+    assert out.with_suffix(".png").stat().st_size > 0
+    assert schedule_path(out).is_file()
+    assert not list(tmp_path.glob("*.ckpt.npz"))  # the checkpoints are gone once written
+    assert main(["plot", str(out), "--out", str(tmp_path / "again.png")]) == 0
+
+
+def test_a_grid_optimises_every_point_as_if_alone():
+    """A grid over D (ODE only): one schedule per point in one call, each the schedule of
+    that point optimised by itself (``tests/test_optimal.py`` checks every point of a
+    batch; here the grid's wiring)."""
+    grid = small_config(OPT, optimise={"simulate": False}, grid={"D": [20, 40]})
+    ds = optimise(grid, progress=False)
+    assert ds["lr_opt"].dims == ("D", "t") and ds["objective"].dims == ("D", "step")
+    assert not np.allclose(ds["lr_opt"].sel(D=20), ds["lr_opt"].sel(D=40))
+    one = optimise(small_config(OPT, data={"D": 40}, optimise={"simulate": False}),
+                   progress=False)  # fmt: skip
+    for name in ("objective", "lr_opt", "eg_ode_opt", "lr_const"):
+        np.testing.assert_allclose(ds[name].sel(D=40).values, one[name].values, rtol=1e-9)
+
+
+def test_the_ode_model_is_differentiable_in_the_schedule():
+    """jax.grad through the model of a config (HMM, 5 nodes) against a central
+    difference, with respect to the rate at one knot."""
+    from hmmjax.core.schedules import Piecewise
+
+    cfg = small_config(OPT)
+    cfgs = point_configs(cfg)
+    model = ode_model(cfgs, {}, record_times(cfgs))
+    knots = np.linspace(0, 3.0, 3)
+
+    def f(values):
+        s = Piecewise(knots[None], values[None])
+        return model.eg(np.array([0.5]), s, batched=True)[0, -1]
+
+    with jax.enable_x64(True):
+        x = np.array([1.0, 0.8, 0.6])
+        g = jax.grad(f)(x)
+        h = 1e-5
+        e = np.array([0.0, 1.0, 0.0])
+        fd = (f(x + h * e) - f(x - h * e)) / (2 * h)
+    assert float(g[1]) == pytest.approx(float(fd), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("sections", "match"),
+    [
+        ({"optimise": {"lr_min": 2.0, "lr_max": 1.0}}, "optimise.lr_max = 1.0"),
+        ({"optimise": {"form": "power", "pieces": 3}}, "optimise.pieces = 3"),
+        ({"optimise": {"n_lr": 1}}, "optimise.n_lr = 1"),
+        ({"optimise": {"objective": "median"}}, "optimise.objective"),
+        ({"optimise": {"steps": 0}}, "optimise.steps = 0"),
+        ({"sgd": {"schedule": "power"}}, 'sgd.schedule = "power"'),
+        ({"grid": {"lr": [0.1, 0.2]}, "optimise": {"simulate": False}}, "grid.lr"),
+        ({"grid": {"D": [10, 20]}}, "optimise.simulate = true"),
+        ({"student": {"g": "relu"}}, "student.g"),
+    ],
+)
+def test_bad_values_get_one_line_before_any_work(tmp_path, capsys, sections, match):
+    d = {}
+    for layer in (SMALL, OPT, sections, {"output": {"out": str(tmp_path / "o.nc")}}):
+        for name, values in layer.items():
+            d[name] = values if name == "grid" else {**d.get(name, {}), **values}
+    config = tmp_path / "bad.toml"
+    lines = [f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+             for name, values in d.items()]  # fmt: skip
+    config.write_text("\n".join(lines))
+    assert main(["optimise", str(config), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hmmjax: error:") and "\n" not in err and match in err, err
+    assert not list(tmp_path.glob("o.*"))
+
+
+def _toml(cfg) -> str:
+    return cfg.to_toml()
