@@ -40,7 +40,7 @@ def command_of(path: str) -> str:
 
 
 def run_one(name: str) -> tuple[str, float | None]:
-    """(status, wall seconds of ``hmmjax run``) for configs/NAME.toml."""
+    """(status, wall seconds of ``hmmjax run`` or ``optimise``) for configs/NAME.toml."""
     out = os.path.join(ROOT, "results", "gallery", f"{name}.nc")
     fig = os.path.join(ROOT, "docs", f"{name}.png")
     config = os.path.join(CONFIGS, f"{name}.toml")

@@ -21,30 +21,31 @@ def schedule_gain(ds: xr.Dataset) -> dict[str, float]:
     (``opt``) and the best constant rate (``const``) with their standard errors over
     members, the gain const - opt with its paired and unpaired standard errors, and the
     gain in units of each (``z``, ``z_unpaired``). Members that diverged (NaN) are left
-    out of both."""
+    out of both; with fewer than 2 left, the standard errors are NaN."""
     opt = np.asarray(ds["eg_sim_opt"].isel(t=-1), np.float64)
     const = np.asarray(ds["eg_sim_const"].isel(t=-1), np.float64)
     keep = np.isfinite(opt) & np.isfinite(const)
     opt, const = opt[keep], const[keep]
     n = int(keep.sum())
-    if n < 2:
-        raise ValueError(f"{n} member(s) with finite eg in both simulations: need 2 or more")
 
-    def se(a):
-        return float(np.std(a, ddof=1) / np.sqrt(n))
+    def se(a):  # NaN with fewer than 2 members
+        return float(np.std(a, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+    def ratio(a, b):
+        return a / b if b > 0 else float("nan")
 
     gain = const - opt
     paired, unpaired = se(gain), float(np.hypot(se(opt), se(const)))
-    mean = float(np.mean(gain))
+    mean = float(np.mean(gain)) if n else float("nan")
     return {
-        "eg_opt": float(np.mean(opt)),
+        "eg_opt": float(np.mean(opt)) if n else float("nan"),
         "eg_opt_se": se(opt),
-        "eg_const": float(np.mean(const)),
+        "eg_const": float(np.mean(const)) if n else float("nan"),
         "eg_const_se": se(const),
         "gain": mean,
         "gain_se": paired,
         "gain_se_unpaired": unpaired,
-        "z": mean / paired if paired > 0 else float(np.inf * np.sign(mean)),
-        "z_unpaired": mean / unpaired if unpaired > 0 else float(np.inf * np.sign(mean)),
+        "z": ratio(mean, paired),
+        "z_unpaired": ratio(mean, unpaired),
         "members": n,
     }

@@ -523,7 +523,7 @@ class OptimiseConfig(_Section):
         "piecewise",
         "piecewise: eta linear between its values at pieces + 1 equally spaced times of "
         "[0, run.t_max], each optimised (eta = lr exp(theta) > 0); power: eta = lr (1 + t / "
-        "tau)^(-a), lr, tau and a in [0, 100] optimised",
+        "tau)^(-a) with lr, tau and a optimised (a kept in [0, 100])",
         choices=SCHEDULE_FORMS,
     )
     pieces: int = option(8, "form = piecewise: the number of linear pieces", gt=0)
@@ -534,7 +534,9 @@ class OptimiseConfig(_Section):
         ge=0,
     )
     steps: int = option(200, "Adam steps (optax) of the optimisation", gt=0)
-    rate: float = option(0.05, "Adam's learning rate on the log-rates", gt=0)
+    rate: float = option(
+        0.05, "Adam's learning rate on the parameters (log-rates; power: log lr, log tau, a)", gt=0
+    )
     lr_min: float = option(
         0.01,
         "smallest constant rate tried (the best constant rate is the optimisation's start "

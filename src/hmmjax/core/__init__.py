@@ -19,6 +19,7 @@ _PUBLIC: dict[str, str] = {
     "MIN_COMPILE_SECONDS": "hmmjax.core.cache",
     "NAMES": "hmmjax.core.activations",
     "NpzError": "hmmjax.core.files",
+    "POWER_MAX": "hmmjax.core.schedules",
     "Piecewise": "hmmjax.core.schedules",
     "Power": "hmmjax.core.schedules",
     "SCHEDULES": "hmmjax.core.schedules",

@@ -30,6 +30,7 @@ from jaxtyping import Array, ArrayLike, Float
 from hmmjax.core.tables import check_table, read_table
 
 __all__ = [
+    "POWER_MAX",
     "SCHEDULES",
     "AbstractSchedule",
     "Piecewise",
@@ -39,6 +40,9 @@ __all__ = [
     "make_schedule",
     "read_schedule",
 ]
+
+POWER_MAX = 100.0
+"""The largest exponent of a ``Power`` schedule."""
 
 SCHEDULES: tuple[str, ...] = ("constant", "power", "file")
 """The schedules a config names (``sgd.schedule``); ``Piecewise`` from Python as well."""
@@ -61,9 +65,10 @@ class Power(AbstractSchedule):
     def __init__(self, tau: ArrayLike, power: ArrayLike):
         try:  # checked when concrete (they may be traced: jax.grad over a schedule)
             t, p = np.asarray(tau, np.float64), np.asarray(power, np.float64)
-            if not (np.all((t >= 1e-30) & (t <= 1e30)) and np.all((p >= 0) & (p <= 100))):
+            if not (np.all((t >= 1e-30) & (t <= 1e30)) and np.all((p >= 0) & (p <= POWER_MAX))):
                 raise ValueError(
-                    f"power schedule: need tau in [1e-30, 1e30], power in [0, 100]; got {t}, {p}"
+                    f"power schedule: need tau in [1e-30, 1e30], power in [0, {POWER_MAX:g}]; "
+                    f"got {t}, {p}"
                 )
         except jax.errors.TracerArrayConversionError:
             pass

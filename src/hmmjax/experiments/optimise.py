@@ -15,9 +15,10 @@ For the config's point (or every point of its ``[grid]``, in one compiled call):
    that the difference of the two is measured member by member), as ``hmmjax run``
    trains them (``simulate``; ``run.mode`` is not used).
 
-The optimised schedule is written next to the results file (``OUT.schedule.txt``: the
-table t, s(t) of ``sgd.schedule = "file"`` with ``sgd.lr`` in its header; the power form
-names its ``sgd`` keys instead), so that any run can use it.
+For a single point the optimised schedule is kept for later runs: the piecewise form as a
+table next to the results file (``OUT.schedule.txt``: t, s(t) of ``sgd.schedule =
+"file"``, with ``sgd.lr`` in its header), both forms as the ``[sgd]`` keys of a run in the
+attribute ``schedule_sgd`` (and printed by the command).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from hmmjax.analysis.optimal import schedule_gain
-from hmmjax.config.schema import ConfigError, show
+from hmmjax.config.schema import INVARIANT_DATA, ConfigError, one_line, show
 from hmmjax.config.settings import Config
 from hmmjax.core.cache import enable_compile_cache
 from hmmjax.core.files import atomic_write_bytes
@@ -59,6 +60,11 @@ def check_optimise(cfg: Config) -> None:
     rate must be constant (the command finds the schedule), the grid sweeps only
     ``OPTIMISE_AXES``, and the simulation check is of a single point."""
     o = cfg.optimise
+    if cfg.finite.P > 0 or cfg.data.model in INVARIANT_DATA:
+        raise ConfigError(
+            f"data.model = {show(cfg.data.model)}, finite.P = {cfg.finite.P}: hmmjax optimise "
+            "needs the ODE of online SGD (finite.P = 0, data.model iid, hmm or get)"
+        )
     if cfg.sgd.schedule != "constant":
         raise ConfigError(
             f"sgd.schedule = {show(cfg.sgd.schedule)}: hmmjax optimise finds the schedule "
@@ -75,7 +81,16 @@ def check_optimise(cfg: Config) -> None:
             "optimise.simulate = true: the simulation check runs for a single point; set it "
             "to false for a grid (the ODE optimises every point in one call)"
         )
-    check_config(_mode(cfg))
+    if o.simulate and cfg.run.ensemble < 2:
+        raise ConfigError(
+            f"run.ensemble = {cfg.run.ensemble}: the simulation check needs 2 students or "
+            "more for a standard error; set run.ensemble >= 2 (16 or more for a clear answer) "
+            "or optimise.simulate = false"
+        )
+    try:
+        check_config(_mode(cfg))
+    except ConfigError as err:  # the checks of a run with the ODE, said as optimise's
+        raise ConfigError(f"hmmjax optimise needs the ODE: {err}") from None
 
 
 def _mode(cfg: Config) -> Config:
@@ -97,7 +112,7 @@ def schedule_settings(fit: ScheduleFit, path: Path, config: str) -> dict:
         return {"lr": lr, "schedule": "power", "tau": float(s.tau), "power": float(s.power)}
     s = fit.schedule
     lines = [
-        f"# learning-rate schedule optimised by hmmjax optimise {config}",
+        f"# learning-rate schedule optimised by hmmjax optimise {one_line(config)}",
         f"# eta(t) = sgd.lr * s(t) with sgd.lr = {lr!r}; columns: t, s(t)",
         *(f"{t!r} {v!r}" for t, v in zip(s.times.tolist(), s.values.tolist(), strict=True)),
     ]
@@ -128,6 +143,7 @@ def optimise(
 
     lrs = np.geomspace(o.lr_min, o.lr_max, o.n_lr)
     best, values = best_constant(eg_of, lrs, o.objective)
+    _check_constant(cfg, values)
     _warn_edges(best, lrs)
     t1 = time.perf_counter()
     bar = tqdm(total=o.steps, disable=not progress, desc="optimise", unit="step",
@@ -152,9 +168,10 @@ def optimise(
         evaluations=fit.evaluations, optimise_s=seconds, ode_points=model.points,
         title=_title(cfg),
     )  # fmt: skip
+    if n == 1:  # the schedule for later runs (a grid's are in the results file)
+        sgd = schedule_settings(fit.at(0), schedule_path(Path(cfg.output.out)), config)
+        attrs["schedule_sgd"] = json.dumps(sgd)
     if o.simulate:
-        out = Path(cfg.output.out)
-        sgd = schedule_settings(fit.at(0), schedule_path(out), config)
         runs = {"opt": sgd, "const": {"lr": float(best[0])}}
         for name, keys in runs.items():
             part = model_checkpoint(checkpoint, name) if checkpoint is not None else None
@@ -163,7 +180,6 @@ def optimise(
             sim = simulate(cfg.replace(run={"mode": "sim"}, sgd=keys), progress, part)
             data[f"eg_sim_{name}"] = (("member", "t"), sim["eg_sim"].values)
             attrs[f"sim_{name}_s"] = float(sim.attrs["elapsed_s"])
-        attrs["schedule_sgd"] = json.dumps(sgd)
     coords, _ = grid_placer(cfg)
     ds = xr.Dataset(data, coords={**coords, "t": times, "lr_try": lrs,
                                   "step": np.arange(o.steps + 1)})  # fmt: skip
@@ -196,6 +212,18 @@ def _ode_variables(cfg, times, lrs, values, best, fit, eg_opt, eg_const) -> dict
         data["power_tau"] = place(np.asarray(fit.schedule.tau), ())
         data["power_a"] = place(np.asarray(fit.schedule.power), ())
     return data
+
+
+def _check_constant(cfg: Config, values: np.ndarray) -> None:
+    """Refuse a point at which every constant rate tried diverges in the ODE."""
+    bad = np.flatnonzero(~np.any(np.isfinite(values), axis=0))
+    if bad.size:
+        o = cfg.optimise
+        where = "" if cfg.grid.kind == "none" else f" at grid point {int(bad[0])}"
+        raise ConfigError(
+            f"optimise.lr_min = {show(o.lr_min)}: every constant rate up to optimise.lr_max = "
+            f"{show(o.lr_max)} diverges in the ODE{where}; lower both"
+        )
 
 
 def _warn_edges(best: np.ndarray, lrs: np.ndarray) -> None:

@@ -40,7 +40,6 @@ from hmmjax.ode.iid import (
 from hmmjax.ode.optimal import (
     FORMS,
     OBJECTIVES,
-    POWER_MAX,
     ScheduleFit,
     best_constant,
     optimise_schedule,
@@ -107,7 +106,6 @@ __all__ = [
     'OBJECTIVES',
     'Observables',
     'OwnPart',
-    'POWER_MAX',
     'PROBE_EXTRA',
     'ProbedObservables',
     'SOLVERS',

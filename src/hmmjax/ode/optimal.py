@@ -19,8 +19,11 @@ With a batch (a grid of ODEs, ``hmmjax.sweep.ode.OdeModel``), ``lr0`` has the ba
 shape, every point gets its own schedule (the schedule's arrays carry the batch axes in
 front) and all are optimised in one compiled call: the loss is the sum of the points'
 objectives, and Adam acts elementwise, so each point follows its own optimisation as if
-alone. Gradients go through the solver by diffrax's default, recursive checkpointing (the
-memory of an Euler solve over n steps grows like sqrt(n) or log(n), not n). Both
+alone. The fit is the iterate with the smallest objective (per point: an Adam step that
+overshoots is not kept; a step where the objective or its gradient is not finite leaves
+that point where it is). Gradients go through the solver by diffrax's default adjoint,
+recursive checkpointing (docs/theory.md 8: a number of stored states that grows like the
+logarithm of the Euler steps, not like the steps). Both
 functions run in float64 (``jax.enable_x64``), as the ODEs do, whatever the caller's
 precision.
 """
@@ -36,12 +39,11 @@ import numpy as np
 import optax
 
 from hmmjax.config.schema import OBJECTIVES, SCHEDULE_FORMS
-from hmmjax.core.schedules import AbstractSchedule, Piecewise, Power
+from hmmjax.core.schedules import POWER_MAX, AbstractSchedule, Piecewise, Power
 
 __all__ = [
     "FORMS",
     "OBJECTIVES",
-    "POWER_MAX",
     "ScheduleFit",
     "best_constant",
     "optimise_schedule",
@@ -49,23 +51,22 @@ __all__ = [
 ]
 
 FORMS = SCHEDULE_FORMS
-"""The forms of an optimised schedule (``optimise_schedule``), as ``optimise.form``."""
-# OBJECTIVES: final: eg at the last save time; average: the mean of eg over the save times
-
-POWER_MAX = 100.0
-"""The largest exponent of the power form (as ``core.schedules.Power`` allows)."""
+"""The forms of an optimised schedule (``optimise_schedule``), as ``optimise.form``;
+``OBJECTIVES``: final (eg at the last save time), average (its mean over the save times)."""
 
 
 class ScheduleFit(NamedTuple):
     """An optimised schedule, eta(t) = lr * schedule(t), for every point of the batch.
 
     ``lr`` (batch shape) and ``schedule`` (its arrays with the batch axes in front) are
-    what a run takes (``sgd.lr`` and the schedule); ``objective`` (steps + 1, *batch): the
-    objective before each optimisation step and after the last one; ``evaluations``: the
+    what a run takes (``sgd.lr`` and the schedule); ``value`` (batch shape): their
+    objective, the smallest of ``objective`` (steps + 1, *batch), the objective of the
+    iterates before each optimisation step and after the last one; ``evaluations``: the
     number of gradient evaluations; ``form``: one of ``FORMS``."""
 
     lr: np.ndarray
     schedule: AbstractSchedule
+    value: np.ndarray
     objective: np.ndarray
     evaluations: int
     form: str
@@ -87,6 +88,7 @@ class ScheduleFit(NamedTuple):
         return self._replace(
             lr=pick(self.lr),
             schedule=jax.tree.map(pick, self.schedule),
+            value=pick(self.value),
             objective=np.asarray(self.objective)[(slice(None), *np.atleast_1d(index))],
         )
 
@@ -167,27 +169,41 @@ def optimise_schedule(
 
     opt = optax.adam(rate)
 
+    def keep(best, theta, value):  # the iterate with the smallest objective, per point
+        better = value < best[1]  # False for NaN: a diverged iterate is never kept
+        return jnp.where(better[..., None], theta, best[0]), jnp.where(better, value, best[1])
+
     @jax.jit
-    def step(theta, state):
+    def step(theta, state, best):
         (_, value), grad = jax.value_and_grad(loss, has_aux=True)(theta)
-        updates, state = opt.update(grad, state)
-        return project(optax.apply_updates(theta, updates)), state, value
+        ok = jnp.isfinite(value)[..., None] & jnp.all(jnp.isfinite(grad), -1, keepdims=True)
+        updates, state = opt.update(jnp.where(ok, grad, 0.0), state)
+        updates = jnp.where(ok, updates, 0.0)  # a point without a gradient stays put
+        best = keep(best, theta, value)
+        return project(optax.apply_updates(theta, updates)), state, value, best
 
     history = []
     n = pieces + 1 if form == "piecewise" else 3
     with jax.enable_x64(True):  # the ODEs run in float64 (hmmjax.ode.solve)
         theta = jnp.zeros((*batch, n), jnp.float64)
         state = opt.init(theta)
+        best = (theta, jnp.full(batch, jnp.inf))
         for i in range(steps):
-            theta, state, value = step(theta, state)
+            theta, state, value, best = step(theta, state, best)
             history.append(np.asarray(value))
             if progress is not None:
                 progress(i, history[-1])
         history.append(np.asarray(jax.jit(objectives)(theta)))
-        lr, schedule = make(np.asarray(theta))
+        theta, value = (np.asarray(a) for a in keep(best, theta, jnp.asarray(history[-1])))
+        if not np.all(np.isfinite(value)):
+            raise ValueError(
+                "the objective is not finite from the start at some points: lower the "
+                "starting rate lr0"
+            )
+        lr, schedule = make(theta)
         lr = np.asarray(lr, np.float64)
         schedule = jax.tree.map(lambda a: np.asarray(a, np.float64), schedule)
-    return ScheduleFit(lr, schedule, np.stack(history), steps, form)
+    return ScheduleFit(lr, schedule, value, np.stack(history), steps, form)
 
 
 def _check_options(form, pieces, steps, t_max, rate, roughness, objective) -> None:

@@ -82,7 +82,8 @@ def checkpoint_path(cfg: Config) -> Path:
 
 
 def model_checkpoint(path: Path, model: str) -> Path:
-    """The checkpoint of one data model's part of a grid over models."""
+    """The checkpoint of one part of a run: a data model's (or feature matrix's) part of a
+    grid over them, or one of the simulations of ``hmmjax optimise`` (``model``: its tag)."""
     return path.with_name(path.name.replace(".ckpt.npz", f".{model}.ckpt.npz"))
 
 

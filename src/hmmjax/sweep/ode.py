@@ -118,21 +118,24 @@ class OdeModel(NamedTuple):
     points: int
 
     def eg(self, lr: Any, schedule: AbstractSchedule | None = None, batched: bool = False):
-        """eg (P, n) at the save times (run inside ``jax.enable_x64(True)``)."""
-        return self.solve(lr, schedule, batched).eg[:, self.index]
+        """eg (P, n) at the save times, in float64."""
+        with jax.enable_x64(True):
+            return self.solve(lr, schedule, batched).eg[:, self.index]
 
 
 def ode_model(cfgs: list[Config], setups: dict[str, Any], times: np.ndarray) -> OdeModel:
     """The ``OdeModel`` of the points ``cfgs`` at ``times`` (their set-ups drawn into
     ``setups`` as ``ode_points`` does)."""
-    return _ode(cfgs, setups, times)[1]
+    return _ode(cfgs, setups, times)[0]
 
 
 def ode_points(cfgs: list[Config], setups: dict[str, Any], times: np.ndarray) -> dict[str, Any]:
     """The ODE of every point at ``times``: arrays eg (P, n), Q (P, n, K, K), R, v, the
     flags ok (P,), and the attrs points (spectral points) and num_steps."""
     c = cfgs[0]
-    sol, model = _ode(cfgs, setups, times)
+    model, sol, lr, schedule = _ode(cfgs, setups, times)
+    if sol is None:  # not solved yet (only the choice of nodes solves)
+        sol = model.solve(lr, schedule, False)
     index = model.index
     out = {name: np.asarray(getattr(sol, name))[:, index] for name in ("ts", "eg", "Q", "R", "v")}
     eg = out["eg"]
@@ -148,8 +151,10 @@ def ode_points(cfgs: list[Config], setups: dict[str, Any], times: np.ndarray) ->
 
 def _ode(
     cfgs: list[Config], setups: dict[str, Any], times: np.ndarray
-) -> tuple[Solution, OdeModel]:
-    """The solution at the points' rates and schedule, and the model it came from."""
+) -> tuple[OdeModel, Solution | None, Any, AbstractSchedule | None]:
+    """The model of the points, the solution at their rates and schedule if the choice of
+    nodes (``ode.nodes = "auto"``) has solved it already (else None), their rates and
+    schedule."""
     _check_same(cfgs)
     c = cfgs[0]
     o = c.ode
@@ -168,11 +173,10 @@ def _ode(
         A = jnp.stack([_pad(s.model.teacher.v, (sz.M,)).astype(float) for s in pts])
     schedule = config_schedule(c)
     if isinstance(pts[0].model, IIDGaussian):
-        solve_at = _iid(cfgs, pts, sz, grid, v, A, options)
-        sol, points = solve_at(lr, schedule, False), 0
+        solve_at, sol, points = _iid(cfgs, pts, sz, grid, v, A, options), None, 0
     else:
         solve_at, sol, points = _hmm(cfgs, pts, sz, grid, lr, v, A, schedule, options)
-    return sol, OdeModel(solve_at, np.asarray(index), points)
+    return OdeModel(solve_at, np.asarray(index), points), sol, lr, schedule
 
 
 def _vmapped(one, arrays: tuple, schedule, batched: bool):
@@ -279,7 +283,8 @@ def _hmm(cfgs, pts, sz, grid, lr, v, A, schedule, options):
 
     if one_point or o.nodes != "auto":  # Omega = I: one spectral point is exact
         p = 1 if one_point else o.nodes
-        return at(p), at(p)(lr, schedule, False), 1 if one_point else _points(p, cfgs)
+        built[p] = states(p)  # now, not inside a caller's trace (jit, vmap, grad)
+        return at(p), None, 1 if one_point else _points(p, cfgs)
     found: dict[int, Solution] = {}
 
     def finite_only(p) -> Solution:  # the estimate over the points that stay finite
