@@ -37,6 +37,8 @@ DEFAULTS = {
         schedule="constant",
         tau=1.0,
         power=1.0,
+        schedule_times=(),
+        schedule_values=(),
         schedule_file="",
     ),
     "finite": dict(P=0, optimizer="sgd", momentum=0.9, labels="sign", shuffle=True),
@@ -108,7 +110,11 @@ def test_defaults():
 def test_schema_types_match_defaults():
     for options in SCHEMA.values():
         for opt in options.values():
-            assert type(opt.default) in (typing.get_args(opt.type) or (opt.type,)), opt.key
+            kinds = typing.get_args(opt.type) or (opt.type,)
+            if typing.get_origin(opt.type) is tuple:  # a list of numbers: a tuple of floats
+                kinds = (tuple,)
+                assert all(type(x) is float for x in opt.default), opt.key
+            assert type(opt.default) in kinds, opt.key
             assert opt.doc and "\n" not in opt.doc, opt.key
 
 

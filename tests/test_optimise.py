@@ -34,7 +34,8 @@ def optimised(tmp_path_factory):
 
 def test_the_checks_are_ordinary_runs_of_the_schedules(optimised):
     """eg_sim_const is ``hmmjax run`` at the best constant rate and eg_sim_opt the run
-    with the written schedule file, to the bit; they start from the same weights."""
+    with the written schedule file (the table of its [sgd] keys), to the bit; they start
+    from the same weights."""
     cfg, ds = optimised
     lr = float(ds["lr_const"])
     assert lr in ds["lr_try"].values
@@ -51,8 +52,10 @@ def test_the_checks_are_ordinary_runs_of_the_schedules(optimised):
     # the schedule at its knots, and the optimised rates at the save times
     np.testing.assert_allclose(lr * sched.values, ds["knot_lr"].values, rtol=1e-15)
     assert not np.allclose(sched.values, 1.0)  # it was optimised
-    assert json.loads(ds.attrs["schedule_sgd"]) == {
-        "lr": lr, "schedule": "file", "schedule_file": str(path)}  # fmt: skip
+    sgd = json.loads(ds.attrs["schedule_sgd"])  # the keys the check ran with: the same table
+    assert sgd["schedule"] == "piecewise" and sgd["lr"] == lr
+    assert sgd["schedule_times"] == sched.times.tolist()
+    assert sgd["schedule_values"] == sched.values.tolist()
     with jax.enable_x64(True):
         rates = lr * np.asarray(sched(ds["t"].values))
     np.testing.assert_allclose(rates, ds["lr_opt"].values, rtol=1e-12)

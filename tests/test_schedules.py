@@ -4,6 +4,8 @@ the ODE with respect to a schedule, and simulation against the ODE under a sched
 
 from __future__ import annotations
 
+import tomllib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +14,7 @@ from conftest import small_config
 
 from hmmjax.config.schema import SCHEDULES as CONFIG_SCHEDULES
 from hmmjax.config.schema import ConfigError
+from hmmjax.config.settings import config_from_dict
 from hmmjax.core.schedules import SCHEDULES, Piecewise, Power, learning_rate, make_schedule
 from hmmjax.core.tables import read_table
 from hmmjax.data.base import make_data_model
@@ -72,6 +75,9 @@ def test_table_files_with_comments_and_commas(tmp_path):
     assert float(make_schedule("file", path=path)(1.25)) == pytest.approx(0.625)
 
 
+PIECEWISE = {"schedule": "piecewise", "schedule_times": [0, 1, 2], "schedule_values": [1, 0.5, 0]}
+
+
 @pytest.mark.parametrize(
     ("sgd", "match"),
     [
@@ -83,6 +89,15 @@ def test_table_files_with_comments_and_commas(tmp_path):
         ({"schedule": "power", "tau": 1e-50}, "sgd.tau = 1e-50: expected a number in"),
         ({"schedule": "power", "power": float("nan")}, "sgd.power"),
         ({"schedule": "cosine"}, "sgd.schedule"),
+        ({"schedule_times": [0.0, 1.0]}, 'used by sgd.schedule = "piecewise" only'),
+        ({"schedule": "piecewise"}, "equal length >= 1"),
+        (PIECEWISE | {"schedule_times": [0, 2, 1]}, "increase strictly"),
+        (PIECEWISE | {"schedule_values": [1]}, "equal length"),
+        (PIECEWISE | {"schedule_values": [1, -1, 0]}, ">= 0"),
+        (PIECEWISE | {"schedule_times": [0, "a", 2]}, "expected a list of finite numbers"),
+        (PIECEWISE | {"schedule_times": [0, float("nan"), 2]}, "sgd.schedule_times = "),
+        (PIECEWISE | {"schedule_times": [0, True, 2]}, "expected a list of finite numbers"),
+        (PIECEWISE | {"schedule_values": 3.0}, r"sgd.schedule_values = 3.0 \(a number\)"),
     ],
 )
 def test_bad_schedule_keys(sgd, match):
@@ -104,8 +119,14 @@ def test_a_changed_table_file_changes_the_fingerprint(tmp_path):
     before = fingerprint(cfg)
     path.write_text("0 1\n1 0.4\n")
     assert fingerprint(cfg) != before
-    # a constant rate keeps the fingerprint checkpoints had before schedules existed
+    # a constant rate keeps the fingerprint checkpoints had before schedules existed, the
+    # power and file schedules the one they had before the piecewise keys existed
     assert "schedule" not in describe_config(small_config())
+    assert "schedule_times" not in describe_config(cfg)
+    table = small_config(sgd=PIECEWISE)
+    assert fingerprint(table) != fingerprint(small_config(sgd=PIECEWISE | {"schedule_values":
+                                                                       [1, 0.5, 0.1]}))  # fmt: skip
+    assert config_from_dict(tomllib.loads(table.to_toml())) == table  # lists round-trip
 
 
 # --- the rate of every SGD step -----------------------------------------------------------
@@ -271,6 +292,13 @@ def test_grid_points_with_a_schedule_equal_their_single_runs(tmp_path):
         point = grid.sel(lr=lr, K=K, N=N)
         np.testing.assert_allclose(point.eg.values, one.eg.values, rtol=2e-5, atol=1e-7)
         np.testing.assert_allclose(point.eg_ode.values, one.eg_ode.values, rtol=1e-10)
+    # the same table in the config (sgd.schedule = "piecewise"): the same run, to the bit
+    inline = {"schedule": "piecewise", "schedule_file": "", "schedule_times": [0, 0.5, 1.5],
+              "schedule_values": [1, 0.3, 0.6], "lr": 0.9}  # fmt: skip
+    same = simulate(base.replace(sgd=inline, student={"K": 2}, data={"N": 40}),
+                    progress=False, times=grid.t.values)  # fmt: skip
+    for name in ("eg", "eg_ode"):
+        np.testing.assert_array_equal(same[name].values, one[name].values)
     plain = simulate(base.replace(sgd={"schedule": "constant", "schedule_file": ""}),
                      progress=False)  # fmt: skip
     assert not np.allclose(plain.eg_ode.values, one.eg_ode.values)

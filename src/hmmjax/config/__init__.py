@@ -27,6 +27,7 @@ from hmmjax.config.schema import (
     INVARIANT_AXES,
     INVARIANT_DATA,
     INVARIANT_G,
+    NUMBERS,
     OBJECTIVES,
     ODE_DATA_MODELS,
     ODE_F,
@@ -63,6 +64,7 @@ from hmmjax.config.schema import (
     unknown_section,
 )
 from hmmjax.config.settings import (
+    SCHEDULE_KEYS,
     STEP_LIMIT,
     Config,
     config_from_dict,
@@ -91,6 +93,7 @@ __all__ = [
     'InvariantConfig',
     'KINDS',
     'MAX_POINTS',
+    'NUMBERS',
     'OBJECTIVES',
     'ODEConfig',
     'ODE_DATA_MODELS',
@@ -105,6 +108,7 @@ __all__ = [
     'SCALINGS',
     'SCHEDULES',
     'SCHEDULE_FORMS',
+    'SCHEDULE_KEYS',
     'SCHEMA',
     'SECTIONS',
     'SEED_LIMIT',

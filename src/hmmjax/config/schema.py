@@ -47,6 +47,7 @@ __all__ = [
     "OPTIMIZERS",
     "TRAINERS",
     "SCHEDULES",
+    "NUMBERS",
     "SCALINGS",
     "DEFAULT_STEM",
     "ConfigError",
@@ -113,7 +114,8 @@ INVARIANT_G = ("relu", "tanh", "erf", "softplus")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
-SCHEDULES = ("constant", "power", "file")  # sgd.schedule (hmmjax.core.schedules)
+SCHEDULES = ("constant", "power", "piecewise", "file")  # sgd.schedule (hmmjax.core.schedules)
+NUMBERS = tuple[float, ...]  # the type of a key whose value is a list of numbers
 TRAINERS = ("sgd",)  # online trainers; more are registered by hmmjax.train.register_trainer
 
 
@@ -187,7 +189,8 @@ class Option:
             return self.allowed_text
         if self.choices is not None:
             return "one of " + ", ".join(show(c) for c in self.choices)
-        words = {bool: "true or false", int: "an integer", float: "a finite number"}
+        words = {bool: "true or false", int: "an integer", float: "a finite number",
+                 NUMBERS: "a list of finite numbers"}  # fmt: skip
         text = words.get(self.type, "a string")
         if self.gt is not None:
             text += f" > {_num(self.gt)}"
@@ -201,6 +204,13 @@ class Option:
         expected = f"expected {self.allowed()}"
         if not _is_type(value, self.type):
             raise ConfigError(f"{given} ({type_name(value)}): {expected}{_int_hint(self, value)}")
+        if self.type == NUMBERS:  # a list: its numbers as floats, each finite
+            value = tuple(float(x) for x in value)
+            if not all(math.isfinite(x) for x in value):
+                raise ConfigError(f"{given}: {expected}")
+            if self.validate is not None and not self.validate(value):
+                raise ConfigError(f"{given}: {expected}")
+            return value
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**64:
             size = "" if self.validate is not None else " (and below 2^64 in size)"
             raise ConfigError(f"{given}: {expected}{size}")
@@ -334,8 +344,9 @@ class SGDConfig(_Section):
     schedule: str = option(
         "constant",
         "learning-rate schedule eta(t) = lr s(t), t = steps / N, in the simulation and the "
-        "ODE: constant (s = 1), power (s = (1 + t / sgd.tau)^(-sgd.power)) or file (the "
-        "table t, s(t) of sgd.schedule_file, linear in between, constant after its end)",
+        "ODE: constant (s = 1), power (s = (1 + t / sgd.tau)^(-sgd.power)), piecewise (s "
+        "linear between sgd.schedule_values at sgd.schedule_times, constant after the last) or "
+        "file (the same from the table t, s(t) of sgd.schedule_file)",
         choices=SCHEDULES,
     )
     tau: float = option(
@@ -349,6 +360,14 @@ class SGDConfig(_Section):
         "schedule = power: the exponent (1: eta ~ 1/t late)",
         validate=lambda x: 0 <= x <= 100,
         allowed="a number in [0, 100]",
+    )
+    schedule_times: tuple[float, ...] = option(
+        (),
+        "schedule = piecewise: the times of the table (from 0, increasing), e.g. [0, 10, 50]",
+    )
+    schedule_values: tuple[float, ...] = option(
+        (),
+        "schedule = piecewise: the factors s(t) at schedule_times (>= 0), e.g. [1, 0.5, 0.1]",
     )
     schedule_file: str = option(
         "",
@@ -637,6 +656,10 @@ def unknown_key(section: str, key: Any, value: Any) -> typing.NoReturn:
 
 
 def _is_type(value: Any, kind: type) -> bool:
+    if kind == NUMBERS:
+        return isinstance(value, list | tuple) and all(
+            isinstance(x, int | float) and not isinstance(x, bool) and abs(x) < 2**64 for x in value
+        )
     if kind is bool:
         return isinstance(value, bool)
     if kind is int:

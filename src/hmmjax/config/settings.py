@@ -25,6 +25,7 @@ from hmmjax.config.schema import (
     INVARIANT_AXES,
     INVARIANT_DATA,
     INVARIANT_G,
+    NUMBERS,
     ODE_DATA_MODELS,
     ODE_F,
     ODE_G,
@@ -48,7 +49,7 @@ from hmmjax.config.schema import (
     unknown_key,
     unknown_section,
 )
-from hmmjax.core.tables import read_table
+from hmmjax.core.tables import check_table, read_table
 
 __all__ = [
     "STEP_LIMIT",
@@ -57,6 +58,7 @@ __all__ = [
     "load_config",
     "parse_override",
     "config_reference_markdown",
+    "SCHEDULE_KEYS",
 ]
 
 
@@ -274,14 +276,23 @@ def _check_invariant(cfg: Config) -> None:
             raise ConfigError(f"{key} = {show(value)}: data.model = {show(model)} needs {allowed}")
 
 
+SCHEDULE_KEYS: dict[str, str] = {
+    "tau": "power",
+    "power": "power",
+    "schedule_times": "piecewise",
+    "schedule_values": "piecewise",
+    "schedule_file": "file",
+}
+"""The keys of [sgd] that a schedule uses, and the ``sgd.schedule`` that uses each."""
+
+
 def _check_schedule(cfg: Config) -> None:
     """The learning-rate schedule's keys: used by the schedule they belong to, on online
     runs, and a readable table for ``sgd.schedule = "file"``."""
     s = cfg.sgd
     kind = s.schedule
-    owned = (("sgd.tau", s.tau, 1.0, "power"), ("sgd.power", s.power, 1.0, "power"),
-             ("sgd.schedule_file", s.schedule_file, "", "file"))  # fmt: skip
-    for key, value, default, owner in owned:
+    for name, owner in SCHEDULE_KEYS.items():
+        key, value, default = f"sgd.{name}", getattr(s, name), SCHEMA["sgd"][name].default
         if value != default and kind != owner:
             raise ConfigError(
                 f"{key} = {show(value)}: used by sgd.schedule = {show(owner)} only; "
@@ -294,6 +305,14 @@ def _check_schedule(cfg: Config) -> None:
             f"sgd.schedule = {show(kind)}: schedules are for online runs (finite.P = 0, not "
             'stripe or cylinder); use "constant"'
         )
+    if kind == "piecewise":
+        try:
+            check_table(s.schedule_times, s.schedule_values, "the table")
+        except ValueError as e:
+            raise ConfigError(
+                f"sgd.schedule_times = {show(s.schedule_times)}, sgd.schedule_values = "
+                f"{show(s.schedule_values)}: {e}"
+            ) from None
     if kind == "file":
         if not s.schedule_file:
             raise ConfigError(
@@ -457,7 +476,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 def config_reference_markdown() -> str:
     """A markdown table of every key (type, default, what is allowed, description), then
     a paragraph on the ``[grid]`` table."""
-    names = {bool: "bool", int: "int", float: "float", str: "str"}
+    names = {bool: "bool", int: "int", float: "float", str: "str", NUMBERS: "list of float"}
     rows = [
         "| key | type | default | allowed | description |",
         "| --- | --- | --- | --- | --- |",
@@ -465,7 +484,7 @@ def config_reference_markdown() -> str:
     for options in SCHEMA.values():
         for opt in options.values():
             allowed, doc = (_md(text) for text in (opt.allowed(), opt.doc))
-            kinds = typing.get_args(opt.type) or (opt.type,)
+            kinds = (opt.type,) if opt.type == NUMBERS else typing.get_args(opt.type) or (opt.type,)
             kind = " or ".join(names[k] for k in kinds)
             rows.append(f"| `{opt.key}` | {kind} | `{show(opt.default)}` | {allowed} | {doc} |")
     return "\n".join(rows) + "\n" + grid_reference_markdown()

@@ -44,7 +44,7 @@ __all__ = [
 POWER_MAX = 100.0
 """The largest exponent of a ``Power`` schedule."""
 
-SCHEDULES: tuple[str, ...] = ("constant", "power", "file")
+SCHEDULES: tuple[str, ...] = ("constant", "power", "piecewise", "file")
 """The schedules a config names (``sgd.schedule``); ``Piecewise`` from Python as well."""
 
 
@@ -131,14 +131,22 @@ def read_schedule(path: str | Path) -> Piecewise:
 
 
 def make_schedule(
-    kind: str, tau: float = 1.0, power: float = 1.0, path: str | Path = ""
+    kind: str,
+    tau: float = 1.0,
+    power: float = 1.0,
+    path: str | Path = "",
+    times: tuple[float, ...] = (),
+    values: tuple[float, ...] = (),
 ) -> AbstractSchedule | None:
-    """The schedule a config names: None for "constant", ``Power(tau, power)``, or the
-    table of the file ``path`` for "file"."""
+    """The schedule a config names: None for "constant", ``Power(tau, power)``,
+    ``Piecewise(times, values)`` for "piecewise", or the table of the file ``path`` for
+    "file"."""
     if kind == "constant":
         return None
     if kind == "power":
         return Power(float(tau), float(power))
+    if kind == "piecewise":
+        return Piecewise(times, values)
     if kind == "file":
         return read_schedule(path)
     raise ValueError(f"schedule = {kind!r}: allowed: {', '.join(SCHEDULES)}")

@@ -15,10 +15,11 @@ For the config's point (or every point of its ``[grid]``, in one compiled call):
    that the difference of the two is measured member by member), as ``hmmjax run``
    trains them (``simulate``; ``run.mode`` is not used).
 
-For a single point the optimised schedule is kept for later runs: the piecewise form as a
-table next to the results file (``OUT.schedule.txt``: t, s(t) of ``sgd.schedule =
-"file"``, with ``sgd.lr`` in its header), both forms as the ``[sgd]`` keys of a run in the
-attribute ``schedule_sgd`` (and printed by the command).
+For a single point the optimised schedule is kept for later runs: as the ``[sgd]`` keys of
+a run (``sgd.schedule = "piecewise"`` or ``"power"``) in the attribute ``schedule_sgd``
+(and printed by the command), and the piecewise form also as a table next to the results
+file (``OUT.schedule.txt``: t, s(t) of ``sgd.schedule = "file"``, with ``sgd.lr`` in its
+header).
 """
 
 from __future__ import annotations
@@ -104,20 +105,21 @@ def schedule_path(out: Path) -> Path:
 
 
 def schedule_settings(fit: ScheduleFit, path: Path, config: str) -> dict:
-    """The ``[sgd]`` keys of a run with the (single-point) optimised schedule ``fit``; for
-    the piecewise form, its table is written to ``path`` (atomically) first."""
+    """The ``[sgd]`` keys of a run with the (single-point) optimised schedule ``fit``; the
+    piecewise form's table is also written to ``path`` (atomically), as a file for
+    ``sgd.schedule = "file"``."""
     lr = float(fit.lr)
-    if fit.form == "power":
-        s = fit.schedule
-        return {"lr": lr, "schedule": "power", "tau": float(s.tau), "power": float(s.power)}
     s = fit.schedule
+    if fit.form == "power":
+        return {"lr": lr, "schedule": "power", "tau": float(s.tau), "power": float(s.power)}
+    times, values = s.times.tolist(), s.values.tolist()
     lines = [
         f"# learning-rate schedule optimised by hmmjax optimise {one_line(config)}",
         f"# eta(t) = sgd.lr * s(t) with sgd.lr = {lr!r}; columns: t, s(t)",
-        *(f"{t!r} {v!r}" for t, v in zip(s.times.tolist(), s.values.tolist(), strict=True)),
+        *(f"{t!r} {v!r}" for t, v in zip(times, values, strict=True)),
     ]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    return {"lr": lr, "schedule": "file", "schedule_file": str(path)}
+    return {"lr": lr, "schedule": "piecewise", "schedule_times": times, "schedule_values": values}
 
 
 def optimise(

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from hmmjax.config.schema import ConfigError
-from hmmjax.config.settings import Config
+from hmmjax.config.settings import SCHEDULE_KEYS, Config
 from hmmjax.core.files import NpzError, atomic_target, read_npz
 from hmmjax.core.tables import read_table
 from hmmjax.sweep.plan import Plan
@@ -53,10 +53,15 @@ def _identity(cfg: Config) -> dict:
     d.pop("optimise")  # what hmmjax optimise does, not what a run computes
     d["run"].pop("memory_gib")
     d["run"].pop("devices")
-    if cfg.sgd.schedule == "constant":  # as before schedules existed: old checkpoints resume
-        for key in ("schedule", "tau", "power", "schedule_file"):
+    # as before the keys existed, so that older checkpoints resume: no schedule keys for a
+    # constant rate, no piecewise keys for the power and file schedules
+    kind = cfg.sgd.schedule
+    for key, owner in SCHEDULE_KEYS.items():
+        if kind == "constant" or (owner == "piecewise" and kind != "piecewise"):
             d["sgd"].pop(key)
-    elif cfg.sgd.schedule == "file":  # the table, not its file's name
+    if kind == "constant":
+        d["sgd"].pop("schedule")
+    elif kind == "file":  # the table, not its file's name
         try:
             d["sgd"]["schedule_file"] = [list(c) for c in read_table(cfg.sgd.schedule_file)]
         except ValueError as e:

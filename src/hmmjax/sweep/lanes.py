@@ -284,7 +284,8 @@ def _takes(create: Callable[..., Any], extra: dict[str, Any]) -> bool:
 def config_schedule(cfg: Config) -> AbstractSchedule | None:
     """The schedule of ``cfg`` (None: constant), its file read (``hmmjax.core.schedules``)."""
     s = cfg.sgd
-    return make_schedule(s.schedule, s.tau, s.power, s.schedule_file)
+    return make_schedule(s.schedule, s.tau, s.power, s.schedule_file, s.schedule_times,
+                         s.schedule_values)  # fmt: skip
 
 
 def unit_masks(cfgs: list[Config]) -> tuple[np.ndarray, np.ndarray]:
