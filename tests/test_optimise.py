@@ -25,14 +25,25 @@ OPT = {
 }
 
 
+def test_optimise_end_to_end(optimised, tmp_path):
+    """One run of the command (in one test: xdist would make the fixture on each worker)."""
+    _command_writes_results_schedule_and_figure(optimised, tmp_path)
+    _checks_are_ordinary_runs_of_the_schedules(optimised)
+    _ode_curves_are_those_of_the_ode_of_a_run(optimised)
+
+
 @pytest.fixture(scope="module")
 def optimised(tmp_path_factory):
+    """``hmmjax optimise`` of a tiny config: the config and the results file's Dataset."""
     out = tmp_path_factory.mktemp("optimise") / "opt.nc"
     cfg = small_config(OPT, output={"out": str(out)})
-    return cfg, optimise(cfg, progress=False, config="test.toml")
+    config = out.with_name("opt.toml")
+    config.write_text(cfg.to_toml())
+    assert main(["optimise", str(config), "-q"]) == 0
+    return cfg, read_dataset(out)
 
 
-def test_the_checks_are_ordinary_runs_of_the_schedules(optimised):
+def _checks_are_ordinary_runs_of_the_schedules(optimised):
     """eg_sim_const is ``hmmjax run`` at the best constant rate and eg_sim_opt the run
     with the written schedule file (the table of its [sgd] keys), to the bit; they start
     from the same weights."""
@@ -61,7 +72,7 @@ def test_the_checks_are_ordinary_runs_of_the_schedules(optimised):
     np.testing.assert_allclose(rates, ds["lr_opt"].values, rtol=1e-12)
 
 
-def test_the_ode_curves_are_those_of_the_ode_of_a_run(optimised):
+def _ode_curves_are_those_of_the_ode_of_a_run(optimised):
     """eg_ode_const is the ODE of ``run.mode = "ode"`` at the best constant rate; the
     objective starts at the best constant's and ends at eg_ode_opt's final value."""
     cfg, ds = optimised
@@ -75,43 +86,35 @@ def test_the_ode_curves_are_those_of_the_ode_of_a_run(optimised):
     assert ds.attrs["final_members"] == 3 and np.isfinite(ds.attrs["final_z"])
 
 
-def test_the_command_writes_results_schedule_and_figure(tmp_path):
-    out = tmp_path / "o.nc"
-    config = tmp_path / "c.toml"
-    config.write_text(small_config(OPT, output={"out": str(out)}).to_toml())
-    assert main(["optimise", str(config), "-q"]) == 0
-    ds = read_dataset(out)
+def _command_writes_results_schedule_and_figure(optimised, tmp_path):
+    cfg, ds = optimised
+    out = Path(cfg.output.out)
     assert ds.attrs["experiment"] == "optimise"
     assert {"eg_sim_opt", "eg_sim_const", "lr_opt", "objective"} <= set(ds.data_vars)
     assert out.with_suffix(".png").stat().st_size > 0
     assert schedule_path(out).is_file()
-    assert not list(tmp_path.glob("*.ckpt.npz"))  # the checkpoints are gone once written
+    assert not list(out.parent.glob("*.ckpt.npz"))  # the checkpoints are gone once written
     assert main(["plot", str(out), "--out", str(tmp_path / "again.png")]) == 0
 
 
 POWER = {"simulate": False, "form": "power", "objective": "average", "pieces": 8}
 
 
-def test_a_grid_optimises_every_point_as_if_alone(tmp_path):
+def test_a_grid_optimises_one_schedule_per_point():
     """A grid over D (ODE only, the power form, the time-averaged eg): one schedule per
-    point in one call, each the schedule of that point optimised by itself
-    (``tests/test_optimal.py`` checks every point of a batch; here the grid's wiring).
-    The single point's ``[sgd]`` keys give a run whose ODE is the optimised curve."""
+    point in one call (``tests/test_optimal.py`` checks that a batch optimises each point
+    as if alone; here the grid's wiring), each the power law of its own lr, tau and a."""
     grid = small_config(OPT, optimise=POWER, grid={"D": [20, 40]})
     ds = optimise(grid, progress=False)
     assert ds["lr_opt"].dims == ("D", "t") and ds["objective"].dims == ("D", "step")
     assert ds["power_a"].dims == ("D",) and "schedule_sgd" not in ds.attrs
     assert not np.allclose(ds["lr_opt"].sel(D=20), ds["lr_opt"].sel(D=40))
-    one_cfg = small_config(OPT, data={"D": 40}, optimise=POWER,
-                           output={"out": str(tmp_path / "one.nc")})  # fmt: skip
-    one = optimise(one_cfg, progress=False)
-    for name in ("objective", "lr_opt", "eg_ode_opt", "lr_const", "power_tau", "power_a"):
-        np.testing.assert_allclose(ds[name].sel(D=40).values, one[name].values, rtol=1e-9)
-    sgd = json.loads(one.attrs["schedule_sgd"])
-    assert sgd["schedule"] == "power" and not (tmp_path / "one.schedule.txt").exists()
-    run = driver.simulate(one_cfg.replace(sgd=sgd, run={"mode": "ode"}), progress=False)
-    np.testing.assert_allclose(run["eg_ode"].values, one["eg_ode_opt"].values, rtol=1e-9)
-    assert float(one["objective"].min()) == pytest.approx(float(one["eg_ode_opt"].mean()))
+    t, tau, a = ds["t"].values, ds["power_tau"].values[:, None], ds["power_a"].values[:, None]
+    law = ds["lr_opt"].values[:, :1] * (1 + t / tau) ** -a
+    np.testing.assert_allclose(ds["lr_opt"].values, law, rtol=1e-12)
+    best = ds["objective"].min("step")  # the fit is the best iterate, of the averaged eg
+    np.testing.assert_allclose(best.values, ds["eg_ode_opt"].mean("t").values, rtol=1e-12)
+    assert np.all(best.values <= ds["objective_const"].min("lr_try").values)
 
 
 def test_the_ode_model_is_differentiable_in_the_schedule():

@@ -144,7 +144,7 @@ def optimise(
         return model.eg(jnp.broadcast_to(lr, (n,)), schedule, batched=schedule is not None)
 
     lrs = np.geomspace(o.lr_min, o.lr_max, o.n_lr)
-    best, values = best_constant(eg_of, lrs, o.objective)
+    best, values, eg_const = best_constant(eg_of, lrs, o.objective, curves=True)
     _check_constant(cfg, values)
     _warn_edges(best, lrs)
     t1 = time.perf_counter()
@@ -161,10 +161,7 @@ def optimise(
             rate=o.rate, roughness=o.roughness, objective=o.objective, progress=tick,
         )  # fmt: skip
     seconds = time.perf_counter() - t1
-    with jax.enable_x64(True):
-        eg_opt = np.asarray(eg_of(fit.lr, fit.schedule))
-        eg_const = np.asarray(eg_of(best, None))
-    data = _ode_variables(cfg, times, lrs, values, best, fit, eg_opt, eg_const)
+    data = _ode_variables(cfg, times, lrs, values, best, fit, fit.eg, eg_const)
     attrs = dict(
         experiment="optimise", objective=o.objective, form=o.form, steps=o.steps,
         evaluations=fit.evaluations, optimise_s=seconds, ode_points=model.points,

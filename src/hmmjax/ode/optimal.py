@@ -61,12 +61,14 @@ class ScheduleFit(NamedTuple):
     ``lr`` (batch shape) and ``schedule`` (its arrays with the batch axes in front) are
     what a run takes (``sgd.lr`` and the schedule); ``value`` (batch shape): their
     objective, the smallest of ``objective`` (steps + 1, *batch), the objective of the
-    iterates before each optimisation step and after the last one; ``evaluations``: the
-    number of gradient evaluations; ``form``: one of ``FORMS``."""
+    iterates before each optimisation step and after the last one; ``eg``: the model's eg
+    with the schedule (``batch + (n,)``); ``evaluations``: the number of gradient
+    evaluations (one per step and one for the last iterate); ``form``: one of ``FORMS``."""
 
     lr: np.ndarray
     schedule: AbstractSchedule
     value: np.ndarray
+    eg: np.ndarray
     objective: np.ndarray
     evaluations: int
     form: str
@@ -89,6 +91,7 @@ class ScheduleFit(NamedTuple):
             lr=pick(self.lr),
             schedule=jax.tree.map(pick, self.schedule),
             value=pick(self.value),
+            eg=pick(self.eg),
             objective=np.asarray(self.objective)[(slice(None), *np.atleast_1d(index))],
         )
 
@@ -106,17 +109,28 @@ def best_constant(
     eg_of: Callable[[Any, AbstractSchedule | None], jax.Array],
     lrs: Any,
     objective: str = "final",
-) -> tuple[Any, np.ndarray]:
+    curves: bool = False,
+) -> tuple[Any, ...]:
     """The constant rate of ``lrs`` (1-d) with the smallest objective, per point of the
     batch (a float without one), and the objective of each, shape ``(len(lrs), *batch)``
-    (one vmapped, compiled call; a diverging rate counts as +inf)."""
+    (one vmapped, compiled call; a diverging rate counts as +inf); with ``curves``, also
+    eg at the best rate (``batch + (n,)``), from the same call."""
     lrs = np.asarray(lrs, np.float64)
-    one = jax.vmap(lambda lr: reduce_eg(eg_of(lr, None), objective))
+
+    def one(lr):
+        eg = eg_of(lr, None)
+        return reduce_eg(eg, objective), eg
+
     with jax.enable_x64(True):  # the ODEs run in float64 (hmmjax.ode.solve)
-        values = np.asarray(jax.jit(one)(jnp.asarray(lrs)))
+        values, egs = (np.asarray(a) for a in jax.jit(jax.vmap(one))(jnp.asarray(lrs)))
     values = np.where(np.isfinite(values), values, np.inf)
-    best = lrs[np.argmin(values, axis=0)]
-    return (float(best) if best.ndim == 0 else best), values
+    i = np.argmin(values, axis=0)
+    best = lrs[i]
+    best = float(best) if best.ndim == 0 else best
+    if not curves:
+        return best, values
+    eg = np.take_along_axis(egs, i[None, ..., None], axis=0)[0]
+    return best, values, eg
 
 
 def optimise_schedule(
@@ -151,16 +165,13 @@ def optimise_schedule(
         lr = lr0 * jnp.exp(theta[..., 0])
         return lr, Power(t_max * jnp.exp(theta[..., 1]), theta[..., 2])
 
-    def objectives(theta):
+    def loss(theta):  # the points' objectives are independent: their sum optimises each
         lr, schedule = make(theta)
-        value = reduce_eg(eg_of(lr, schedule), objective)
+        eg = eg_of(lr, schedule)
+        value = reduce_eg(eg, objective)
         if form == "piecewise":
             value = value + roughness * jnp.mean(jnp.diff(theta, axis=-1) ** 2, axis=-1)
-        return value
-
-    def loss(theta):  # the points' objectives are independent: their sum optimises each
-        value = objectives(theta)
-        return jnp.sum(value), value
+        return jnp.sum(value), (value, eg)
 
     def project(theta):  # the power form's exponent in [0, POWER_MAX]
         if form == "piecewise":
@@ -169,17 +180,18 @@ def optimise_schedule(
 
     opt = optax.adam(rate)
 
-    def keep(best, theta, value):  # the iterate with the smallest objective, per point
+    def keep(best, theta, value, eg):  # the iterate with the smallest objective, per point
         better = value < best[1]  # False for NaN: a diverged iterate is never kept
-        return jnp.where(better[..., None], theta, best[0]), jnp.where(better, value, best[1])
+        return (jnp.where(better[..., None], theta, best[0]), jnp.where(better, value, best[1]),
+                jnp.where(better[..., None], eg, best[2]))  # fmt: skip
 
     @jax.jit
     def step(theta, state, best):
-        (_, value), grad = jax.value_and_grad(loss, has_aux=True)(theta)
+        (_, (value, eg)), grad = jax.value_and_grad(loss, has_aux=True)(theta)
         ok = jnp.isfinite(value)[..., None] & jnp.all(jnp.isfinite(grad), -1, keepdims=True)
         updates, state = opt.update(jnp.where(ok, grad, 0.0), state)
         updates = jnp.where(ok, updates, 0.0)  # a point without a gradient stays put
-        best = keep(best, theta, value)
+        best = keep(best, theta, value, eg)
         return project(optax.apply_updates(theta, updates)), state, value, best
 
     history = []
@@ -187,14 +199,16 @@ def optimise_schedule(
     with jax.enable_x64(True):  # the ODEs run in float64 (hmmjax.ode.solve)
         theta = jnp.zeros((*batch, n), jnp.float64)
         state = opt.init(theta)
-        best = (theta, jnp.full(batch, jnp.inf))
-        for i in range(steps):
-            theta, state, value, best = step(theta, state, best)
+        eg0 = jax.eval_shape(lambda t: loss(t)[1][1], theta)
+        best = (theta, jnp.full(batch, jnp.inf), jnp.full(eg0.shape, jnp.nan))
+        for i in range(steps + 1):  # the last call only evaluates the last iterate
+            new, state, value, best = step(theta, state, best)
             history.append(np.asarray(value))
-            if progress is not None:
-                progress(i, history[-1])
-        history.append(np.asarray(jax.jit(objectives)(theta)))
-        theta, value = (np.asarray(a) for a in keep(best, theta, jnp.asarray(history[-1])))
+            if i < steps:
+                theta = new
+                if progress is not None:
+                    progress(i, history[-1])
+        theta, value, eg = (np.asarray(a) for a in best)
         if not np.all(np.isfinite(value)):
             raise ValueError(
                 "the objective is not finite from the start at some points: lower the "
@@ -203,7 +217,7 @@ def optimise_schedule(
         lr, schedule = make(theta)
         lr = np.asarray(lr, np.float64)
         schedule = jax.tree.map(lambda a: np.asarray(a, np.float64), schedule)
-    return ScheduleFit(lr, schedule, value, np.stack(history), steps, form)
+    return ScheduleFit(lr, schedule, value, eg, np.stack(history), steps + 1, form)
 
 
 def _check_options(form, pieces, steps, t_max, rate, roughness, objective) -> None:
