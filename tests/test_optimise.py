@@ -11,7 +11,7 @@ from conftest import SMALL, small_config
 from hmmjax.cli import main
 from hmmjax.core.schedules import read_schedule
 from hmmjax.experiments import driver
-from hmmjax.experiments.optimise import optimise, schedule_path
+from hmmjax.experiments.optimise import optimise, schedule_path, schedule_settings
 from hmmjax.io.results import read_dataset
 from hmmjax.sweep.lanes import point_configs, record_times
 from hmmjax.sweep.ode import ode_model
@@ -169,3 +169,24 @@ def test_bad_values_get_one_line_before_any_work(tmp_path, capsys, sections, mat
     err = capsys.readouterr().err.strip()
     assert err.startswith("hmmjax: error:") and "\n" not in err and match in err, err
     assert not list(tmp_path.glob("o.*"))
+
+
+@pytest.mark.parametrize("form", ["piecewise", "power"])
+def test_the_sgd_keys_of_a_fit_give_its_schedule(tmp_path, form):
+    """``schedule_settings``: the [sgd] keys of a fit make a valid config whose schedule is
+    the fit's (and the piecewise table file is the same table)."""
+    from hmmjax.core.schedules import Piecewise, Power, read_schedule
+    from hmmjax.ode.optimal import ScheduleFit
+    from hmmjax.sweep.lanes import config_schedule
+
+    s = Piecewise([0.0, 1.5, 3.0], [1.0, 0.7, 0.2]) if form == "piecewise" else Power(2.5, 0.8)
+    fit = ScheduleFit(np.array(0.4), s, np.array(0.1), np.zeros(3), np.zeros(2), 1, form)
+    path = tmp_path / "s.txt"
+    keys = schedule_settings(fit, path, "c.toml")
+    made = config_schedule(small_config(OPT, sgd=keys))
+    t = np.linspace(0, 4, 9)
+    with jax.enable_x64(True):
+        np.testing.assert_array_equal(np.asarray(made(t)), np.asarray(s(t)))
+        if form == "piecewise":
+            np.testing.assert_array_equal(np.asarray(read_schedule(path)(t)), np.asarray(s(t)))
+    assert keys["lr"] == 0.4 and path.exists() == (form == "piecewise")
