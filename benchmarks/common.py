@@ -1,9 +1,11 @@
-"""Helpers shared by the benchmark scripts: the machine's description and writing a
-section of RESULTS.md atomically. Standard library only (no JAX)."""
+"""Helpers shared by the benchmark scripts: the machine's description, the best time of
+repeated calls, and writing a section of RESULTS.md atomically. Standard library only (no
+JAX)."""
 
 from __future__ import annotations
 
 import os
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "RESULTS.md")
@@ -18,6 +20,17 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     return f"{cpu}, {os.cpu_count()} cores"
+
+
+def best_seconds(call, repeats: int) -> float:
+    """The shortest wall time of ``repeats`` calls of ``call()`` (which must return when its
+    work is done: wrap a JAX call in ``jax.block_until_ready``); warm it up first."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def write_section(name: str, text: str, path: str = RESULTS) -> None:

@@ -16,11 +16,12 @@ Printed: student-steps/s. Exploratory (not written to RESULTS.md); the issue-16 
 
 import os
 import sys
-import time
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
+from common import best_seconds  # noqa: E402
 
 from hmmjax.data import make_data_model  # noqa: E402
 from hmmjax.models.two_layer import init_network  # noqa: E402
@@ -76,9 +77,5 @@ for name, f in variants.items():
         continue
     steps = 512 if E >= 64 else 4096
     jax.block_until_ready(f(students, steps))
-    best = 1e9
-    for _ in range(3):
-        t = time.perf_counter()
-        jax.block_until_ready(f(students, steps))
-        best = min(best, time.perf_counter() - t)
+    best = best_seconds(lambda f=f, steps=steps: jax.block_until_ready(f(students, steps)), 3)
     print(f"E={E} {name}: {E * steps / best / 1e6:.2f} M student-steps/s", flush=True)

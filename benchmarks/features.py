@@ -33,7 +33,7 @@ from hmmjax.models.two_layer import init_network
 from hmmjax.train.online import SGD, advance
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, write_section  # noqa: E402
+from common import best_seconds, machine, write_section  # noqa: E402
 
 K, M, LR, E = 2, 2, 0.2, 8
 KINDS = ("gaussian", "dct", "hadamard")
@@ -86,12 +86,7 @@ def fp32_peak(n: int = 2048) -> float:
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
     f = jax.jit(lambda a: a @ a)
     jax.block_until_ready(f(a))
-    best = math.inf
-    for _ in range(5):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(a))
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
+    return 2 * n**3 / best_seconds(lambda: jax.block_until_ready(f(a)), 5) / 1e9
 
 
 def main(argv: list[str] | None = None) -> list[str]:

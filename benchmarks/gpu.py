@@ -38,7 +38,7 @@ os.environ.setdefault("HMMJAX_COMPILE_CACHE", "off")  # first calls compile: col
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from common import machine, write_section  # noqa: E402
+from common import best_seconds, machine, write_section  # noqa: E402
 
 from hmmjax.config.settings import config_from_dict  # noqa: E402
 from hmmjax.experiments.driver import simulate  # noqa: E402
@@ -70,12 +70,7 @@ def peak_gflops(n: int, repeats: int = 5) -> float:
     a = jnp.ones((n, n), jnp.float32)
     f = jax.jit(lambda a: a @ a)
     f(a).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(a).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    return 2 * n**3 / best_seconds(lambda: f(a).block_until_ready(), repeats) / 1e9
 
 
 def online(N, D, *, E, t, grid=None, test_size=1000) -> dict:

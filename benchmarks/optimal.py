@@ -18,14 +18,13 @@ import argparse
 import datetime
 import os
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, write_section  # noqa: E402
+from common import best_seconds, machine, write_section  # noqa: E402
 
 from hmmjax.core.schedules import Piecewise  # noqa: E402
 from hmmjax.ode import solve_hmm_limit, solve_iid  # noqa: E402
@@ -58,12 +57,7 @@ def measure(f, x) -> tuple[float, float]:
     compiled = jax.jit(f).lower(x).compile()
     temp = compiled.memory_analysis().temp_size_in_bytes / 2**20
     jax.block_until_ready(compiled(x))
-    best = np.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(x))
-        best = min(best, time.perf_counter() - t0)
-    return best, temp
+    return best_seconds(lambda: jax.block_until_ready(compiled(x)), 3), temp
 
 
 def main() -> int:

@@ -291,13 +291,7 @@ def _check_schedule(cfg: Config) -> None:
     runs, and a readable table for ``sgd.schedule = "file"``."""
     s = cfg.sgd
     kind = s.schedule
-    for name, owner in SCHEDULE_KEYS.items():
-        key, value, default = f"sgd.{name}", getattr(s, name), SCHEMA["sgd"][name].default
-        if value != default and kind != owner:
-            raise ConfigError(
-                f"{key} = {show(value)}: used by sgd.schedule = {show(owner)} only; "
-                f"sgd.schedule is {show(kind)}"
-            )
+    _check_owned(cfg, "sgd", "schedule", SCHEDULE_KEYS)
     if kind == "constant":
         return
     if cfg.finite.P > 0 or cfg.data.model in INVARIANT_DATA:
@@ -334,12 +328,20 @@ def _check_optimise(cfg: Config) -> None:
             f"optimise.lr_max = {show(o.lr_max)}: expected a number > optimise.lr_min = "
             f"{show(o.lr_min)}"
         )
-    for name in ("pieces", "roughness"):
-        value = getattr(o, name)
-        if value != SCHEMA["optimise"][name].default and o.form != "piecewise":
+    _check_owned(cfg, "optimise", "form", {"pieces": "piecewise", "roughness": "piecewise"})
+
+
+def _check_owned(cfg: Config, section: str, kind_key: str, owners: Mapping[str, str]) -> None:
+    """Keys of ``section`` that only one value of its key ``kind_key`` uses (``owners``:
+    key -> that value) keep their defaults under any other value."""
+    values = getattr(cfg, section)
+    kind = getattr(values, kind_key)
+    for name, owner in owners.items():
+        value = getattr(values, name)
+        if value != SCHEMA[section][name].default and kind != owner:
             raise ConfigError(
-                f'optimise.{name} = {show(value)}: used by optimise.form = "piecewise" only; '
-                f"optimise.form is {show(o.form)}"
+                f"{section}.{name} = {show(value)}: used by {section}.{kind_key} = "
+                f"{show(owner)} only; {section}.{kind_key} is {show(kind)}"
             )
 
 

@@ -180,35 +180,35 @@ def optimise_schedule(
 
     opt = optax.adam(rate)
 
-    def keep(best, theta, value, eg):  # the iterate with the smallest objective, per point
-        better = value < best[1]  # False for NaN: a diverged iterate is never kept
-        return (jnp.where(better[..., None], theta, best[0]), jnp.where(better, value, best[1]),
-                jnp.where(better[..., None], eg, best[2]))  # fmt: skip
-
     @jax.jit
-    def step(theta, state, best):
+    def step(theta, state):
         (_, (value, eg)), grad = jax.value_and_grad(loss, has_aux=True)(theta)
         ok = jnp.isfinite(value)[..., None] & jnp.all(jnp.isfinite(grad), -1, keepdims=True)
         updates, state = opt.update(jnp.where(ok, grad, 0.0), state)
         updates = jnp.where(ok, updates, 0.0)  # a point without a gradient stays put
-        best = keep(best, theta, value, eg)
-        return project(optax.apply_updates(theta, updates)), state, value, best
+        return project(optax.apply_updates(theta, updates)), state, value, eg
 
     history = []
     n = pieces + 1 if form == "piecewise" else 3
     with jax.enable_x64(True):  # the ODEs run in float64 (hmmjax.ode.solve)
         theta = jnp.zeros((*batch, n), jnp.float64)
         state = opt.init(theta)
-        eg0 = jax.eval_shape(lambda t: loss(t)[1][1], theta)
-        best = (theta, jnp.full(batch, jnp.inf), jnp.full(eg0.shape, jnp.nan))
+        best = None  # (theta, value, eg) of the iterate with the smallest objective, per point
         for i in range(steps + 1):  # the last call only evaluates the last iterate
-            new, state, value, best = step(theta, state, best)
-            history.append(np.asarray(value))
+            new, state, value, eg = step(theta, state)
+            now = (np.asarray(theta), np.asarray(value), np.asarray(eg))
+            history.append(now[1])
+            if best is None:  # none yet: a diverged (NaN) iterate is never kept
+                best = (now[0], np.full(now[1].shape, np.inf), np.full(now[2].shape, np.nan))
+            better = now[1] < best[1]
+            best = tuple(
+                np.where(better.reshape(better.shape + (1,) * (a.ndim - better.ndim)), a, b)
+                for a, b in zip(now, best, strict=True))  # fmt: skip
             if i < steps:
                 theta = new
                 if progress is not None:
                     progress(i, history[-1])
-        theta, value, eg = (np.asarray(a) for a in best)
+        theta, value, eg = best
         if not np.all(np.isfinite(value)):
             raise ValueError(
                 "the objective is not finite from the start at some points: lower the "
