@@ -43,6 +43,9 @@ DEFAULTS = {
     ),
     "finite": dict(P=0, optimizer="sgd", momentum=0.9, labels="sign", shuffle=True),
     "invariant": dict(
+        network="mlp",
+        depth=3,
+        kernel_size=3,
         alpha=1.0,
         threshold=1.3862943611198906,
         adaptive=True,

@@ -11,7 +11,8 @@ import pytest
 from hmmjax.analysis.exponents import fit_exponent, predicted_exponents
 from hmmjax.core.activations import activation
 from hmmjax.data.invariant import CYLINDER_R2_THEORY, InvariantData, labels, sample
-from hmmjax.models.alpha_net import hinge_grad, hinge_loss, init_net, output
+from hmmjax.models.alpha import hinge_loss
+from hmmjax.models.alpha_net import hinge_grad, init_net, output
 from hmmjax.sweep import Plan, load_checkpoint, run_points
 from hmmjax.sweep.invariant import invariant_lanes, iteration_steps, run_grid
 from hmmjax.sweep.lanes import one_per_lane

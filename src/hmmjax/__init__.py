@@ -46,6 +46,8 @@ _PUBLIC: dict[str, str] = {
     "TwoLayer": "hmmjax.models",
     "init_network": "hmmjax.models",
     "pad_network": "hmmjax.models",
+    "AlphaModel": "hmmjax.models",
+    "ConvNet": "hmmjax.models",
     "AbstractDataModel": "hmmjax.data",
     "Batch": "hmmjax.data",
     "make_data_model": "hmmjax.data",

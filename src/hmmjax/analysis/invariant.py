@@ -175,7 +175,7 @@ def theory_exponents(ds: xr.Dataset, model: Any = None) -> dict[str, float]:
     exponents are missing); NaN where unknown."""
     attrs = {**ds.attrs, **_by_model(ds).get(str(model), {})}
     lazy, feature = attrs.get("beta_lazy"), attrs.get("beta_feature")
-    if (lazy is None or feature is None) and "d" in attrs and "d_par" in attrs:
+    if (lazy is None or feature is None) and "d" in attrs and int(attrs.get("d_par", 0)) > 0:
         pred = predicted_exponents(int(attrs["d"]), int(attrs["d_par"]))
         lazy, feature = pred["lazy"], pred["feature"]
     return {
@@ -226,7 +226,8 @@ def invariant_summary(ds: xr.Dataset) -> dict[str, float]:
     and seeds, ``_se`` their standard errors.
 
     - per grid point: ``err_test``, ``err_test_se``, ``ratio``, ``ratio_se``, ``Lambda``,
-      ``Lambda_se`` (final values) and ``converged`` (the fraction of runs);
+      ``Lambda_se``, ``rel_change``, ``rel_change_se`` (final values; those recorded) and
+      ``converged`` (the fraction of runs);
     - with the NTK analyses, per grid point: ``kr_err_init``, ``kr_err_final``,
       ``svm_err_init``, ``svm_err_final`` and ``align_init``, ``align_final``: the label
       alignment on the top k eigenvectors, k = ``"align_k"`` (ALIGN_K or the largest k);
@@ -245,8 +246,8 @@ def invariant_summary(ds: xr.Dataset) -> dict[str, float]:
 
 
 def _summary_finals(inv: InvariantData, out: dict[str, float]) -> None:
-    names = ("err_test", "ratio", "Lambda")
-    stats = {name: run_stats(final_values(inv.ds, name)) for name in names}
+    names = ("err_test", "ratio", "Lambda", "rel_change")
+    stats = {name: run_stats(final_values(inv.ds, name)) for name in names if name in inv.ds}
     if "converged" in inv.ds:
         stats["converged"] = (run_stats(inv.ds["converged"])[0], None)
     for point in inv.points(*GRID_AXES):

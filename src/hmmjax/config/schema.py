@@ -44,6 +44,8 @@ __all__ = [
     "SEED_STRIDE",
     "INVARIANT_DATA",
     "INVARIANT_G",
+    "NETWORKS",
+    "IMAGE_DATA",
     "OPTIMIZERS",
     "TRAINERS",
     "SCHEDULES",
@@ -109,6 +111,8 @@ INVARIANT_AXES = ("alpha", "K", "P", "seed")  # what a grid of an invariant run 
 
 
 INVARIANT_G = ("relu", "tanh", "erf", "softplus")
+NETWORKS = ("mlp", "cnn")  # invariant.network: the alpha-trick network
+IMAGE_DATA = ("digits", "mnist")  # the data of invariant.network = "cnn"
 
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -410,11 +414,20 @@ class FiniteConfig(_Section):
 
 @dataclass(frozen=True)
 class InvariantConfig(_Section):
-    """[invariant]: the alpha-trick network on stripe / cylinder data (docs/theory.md 7). data.N is
-    d, student.K is h, finite.P is p, sgd.lr scales the step, run.ensemble counts seeds,
+    """[invariant]: the alpha-trick network on stripe / cylinder data, or a convolutional one on
+    images (network = "cnn", docs/theory.md 7). data.N is d, student.K is h (the channels
+    of the cnn), finite.P is p, sgd.lr scales the step, run.ensemble counts seeds,
     run.n_times the records, run.test_size the test set."""
 
     section: ClassVar[str] = "invariant"
+    network: str = option(
+        "mlp",
+        "mlp: the two-layer net on stripe / cylinder data; cnn: a convolutional net on "
+        "images, data.model = digits | mnist (docs/theory.md 7.1)",
+        choices=NETWORKS,
+    )
+    depth: int = option(3, "cnn: convolutional layers", gt=0)
+    kernel_size: int = option(3, "cnn: side of the square convolution kernels", gt=0)
     alpha: float = option(
         1.0, "output scale alpha of F = alpha (f(w) - f(w0)): large lazy, small feature", gt=0
     )

@@ -9,6 +9,7 @@ grid), loading TOML files, ``--set`` overrides and the checks that involve sever
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import typing
@@ -22,6 +23,7 @@ from hmmjax.config.schema import (
     ALL_SECTIONS,
     DEFAULT_STEM,
     FEATURE_MODELS,
+    IMAGE_DATA,
     INVARIANT_AXES,
     INVARIANT_DATA,
     INVARIANT_G,
@@ -59,7 +61,19 @@ __all__ = [
     "parse_override",
     "config_reference_markdown",
     "SCHEDULE_KEYS",
+    "CNN_AXES",
+    "is_invariant",
 ]
+
+
+CNN_AXES = ("alpha", "P", "seed")
+"""What a grid of the convolutional network (invariant.network = "cnn") may sweep."""
+
+
+def is_invariant(cfg: Config) -> bool:
+    """Whether ``cfg`` is an invariant-manifold experiment (the alpha-trick hinge-loss
+    trainer): stripe / cylinder data, or the convolutional network on images."""
+    return cfg.data.model in INVARIANT_DATA or cfg.invariant.network == "cnn"
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,7 @@ STEP_LIMIT = 2**32  # SGD steps index the counter-based data streams (hmmjax.cor
 
 def _check_cross_keys(cfg: Config) -> None:
     """Checks of one run that involve several keys: one line naming the key."""
-    if cfg.sgd.trainer != "sgd" and (cfg.finite.P > 0 or cfg.data.model in INVARIANT_DATA):
+    if cfg.sgd.trainer != "sgd" and (cfg.finite.P > 0 or is_invariant(cfg)):
         raise ConfigError(
             f"sgd.trainer = {show(cfg.sgd.trainer)}: only online runs (finite.P = 0, not "
             'stripe or cylinder) take another trainer; use "sgd"'
@@ -149,7 +163,8 @@ def _check_cross_keys(cfg: Config) -> None:
         _check_features(cfg)
     _check_schedule(cfg)
     _check_optimise(cfg)
-    if cfg.data.model in INVARIANT_DATA:
+    _check_owned(cfg, "invariant", "network", {"depth": "cnn", "kernel_size": "cnn"})
+    if is_invariant(cfg):
         _check_invariant(cfg)
         return
     steps = cfg.run.t_max * cfg.data.N
@@ -223,7 +238,14 @@ def _check_grid_axes(cfg: Config) -> None:
             "(stripe, cylinder) and the other data models are different experiments; sweep "
             "them separately"
         )
-    if models[0] in INVARIANT_DATA:
+    if cfg.invariant.network == "cnn":
+        if g.kind == "points":
+            raise ConfigError(
+                "grid.points: the convolutional network takes a product grid over "
+                + ", ".join(CNN_AXES)
+            )
+        allowed, kind = CNN_AXES, 'invariant.network = "cnn"'
+    elif models[0] in INVARIANT_DATA:
         if g.kind == "points":
             raise ConfigError(
                 "grid.points: invariant experiments take a product grid over "
@@ -257,14 +279,24 @@ def _check_grid_axes(cfg: Config) -> None:
 
 
 def _check_invariant(cfg: Config) -> None:
-    """Cross-key checks of a stripe / cylinder run."""
-    model, d_par = cfg.data.model, INVARIANT_DATA.index(cfg.data.model) + 1
+    """Cross-key checks of a stripe / cylinder run, or of the convolutional network."""
+    model, N = cfg.data.model, cfg.data.N
+    if cfg.invariant.network == "cnn":
+        d_par, what = 0, 'invariant.network = "cnn"'
+        data_ok = model in IMAGE_DATA
+        data_allowed = "one of " + ", ".join(show(m) for m in IMAGE_DATA) + " (images)"
+        dim_ok, dim_allowed = math.isqrt(N) ** 2 == N, "a square number of pixels"
+    else:
+        d_par, what = INVARIANT_DATA.index(model) + 1, f"data.model = {show(model)}"
+        data_ok, data_allowed = True, ""
+        dim_ok, dim_allowed = N > d_par, f"an integer > {d_par} (d > d_par)"
     checks = [
+        ("data.model", model, data_ok, data_allowed),
+        ("data.N", N, dim_ok, dim_allowed),
         ("finite.P", cfg.finite.P, cfg.finite.P > 0, "an integer > 0 (the training set size p)"),
         ("run.mode", cfg.run.mode, cfg.run.mode == "sim", '"sim"'),
         ("student.g", cfg.student.g, cfg.student.g in INVARIANT_G,
          "one of " + ", ".join(show(g) for g in INVARIANT_G)),
-        ("data.N", cfg.data.N, cfg.data.N > d_par, f"an integer > {d_par} (d > d_par)"),
         ("run.ensemble", cfg.run.ensemble, cfg.run.ensemble <= SEED_STRIDE,
          f"at most {SEED_STRIDE} members (member m of seed s draws with seed s 10^6 + m)"),
         ("run.seed", cfg.run.seed, (cfg.run.seed + 1) * SEED_STRIDE <= SEED_LIMIT,
@@ -273,7 +305,7 @@ def _check_invariant(cfg: Config) -> None:
     ]  # fmt: skip
     for key, value, ok, allowed in checks:
         if not ok:
-            raise ConfigError(f"{key} = {show(value)}: data.model = {show(model)} needs {allowed}")
+            raise ConfigError(f"{key} = {show(value)}: {what} needs {allowed}")
 
 
 SCHEDULE_KEYS: dict[str, str] = {
@@ -294,7 +326,7 @@ def _check_schedule(cfg: Config) -> None:
     _check_owned(cfg, "sgd", "schedule", SCHEDULE_KEYS)
     if kind == "constant":
         return
-    if cfg.finite.P > 0 or cfg.data.model in INVARIANT_DATA:
+    if cfg.finite.P > 0 or is_invariant(cfg):
         raise ConfigError(
             f"sgd.schedule = {show(kind)}: schedules are for online runs (finite.P = 0, not "
             'stripe or cylinder); use "constant"'

@@ -1,5 +1,5 @@
 """Pytree helpers: stack trees of equal structure along a new leading axis, take entries
-of that axis.
+of that axis, the Euclidean norm of all leaves together.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["stack", "take"]
+__all__ = ["stack", "take", "tree_norm"]
 
 
 def stack(trees: list[Any]) -> Any:
@@ -21,3 +21,8 @@ def stack(trees: list[Any]) -> Any:
 def take(tree: Any, index: np.ndarray) -> Any:
     """The points ``index`` of a stacked pytree."""
     return jax.tree.map(lambda a: a[index], tree)
+
+
+def tree_norm(tree: Any) -> jax.Array:
+    """sqrt of the sum of squares of every entry of every leaf."""
+    return jnp.sqrt(sum(jnp.sum(t**2) for t in jax.tree.leaves(tree)))

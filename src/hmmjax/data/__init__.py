@@ -1,5 +1,6 @@
 """Data models: the typed base class and registry; i.i.d. Gaussian, hidden manifold,
-Gaussian equivalent; real data sets (digits, MNIST); invariant manifolds (stripe, cylinder).
+Gaussian equivalent; real data sets (digits, MNIST) and image tasks; invariant manifolds
+(stripe, cylinder).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hmmjax.data.features import (
     hadamard_transform,
 )
 from hmmjax.data.gaussian import KINDS, GaussianEquivalent, HiddenManifold, IIDGaussian, draw_model
+from hmmjax.data.images import ImageTask, image_side, nested_split
 from hmmjax.data.invariant import (
     CYLINDER_R2,
     CYLINDER_R2_THEORY,
@@ -68,6 +70,7 @@ __all__ = [
     'HiddenManifold',
     'IDX_TYPES',
     'IIDGaussian',
+    'ImageTask',
     'InvariantData',
     'KINDS',
     'MAX_DENSE',
@@ -82,6 +85,7 @@ __all__ = [
     'draw_model',
     'even_odd',
     'hadamard_transform',
+    'image_side',
     'input_dim',
     'labels',
     'lane_keys',
@@ -89,6 +93,7 @@ __all__ = [
     'load_digits_binary',
     'load_mnist_binary',
     'make_data_model',
+    'nested_split',
     'read_idx',
     'register_data_model',
     'sample',

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from hmmjax.experiments.driver import SPLIT_AXES, linear_errors, run_title, simulate
 from hmmjax.experiments.invariant import (
+    COMPRESSION,
     SEED_STRIDE,
     build_invariant_lanes,
     invariant_dataset,
     invariant_steps,
     invariant_title,
     invariant_trainer,
+    lane_draws,
     member_seeds,
     ntk_analyses,
 )
@@ -24,6 +26,7 @@ from hmmjax.experiments.theory import ode_dataset, ode_divergence, ode_from_stat
 from hmmjax.experiments.validate import check_config
 
 __all__ = [
+    'COMPRESSION',
     'OPTIMISE_AXES',
     'SEED_STRIDE',
     'SPLIT_AXES',
@@ -34,6 +37,7 @@ __all__ = [
     'invariant_steps',
     'invariant_title',
     'invariant_trainer',
+    'lane_draws',
     'linear_errors',
     'member_seeds',
     'ntk_analyses',

@@ -19,7 +19,8 @@ import jax
 import numpy as np
 import xarray as xr
 
-from hmmjax.config.schema import INVARIANT_DATA, ConfigError, show
+from hmmjax.config.schema import ConfigError, show
+from hmmjax.config.settings import is_invariant
 from hmmjax.core.cache import enable_compile_cache
 from hmmjax.experiments.invariant import (
     build_invariant_lanes,
@@ -78,7 +79,7 @@ def simulate(
     t0 = time.perf_counter()
     check_config(cfg)
     enable_compile_cache()  # warm starts: compiled programs kept on disk (HMMJAX_COMPILE_CACHE)
-    invariant = cfg.data.model in INVARIANT_DATA
+    invariant = is_invariant(cfg)
     all_cfgs = point_configs(cfg)
     if times is None and not invariant:
         times = record_times(all_cfgs)  # from the whole grid: the same on every process
@@ -276,7 +277,7 @@ def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dat
     if any(p is None for p in parts.values()):
         return None  # a process > 0 of a multi-host run
     ds = combine_models(cfg, parts, order, dim=axis)
-    title = invariant_title if cfg.data.model in INVARIANT_DATA else run_title
+    title = invariant_title if is_invariant(cfg) else run_title
     ds.attrs.update(title=title(cfg), elapsed_s=time.perf_counter() - t0)
     return ds
 

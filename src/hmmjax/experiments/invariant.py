@@ -1,6 +1,13 @@
-"""An invariant-manifold experiment from a config (``data.model = "stripe" | "cylinder"``):
-the grid's lanes trained on the sweep engine (``hmmjax.sweep.invariant``), the NTK analyses,
+"""An invariant-manifold experiment from a config (``data.model = "stripe" | "cylinder"``,
+or ``invariant.network = "cnn"`` on the images of ``data.model = "digits" | "mnist"``): the
+grid's lanes trained on the sweep engine (``hmmjax.sweep.invariant``), the NTK analyses,
 and the labelled Dataset.
+
+With the convolutional network (docs/theory.md 7.1) student.K is its channels,
+invariant.depth its layers and invariant.kernel_size its kernels; the images of a seed are
+split by ``hmmjax.data.images.nested_split`` (training sets nested in P, one test set of
+run.test_size), and the compression measurements (``g_par`` ... ``Lambda``), which need
+informative directions, are not recorded. The grid sweeps alpha, P and seed.
 
 Keys: data.N is the dimension d, student.K the width h, student.g the activation,
 finite.P the training set size p, sgd.lr the step scale, ``[invariant]`` alpha and the
@@ -35,7 +42,9 @@ import xarray as xr
 from hmmjax.analysis.exponents import predicted_exponents
 from hmmjax.config.schema import SEED_STRIDE
 from hmmjax.config.settings import Config
-from hmmjax.data.invariant import STRIPE, InvariantData, lane_keys, sample
+from hmmjax.data.images import ImageTask
+from hmmjax.data.invariant import STRIPE, InvariantData
+from hmmjax.data.real import load
 from hmmjax.io.layout import grid_attrs, grid_placer
 from hmmjax.observables.ntk import (
     kernel_regression,
@@ -45,13 +54,22 @@ from hmmjax.observables.ntk import (
     sign_error,
 )
 from hmmjax.sweep.engine import Progress
-from hmmjax.sweep.invariant import final_networks, invariant_lanes, iteration_steps
+from hmmjax.sweep.invariant import (
+    LaneDraws,
+    final_networks,
+    image_draws,
+    invariant_lanes,
+    iteration_steps,
+    manifold_draws,
+)
 from hmmjax.sweep.lanes import Lanes
 from hmmjax.sweep.setup import dtype_of
 from hmmjax.train.hinge import InvariantTrainer
 
 __all__ = [
+    "COMPRESSION",
     "SEED_STRIDE",
+    "lane_draws",
     "invariant_trainer",
     "member_seeds",
     "build_invariant_lanes",
@@ -62,8 +80,25 @@ __all__ = [
 ]
 
 
-def _data(cfg: Config) -> InvariantData:
+COMPRESSION = ("g_par", "g_perp", "ratio", "w_par", "w_perp", "Lambda")
+"""The measurements that need informative directions (not recorded for images)."""
+
+
+def _data(cfg: Config) -> InvariantData | ImageTask:
+    if cfg.invariant.network == "cnn":
+        return ImageTask(name=cfg.data.model, path=cfg.data.path, d=cfg.data.N)
     return InvariantData(d=cfg.data.N, model=cfg.data.model, r2=cfg.invariant.threshold)
+
+
+def lane_draws(cfg: Config) -> LaneDraws:
+    """The data and initial networks of a config's lanes (``hmmjax.sweep.invariant``)."""
+    data, dtype = _data(cfg), dtype_of(cfg)
+    act, n_test = cfg.student.g, cfg.run.test_size
+    if isinstance(data, ImageTask):
+        inv = cfg.invariant
+        return image_draws(load(data.name, data.path), data, depth=inv.depth,
+                           kernel=inv.kernel_size, act=act, n_test=n_test, dtype=dtype)  # fmt: skip
+    return manifold_draws(data, act=act, n_test=n_test, dtype=dtype)
 
 
 def invariant_trainer(cfg: Config) -> InvariantTrainer:
@@ -87,7 +122,7 @@ def build_invariant_lanes(cfgs: list[Config]) -> Lanes:
     return invariant_lanes(
         [x.invariant.alpha for x in cfgs], [x.finite.P for x in cfgs],
         [x.student.K for x in cfgs], member_seeds(cfgs), invariant_trainer(c),
-        act=c.student.g, n_test=c.run.test_size, dtype=dtype_of(c),
+        act=c.student.g, n_test=c.run.test_size, dtype=dtype_of(c), draws=lane_draws(c),
     )  # fmt: skip
 
 
@@ -101,7 +136,7 @@ def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dic
     with the NTK at initialisation and at the end, for every point and member: arrays
     (points, members, 2[, k])."""
     c = cfgs[0]
-    inv, data, dtype = c.invariant, _data(c), dtype_of(c)
+    inv, draws = c.invariant, lane_draws(c)
     finals = final_networks(lanes, sim)
     seeds = member_seeds(cfgs)
     shape = seeds.shape
@@ -109,9 +144,7 @@ def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dic
     out.update(eig=np.full((*shape, 2, k), np.nan), align=np.full((*shape, 2, k), np.nan))
     for index in np.ndindex(*shape):
         p = cfgs[index[0]].finite.P
-        k_train, _, k_test = lane_keys(int(seeds[index]))
-        x, y = sample(k_train, p, data, dtype)
-        x_test, y_test = sample(k_test, c.run.test_size, data, dtype)
+        x, y, x_test, y_test = draws.sets(int(seeds[index]), p)
         for w, net in enumerate((lanes.model.net0, finals)):
             net = jax.tree.map(lambda a: a[index], net).unpad()  # noqa: B023 (used at once)
             K_train = network_ntk(net, x, generic=True)
@@ -136,7 +169,12 @@ def invariant_dataset(
     (see the module docstring); the fixed alpha, seed, P and K as scalar coordinates."""
     coords, place = grid_placer(cfg)
     member = ("member", "record")
-    data: dict[str, Any] = {name: place(a, member) for name, a in sim.history.items()}
+    images = cfg.invariant.network == "cnn"
+    data: dict[str, Any] = {
+        name: place(a, member)
+        for name, a in sim.history.items()
+        if not (images and name in COMPRESSION)
+    }
     data["converged"] = place(sim.history["loss"][..., -1] == 0, ("member",))
     if ntk is not None:
         data["kr_err"] = place(ntk["kr_err"], ("member", "ntk"))
@@ -151,18 +189,14 @@ def invariant_dataset(
     coords.update(member=np.arange(cfg.run.ensemble), iteration=("record", steps[0]))
     ds = xr.Dataset(data, coords=coords)
     model = _data(cfg)
-    d, d_par = model.d, model.d_par
-    pred = predicted_exponents(d, d_par)
+    ds.attrs.update(grid_attrs(cfg, cfg.grid.size), experiment="invariant", d=model.d,
+                    d_par=model.d_par, network=cfg.invariant.network)  # fmt: skip
+    if isinstance(model, ImageTask):  # no theory for the exponents of real images
+        ds.attrs.update(depth=cfg.invariant.depth, kernel_size=cfg.invariant.kernel_size)
+        return ds
+    pred = predicted_exponents(model.d, model.d_par)
     r2 = model.r2 if model.model == "cylinder" else json.dumps(list(STRIPE))
-    ds.attrs.update(
-        grid_attrs(cfg, cfg.grid.size),
-        experiment="invariant",
-        d=d,
-        d_par=d_par,
-        threshold=r2,
-        beta_lazy=pred["lazy"],
-        beta_feature=pred["feature"],
-    )
+    ds.attrs.update(threshold=r2, beta_lazy=pred["lazy"], beta_feature=pred["feature"])
     return ds
 
 
@@ -174,4 +208,8 @@ def invariant_title(cfg: Config) -> str:
     parts = [f"{k}={v:g}" for k, v in fixed.items() if grid_name.get(k, k) not in swept]
     sweep = f"; sweep over {', '.join(swept)}" if swept else ""
     model = "/".join(dict(cfg.grid.axes).get("model", (cfg.data.model,)))
+    if cfg.invariant.network == "cnn":
+        inv = cfg.invariant
+        k = inv.kernel_size
+        model += f" (cnn: {inv.depth} layers of {cfg.student.K} channels, {k}x{k})"
     return f"{model}: {', '.join(parts)}, {cfg.student.g}; {cfg.run.ensemble} seeds{sweep}"

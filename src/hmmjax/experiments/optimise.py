@@ -37,8 +37,8 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from hmmjax.analysis.optimal import schedule_gain
-from hmmjax.config.schema import INVARIANT_DATA, ConfigError, one_line, show
-from hmmjax.config.settings import Config
+from hmmjax.config.schema import ConfigError, one_line, show
+from hmmjax.config.settings import Config, is_invariant
 from hmmjax.core.cache import enable_compile_cache
 from hmmjax.core.files import atomic_write_bytes
 from hmmjax.experiments.driver import run_title, simulate
@@ -61,7 +61,7 @@ def check_optimise(cfg: Config) -> None:
     rate must be constant (the command finds the schedule), the grid sweeps only
     ``OPTIMISE_AXES``, and the simulation check is of a single point."""
     o = cfg.optimise
-    if cfg.finite.P > 0 or cfg.data.model in INVARIANT_DATA:
+    if cfg.finite.P > 0 or is_invariant(cfg):
         raise ConfigError(
             f"data.model = {show(cfg.data.model)}, finite.P = {cfg.finite.P}: hmmjax optimise "
             "needs the ODE of online SGD (finite.P = 0, data.model iid, hmm or get)"

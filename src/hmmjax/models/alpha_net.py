@@ -24,20 +24,23 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from hmmjax.core.activations import activation
 from hmmjax.core.rng import key_words, normal_counter
+from hmmjax.models.alpha import AlphaModel, relative_change
 
 __all__ = [
     "InvariantNet",
     "init_net",
     "output",
-    "hinge_loss",
     "hinge_grad",
 ]
 
 
-class InvariantNet(eqx.Module):
+class InvariantNet(AlphaModel):
     """f(x) = (1/h) sum_i mask_i beta_i sigma(omega_i . x / sqrt(d) + b_i).
 
-    ``mask`` marks the true units of a padded network and ``width`` is the true h."""
+    ``mask`` marks the true units of a padded network and ``width`` is the true h. F and
+    the gradient of the hinge loss are written out unit by unit (``output``,
+    ``hinge_grad``); the step scale is h (h Theta = O(1)); the recorded weight change is
+    that of the first layer, |omega - omega0| / |omega0|."""
 
     omega: Float[Array, "H d"]
     b: Float[Array, " H"]
@@ -54,6 +57,23 @@ class InvariantNet(eqx.Module):
     def replace(self, params: tuple[Array, Array, Array]) -> InvariantNet:
         omega, b, beta = params
         return InvariantNet(omega, b, beta, self.mask, self.width, self.act)
+
+    @property
+    def step_scale(self) -> Float[Array, ""]:
+        return self.width
+
+    def mask_grads(self, grads: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
+        g_omega, g_b, g_beta = grads
+        return g_omega * self.mask[:, None], g_b * self.mask, g_beta * self.mask
+
+    def weight_change(self, net0: InvariantNet) -> Float[Array, ""]:
+        return relative_change(self.omega, net0.omega)
+
+    def output(self, net0: InvariantNet, x: Float[Array, "... d"], alpha: ArrayLike):
+        return output(self, net0, x, alpha)
+
+    def hinge(self, net0: InvariantNet, x, y, smask, alpha):
+        return hinge_grad(self, net0, x, y, smask, alpha)
 
     def preact(self, x: Float[Array, "... d"]) -> Float[Array, "... H"]:
         return x @ self.omega.T / math.sqrt(self.omega.shape[-1]) + self.b
@@ -109,19 +129,6 @@ def output(
     """F = alpha (f(w, x) - f(w0, x)), unit by unit: exactly 0 when net == net0."""
     diff = net.units(x) - net0.units(x)
     return alpha * jnp.sum(diff, axis=-1) / net.width
-
-
-def hinge_loss(
-    net: InvariantNet,
-    net0: InvariantNet,
-    x: Float[Array, "P d"],
-    y: Float[Array, " P"],
-    smask: Float[Array, " P"],
-    alpha: ArrayLike,
-) -> Float[Array, ""]:
-    """(1 / (alpha^2 p)) sum_mu smask_mu max(0, 1 - y_mu F_mu), p = sum smask."""
-    margins = y * output(net, net0, x, alpha)
-    return jnp.sum(jnp.maximum(0.0, 1.0 - margins) * smask) / (alpha**2 * jnp.sum(smask))
 
 
 def hinge_grad(

@@ -47,6 +47,7 @@ import scipy.linalg
 from jaxtyping import Array, ArrayLike, Float
 
 from hmmjax.core.activations import activation
+from hmmjax.models.alpha import AlphaModel
 from hmmjax.models.alpha_net import InvariantNet
 
 __all__ = [
@@ -134,16 +135,17 @@ def two_layer_ntk(
 
 
 def network_ntk(
-    net: InvariantNet,
+    net: AlphaModel,
     x1: Float[Array, "n1 d"],
     x2: Float[Array, "n2 d"] | None = None,
     *,
     generic: bool = False,
     block: int = 64,
 ) -> Float[Array, "n1 n2"]:
-    """The NTK of f for an ``InvariantNet``: the closed form, or with ``generic=True`` the
-    jvp / vjp route on its trained parameters (omega, b, beta); mask and h fixed."""
-    if not generic:
+    """The NTK of f for a network of ``AlphaModel``: for an ``InvariantNet`` the closed form,
+    or with ``generic=True`` (and for every other network) the jvp / vjp route on its
+    trained parameters (``net.params``; the rest, e.g. a unit mask, fixed)."""
+    if not generic and isinstance(net, InvariantNet):
         return two_layer_ntk(net, x1, x2)
     return empirical_ntk(lambda p, x: net.replace(p)(x), net.params, x1, x2, block=block)
 

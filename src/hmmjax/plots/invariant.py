@@ -12,12 +12,13 @@ standard error, std (ddof 1) / sqrt(runs).
 
 - ``alpha`` swept: the final test error against alpha, and the final compression
   (``ratio`` = g_par / g_perp of the weight growth, ``Lambda`` = w_par / w_perp of the
-  weights) against alpha;
+  weights) against alpha, or for images (no informative directions, no ``ratio``) the
+  relative change of the weights;
 - ``P`` swept: learning curves, the final test error against P (log-log) per alpha, one
   panel per model, with the fitted power law p^-beta
   (:func:`hmmjax.analysis.invariant.fit_learning_curve`) and the theory's predicted slopes
-  (beta_lazy for the largest alpha, beta_feature for the smallest); and the final
-  ``ratio`` against P;
+  (beta_lazy for the largest alpha, beta_feature for the smallest, where the dataset has
+  them); and the final ``ratio`` against P where it was measured;
 - NTK analyses: the spectrum at initialisation and at the end, the label alignment
   (cumulative fraction of |y|^2 on the top k eigenvectors), and the test errors of kernel
   regression and the kernel SVM with either NTK next to the network's;
@@ -138,12 +139,16 @@ def _plan(inv: InvariantData) -> list[_Panel]:
     if inv.swept("alpha"):
         lines.check("final test error against alpha", "model", "K", "P")
         panels += [("alpha", partial(_draw_alpha, inv))]
-        panels += [("compression", partial(_draw_compression_alpha, inv))]
+        if "ratio" in ds:
+            panels += [("compression", partial(_draw_compression_alpha, inv))]
+        elif "rel_change" in ds:  # images: no informative directions
+            panels += [("weights", partial(_draw_weights_alpha, inv))]
     if inv.swept("P"):
         lines.check("learning curves", "alpha", "K")
-        lines.check("compression against P", "model", "alpha", "K")
         panels += [("curves", partial(_draw_curves, inv, m)) for m in inv.points("model")]
-        panels += [("compression_p", partial(_draw_compression_p, inv))]
+        if "ratio" in ds:
+            lines.check("compression against P", "model", "alpha", "K")
+            panels += [("compression_p", partial(_draw_compression_p, inv))]
     if "ntk" in ds.dims:
         lines.check("NTK panels", "model", "alpha")
         if "ntk_eig" in ds:
@@ -252,7 +257,8 @@ def _draw_compression(
     line, log-log, with a line at 1 (no compression)."""
     x = np.asarray(inv.ds[x_axis].values, float)
     styles = {"ratio": ("-", "o", r"ratio $g_\parallel/g_\perp$"),
-              "Lambda": ("--", "s", r"$\Lambda = w_\parallel/w_\perp$")}  # fmt: skip
+              "Lambda": ("--", "s", r"$\Lambda = w_\parallel/w_\perp$"),
+              "rel_change": ("-", "o", r"$|w - w_0| / |w_0|$ at the end")}  # fmt: skip
     for name in names:
         ls, marker, text = styles[name]
         mean, se = run_stats(final_values(inv.ds, name))
@@ -265,7 +271,8 @@ def _draw_compression(
             )  # fmt: skip
         if len(names) > 1:
             ax.plot([], [], color=NEUTRAL, ls=ls, marker=marker, ms=4, label=text)
-    ax.axhline(1.0, color=NEUTRAL, ls=":", lw=1)
+    if "rel_change" not in names:
+        ax.axhline(1.0, color=NEUTRAL, ls=":", lw=1)
     _log_x(ax, x, x_axis)
     _log_y(ax)
     ax.set_ylabel("final compression" if len(names) > 1 else styles[names[0]][2])
@@ -275,6 +282,11 @@ def _draw_compression(
 def _draw_compression_alpha(inv: InvariantData, ax: Axes) -> None:
     _draw_compression(inv, ax, "alpha", inv.points("model", "K", "P"), ("ratio", "Lambda"))
     ax.set_title("compression against alpha (1 = none)", fontsize="small")
+
+
+def _draw_weights_alpha(inv: InvariantData, ax: Axes) -> None:
+    _draw_compression(inv, ax, "alpha", inv.points("model", "K", "P"), ("rel_change",))
+    ax.set_title("relative change of the weights against alpha", fontsize="small")
 
 
 def _draw_compression_p(inv: InvariantData, ax: Axes) -> None:
@@ -298,7 +310,7 @@ def _draw_curves(inv: InvariantData, panel: dict[str, Any], ax: Axes) -> None:
         beta, stderr, c = fit_learning_curve(p, run_matrix(err.sel(sel), "P"))
         regime = inv.regime(point)
         text = f"{_describe(inv, point, ('alpha', 'K'))}: " + _beta_text(beta, stderr)
-        if regime:
+        if regime and np.isfinite(theory[regime]):
             text += f" ({regime} theory {theory[regime]:.2f})"
         ax.errorbar(p, y, yerr=_bar(series_at(se, sel, "P")), color=colour, marker="o", ms=4,
                     ls="none", capsize=2)  # fmt: skip

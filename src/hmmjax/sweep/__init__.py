@@ -30,9 +30,12 @@ from hmmjax.sweep.finite import build_finite_lanes, epochs
 from hmmjax.sweep.hosts import gather_shares, process_share, share_of
 from hmmjax.sweep.invariant import (
     InvariantResult,
+    LaneDraws,
     final_networks,
+    image_draws,
     invariant_lanes,
     iteration_steps,
+    manifold_draws,
     run_grid,
 )
 from hmmjax.sweep.lanes import (
@@ -74,6 +77,7 @@ __all__ = [
     'Footprint',
     'InvariantResult',
     'Keys',
+    'LaneDraws',
     'Lanes',
     'Layout',
     'OdeModel',
@@ -107,11 +111,13 @@ __all__ = [
     'gather_shares',
     'grid_sizes',
     'header',
+    'image_draws',
     'invariant_lanes',
     'iteration_steps',
     'lane_shape',
     'load_checkpoint',
     'make_trainer',
+    'manifold_draws',
     'measure_footprint',
     'model_checkpoint',
     'ode_model',

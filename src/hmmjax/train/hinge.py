@@ -1,7 +1,13 @@
 """The trainer of the invariant-manifold experiments: full-batch gradient descent on the
-hinge loss of an alpha-trick network (``hmmjax.models.alpha_net``) with an adaptive step
-(docs/theory.md section 7; Paccolat, Petrini, Geiger, Tyloo, Wyart, J. Stat. Mech. (2021)
-044001).
+hinge loss of an alpha-trick network with an adaptive step (docs/theory.md section 7;
+Paccolat, Petrini, Geiger, Tyloo, Wyart, J. Stat. Mech. (2021) 044001).
+
+The network is any ``hmmjax.models.alpha.AlphaModel``: the trainer uses its gradient of
+the loss (``hinge``), its step scale eta / dt (``step_scale``), its mask of padded parts
+(``mask_grads``) and its recorded weight change (``weight_change``). What follows is
+written for the two-layer net (``hmmjax.models.alpha_net``, step scale h); the
+convolutional net (``hmmjax.models.alpha_cnn``, NTK parametrisation) has eta = dt, and on
+images (no informative directions) the compression measurements are NaN.
 
 Dynamics and the step size. Gradient descent discretises the flow dw/dt = -h grad L(w):
 a step is w <- w - eta grad L with eta = h dt (``optax.sgd(eta)``), dt the step in time
@@ -68,7 +74,7 @@ masks their gradients). The true p and h enter the 1/p, 1/h and step-size scalin
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -77,8 +83,10 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from hmmjax.core.trees import tree_norm
+from hmmjax.data.images import ImageTask
 from hmmjax.data.invariant import InvariantData
-from hmmjax.models.alpha_net import InvariantNet, hinge_grad, output
+from hmmjax.models.alpha import AlphaModel
 from hmmjax.observables.directions import compression
 from hmmjax.train.base import AbstractTrainer
 
@@ -123,7 +131,7 @@ class HingeSet(eqx.Module):
     """One member's training set, padded to the grid's largest p with a sample mask, its
     initial network (padded to the largest h) and alpha."""
 
-    net0: InvariantNet
+    net0: AlphaModel
     x: Float[Array, "P d"]
     y: Float[Array, " P"]
     smask: Float[Array, " P"]
@@ -141,8 +149,8 @@ class HingeState(NamedTuple):
     """A member's state: parameters, gradients and margins at them, the adaptive step,
     counters and flags."""
 
-    params: tuple[Array, Array, Array]
-    grads: tuple[Array, Array, Array]
+    params: Any
+    grads: Any
     margins: Array
     loss: Array
     dt: Array
@@ -153,16 +161,12 @@ class HingeState(NamedTuple):
     diverged: Array
 
 
-def _norm(tree) -> Array:
-    return jnp.sqrt(sum(jnp.sum(t**2) for t in jax.tree.leaves(tree)))
-
-
 class InvariantTrainer(AbstractTrainer):
     """Full-batch GD on the hinge loss with the (adaptive) step of the module docstring.
 
     All fields are static (they fix the compiled program)."""
 
-    data: InvariantData = eqx.field(static=True, default=InvariantData())
+    data: InvariantData | ImageTask = eqx.field(static=True, default=InvariantData())
     lr: float = eqx.field(static=True, default=0.5)
     adaptive: bool = eqx.field(static=True, default=True)
     max_dF: float = eqx.field(static=True, default=0.5)
@@ -183,7 +187,7 @@ class InvariantTrainer(AbstractTrainer):
 
     def _grad(self, data: HingeSet, params):
         net = data.net0.replace(params)
-        return hinge_grad(net, data.net0, data.x, data.y, data.smask, data.alpha)
+        return net.hinge(data.net0, data.x, data.y, data.smask, data.alpha)
 
     def init(self, data: HingeSet) -> HingeState:
         """A member's state at its initial network."""
@@ -195,15 +199,14 @@ class InvariantTrainer(AbstractTrainer):
 
     def step(self, data: HingeSet, st: HingeState) -> HingeState:
         """One iteration: a trial step, accepted or rejected (see the module docstring)."""
-        mask = data.net0.mask
-        grads = (st.grads[0] * mask[:, None], st.grads[1] * mask, st.grads[2] * mask)
-        eta = data.net0.width * st.dt
+        grads = data.net0.mask_grads(st.grads)
+        eta = data.net0.step_scale * st.dt
         tx = optax.sgd(eta)
         updates, _ = tx.update(grads, tx.init(st.params))
         params = optax.apply_updates(st.params, updates)
         new_grads, margins, loss = self._grad(data, params)
         dF = jnp.max(jnp.abs(margins - st.margins) * data.smask)
-        dw = _norm(updates) / _norm(st.params)
+        dw = tree_norm(updates) / tree_norm(st.params)
         finite = jnp.isfinite(loss) & jnp.isfinite(dw)
         if self.adaptive:
             ok = finite & (dF <= self.max_dF) & (dw <= self.max_dw)
@@ -238,10 +241,13 @@ class InvariantTrainer(AbstractTrainer):
 
         def errors(b):
             x, y = b
-            return jnp.sum((y * output(net, data.net0, x, data.alpha) <= 0) & (y != 0))
+            return jnp.sum((y * net.output(data.net0, x, data.alpha) <= 0) & (y != 0))
 
         wrong = jax.lax.map(errors, (xt, yt))
-        g_par, g_perp, w_par, w_perp = compression(net, data.net0, self.data.d_par)
+        if self.data.d_par:
+            g_par, g_perp, w_par, w_perp = compression(net, data.net0, self.data.d_par)
+        else:  # no informative directions (images): not measured
+            g_par = g_perp = w_par = w_perp = jnp.full((), jnp.nan, st.loss.dtype)
         p = jnp.sum(data.smask)
         return InvariantMeasurement(
             loss=st.loss,
@@ -254,7 +260,7 @@ class InvariantTrainer(AbstractTrainer):
             w_par=w_par,
             w_perp=w_perp,
             Lambda=w_par / w_perp,
-            rel_change=_norm(net.omega - data.net0.omega) / _norm(data.net0.omega),
+            rel_change=net.weight_change(data.net0),
             dt=st.dt,
             time=st.time,
             steps=st.steps,
