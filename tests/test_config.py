@@ -54,6 +54,7 @@ DEFAULTS = {
         max_steps=100_000,
         ntk=False,
         ntk_top=20,
+        ntk_max_p=4096,
         kernel_ridge=1e-4,
     ),
     "run": dict(

@@ -2,6 +2,7 @@
 docs/theory.md 7.1): its output at initialisation, the trainer's gradient against the loss
 written directly, its NTK against J J^T, nested image splits, and padded lanes."""
 
+import json
 import math
 
 import jax
@@ -9,12 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hmmjax.analysis.invariant import invariant_summary
 from hmmjax.config import ConfigError, config_from_dict, is_invariant
 from hmmjax.data.images import ImageTask, image_side, nested_split
-from hmmjax.data.real import RealData, standardise
+from hmmjax.data.real import RealData, standardise, standardise_global
+from hmmjax.experiments import COMPRESSION, simulate
 from hmmjax.experiments.validate import check_config
 from hmmjax.models.alpha_cnn import init_conv_net
-from hmmjax.observables.ntk import network_ntk
+from hmmjax.observables.ntk import empirical_ntk, network_ntk
+from hmmjax.plots.invariant import plot_invariant
+from hmmjax.sweep.checkpoint import describe_config
 from hmmjax.sweep.invariant import image_draws, invariant_lanes, run_grid
 from hmmjax.train.hinge import HingeSet, InvariantTrainer
 
@@ -94,6 +99,12 @@ def test_ntk_is_j_jt_from_jacrev():
         dense = jac(x[:5]) @ jac(x[2:]).T
     np.testing.assert_allclose(K, dense, rtol=1e-10, atol=1e-12)
     assert K.shape == (5, 5)
+    # one compilation per architecture and shape, not one per network
+    before = empirical_ntk._cache_size()
+    for seed in (6, 7):
+        other = init_conv_net(jax.random.key(seed), SIDE, depth=2, width=2, act="tanh")
+        network_ntk(other, jnp.asarray(x[:5], jnp.float32))
+    assert empirical_ntk._cache_size() == before + 1
 
 
 def test_nested_split_and_square_images():
@@ -186,3 +197,94 @@ def test_a_cnn_config_is_an_invariant_experiment():
     check_config(cfg)
     assert is_invariant(cfg)
     assert not is_invariant(cfg.replace(invariant={"network": "mlp", "depth": 3}))
+
+
+def test_a_fixed_step_of_the_cnn_is_dt_times_the_gradient():
+    """In the NTK parametrisation eta = dt (step_scale 1): one fixed gradient step
+    (adaptive = False) moves every parameter by exactly -dt dL/dw, dt = lr min(1, alpha)."""
+    net0 = init_conv_net(jax.random.key(7), SIDE, depth=2, width=3)
+    data = fake_images(10)
+    x, y = jnp.asarray(data.x, jnp.float32), jnp.asarray(data.y, jnp.float32)
+    trainer = InvariantTrainer(data=ImageTask(name="fake", d=SIDE * SIDE), lr=0.3,
+                               adaptive=False, max_steps=5)  # fmt: skip
+    train = HingeSet(net0=net0, x=x, y=y, smask=jnp.ones(10), alpha=jnp.asarray(0.5))
+    st0 = trainer.init(train)
+    st1 = trainer.step(train, st0)
+    dt = 0.3 * 0.5
+    assert float(st0.dt) == pytest.approx(dt)
+    for w0, g, w1 in zip(jax.tree.leaves(st0.params), jax.tree.leaves(st0.grads),
+                         jax.tree.leaves(st1.params), strict=True):  # fmt: skip
+        np.testing.assert_allclose(w1, w0 - dt * g, rtol=1e-6, atol=1e-7)
+    assert float(st1.time) == pytest.approx(dt)
+
+
+def test_ntk_parametrisation_keeps_f_and_the_kernel_of_order_one():
+    """At initialisation, on i.i.d. N(0, 1) pixels, E f^2 and the NTK's diagonal do not
+    grow or vanish with the width (4 against 32 channels: within a factor 2, and O(1));
+    the first layer's pre-activations have unit variance at interior pixels."""
+    side = 6
+    x = jax.random.normal(jax.random.key(11), (64, side * side))
+    stats = {}
+    for width in (4, 32):
+        nets = [init_conv_net(jax.random.key(s), side, depth=2, width=width) for s in range(6)]
+        f2 = np.mean([np.mean(np.asarray(n(x)) ** 2) for n in nets])
+        diag = np.mean([np.mean(np.diag(np.asarray(network_ntk(n, x[:16])))) for n in nets])
+        stats[width] = (f2, diag)
+    for f2, diag in stats.values():
+        assert 0.1 < f2 < 3 and 0.1 < diag < 10, stats
+    for i in range(2):
+        assert 0.5 < stats[4][i] / stats[32][i] < 2, stats
+    net = init_conv_net(jax.random.key(0), side, depth=1, width=64)
+    z = jax.lax.conv_general_dilated(x.reshape(-1, 1, side, side), net.kernels[0], (1, 1),
+                                     "SAME") / 3.0  # fmt: skip
+    assert float(jnp.var(z[:, :, 1:-1, 1:-1])) == pytest.approx(1.0, abs=0.1)
+
+
+def test_global_standardisation_is_one_affine_map():
+    data = fake_images(40)
+    raw = np.random.default_rng(1).uniform(0, 16, size=(40, 16))
+    raw[:, 0] = 0.0  # a blank pixel stays as blank as its neighbours' background
+    x = standardise_global(raw)
+    assert x.mean() == pytest.approx(0.0, abs=1e-12) and x.std() == pytest.approx(1.0)
+    scale = (x[1, 1] - x[0, 1]) / (raw[1, 1] - raw[0, 1])
+    np.testing.assert_allclose(x, (raw - raw.mean()) * scale, atol=1e-12)
+    assert data.x.shape == (40, 16)
+
+
+def test_fingerprints_of_mlp_runs_do_not_name_the_cnn_keys():
+    """Checkpoints of two-layer runs written before the cnn keys existed still resume:
+    their fingerprint omits network, depth, kernel_size; a cnn run's names them."""
+    mlp = config_from_dict({"data": {"model": "stripe", "N": 5}, "finite": {"P": 8}})
+    assert not {"network", "depth", "kernel_size"} & set(json.loads(describe_config(mlp))[
+        "invariant"])  # fmt: skip
+    cnn = json.loads(describe_config(config_from_dict(CNN)))["invariant"]
+    assert cnn["network"] == "cnn" and cnn["depth"] == 2
+
+
+def test_a_cnn_config_runs_end_to_end():
+    """simulate() of a tiny digits config: the dataset's variables and attributes, the
+    figure's panels and the summary (learning-curve exponents, no theory for images)."""
+    d = {**CNN, "student": {"K": 2}, "run": {"test_size": 100, "ensemble": 2, "n_times": 4},
+         "invariant": {"network": "cnn", "depth": 1, "max_steps": 40, "ntk": True, "ntk_top": 5,
+                       "ntk_max_p": 16},
+         "grid": {"alpha": [0.01, 100.0], "P": [16, 32]}}  # fmt: skip
+    ds = simulate(config_from_dict(d), progress=False)
+    assert ds.attrs["experiment"] == "invariant" and ds.attrs["network"] == "cnn"
+    assert not set(COMPRESSION) & set(ds.data_vars)
+    assert {"rel_change", "err_test", "kr_err", "svm_err", "ntk_align"} <= set(ds.data_vars)
+    assert dict(ds["err_test"].sizes) == {"alpha": 2, "P": 2, "member": 2, "record": 5}
+    change = ds["rel_change"].isel(record=-1)
+    assert float(change.sel(alpha=0.01).min()) > float(change.sel(alpha=100.0).max())
+    assert ds["kr_err"].sel(P=32).isnull().all()  # above invariant.ntk_max_p: not analysed
+    assert ds["kr_err"].sel(P=16).notnull().all()
+    fig = plot_invariant(ds)
+    kernels = next(ax for ax in fig.axes if ax.get_label() == "invariant:kernels")
+    assert "P=16" in kernels.get_title()  # the NTK panels show the largest P analysed
+    labels = {ax.get_label() for ax in fig.axes}
+    assert {"invariant:alpha", "invariant:weights", "invariant:curves",
+            "invariant:kernels"} <= labels  # fmt: skip
+    assert "invariant:compression" not in labels
+    summary = invariant_summary(ds)
+    assert "alpha=0.01:beta" in summary, sorted(summary)[:8]
+    assert math.isfinite(summary["alpha=0.01:beta"])
+    assert math.isnan(summary["alpha=0.01:beta_lazy"])

@@ -81,6 +81,18 @@ class InvariantData:
         """The largest P and K: where per-alpha panels (NTK, training) look."""
         return {d: self.ds[d].values.max().item() for d in self.dims("P", "K")}
 
+    def fixed_ntk(self) -> dict[str, Any]:
+        """The largest K and the largest P with NTK analyses (``invariant.ntk_max_p``
+        leaves larger P without them); the largest P if none has them."""
+        fixed = self.fixed()
+        if "P" in fixed and "kr_err" in self.ds:
+            done = self.ds["kr_err"].notnull()
+            done = done.any([d for d in done.dims if d != "P"])
+            ps = self.ds["P"].values[np.asarray(done)]
+            if ps.size:
+                fixed["P"] = ps.max().item()
+        return fixed
+
     def value(self, point: dict[str, Any], axis: str) -> Any:
         """``axis`` at ``point``, else its scalar coordinate, else ``None``."""
         if axis in point:

@@ -447,6 +447,12 @@ class InvariantConfig(_Section):
         "regression / SVM and label alignment",
     )
     ntk_top: int = option(20, "eigenvectors of the NTK for the label alignment", gt=0)
+    ntk_max_p: int = option(
+        4096,
+        "the NTK analyses only at P <= this (NaN above): the kernel is P x P, and its "
+        "eigenvectors are found on the host in float64",
+        gt=0,
+    )
     kernel_ridge: float = option(1e-4, "kernel regression ridge, relative to tr(K) / p", ge=0)
 
 

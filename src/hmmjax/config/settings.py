@@ -286,6 +286,12 @@ def _check_invariant(cfg: Config) -> None:
         data_ok = model in IMAGE_DATA
         data_allowed = "one of " + ", ".join(show(m) for m in IMAGE_DATA) + " (images)"
         dim_ok, dim_allowed = math.isqrt(N) ** 2 == N, "a square number of pixels"
+        side, k = math.isqrt(N), cfg.invariant.kernel_size
+        if dim_ok and k > 2 * side - 1:
+            raise ConfigError(
+                f"invariant.kernel_size = {k}: images of {side}x{side} pixels take kernels of "
+                f"side <= {2 * side - 1} (a larger kernel has entries that never see a pixel)"
+            )
     else:
         d_par, what = INVARIANT_DATA.index(model) + 1, f"data.model = {show(model)}"
         data_ok, data_allowed = True, ""

@@ -1,6 +1,7 @@
 """Image data for the alpha-trick experiments with a convolutional network (docs/theory.md
 section 7.1): a real data set of ``hmmjax.data.real`` (the 8x8 digits shipped with
-scikit-learn, or MNIST from IDX files), even vs odd, standardised over the whole set.
+scikit-learn, or MNIST from IDX files), even vs odd, standardised over the whole set by
+one affine map for every pixel (``load(..., scale="global")``).
 
 ``ImageTask`` names the set for the hinge-loss trainer (a static description: the data
 itself is host memory, cut into lanes by ``hmmjax.sweep.invariant``). ``nested_split``

@@ -96,7 +96,7 @@ def lane_draws(cfg: Config) -> LaneDraws:
     act, n_test = cfg.student.g, cfg.run.test_size
     if isinstance(data, ImageTask):
         inv = cfg.invariant
-        return image_draws(load(data.name, data.path), data, depth=inv.depth,
+        return image_draws(load(data.name, data.path, "global"), data, depth=inv.depth,
                            kernel=inv.kernel_size, act=act, n_test=n_test, dtype=dtype)  # fmt: skip
     return manifold_draws(data, act=act, n_test=n_test, dtype=dtype)
 
@@ -133,8 +133,9 @@ def invariant_steps(cfgs: list[Config]) -> np.ndarray:
 
 def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dict[str, np.ndarray]:
     """Kernel regression, kernel SVM and label alignment (on the top ``k`` eigenvectors)
-    with the NTK at initialisation and at the end, for every point and member: arrays
-    (points, members, 2[, k])."""
+    with the NTK at initialisation and at the end, for every point and member with P <=
+    invariant.ntk_max_p (NaN for the others): arrays (points, members, 2[, k]). Kernels
+    are computed at the highest matmul precision (no TF32 on GPUs)."""
     c = cfgs[0]
     inv, draws = c.invariant, lane_draws(c)
     finals = final_networks(lanes, sim)
@@ -144,11 +145,14 @@ def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dic
     out.update(eig=np.full((*shape, 2, k), np.nan), align=np.full((*shape, 2, k), np.nan))
     for index in np.ndindex(*shape):
         p = cfgs[index[0]].finite.P
+        if p > inv.ntk_max_p:
+            continue
         x, y, x_test, y_test = draws.sets(int(seeds[index]), p)
         for w, net in enumerate((lanes.model.net0, finals)):
             net = jax.tree.map(lambda a: a[index], net).unpad()  # noqa: B023 (used at once)
-            K_train = network_ntk(net, x, generic=True)
-            K_test = network_ntk(net, x_test, x, generic=True)
+            with jax.default_matmul_precision("highest"):
+                K_train = network_ntk(net, x, generic=True)
+                K_test = network_ntk(net, x_test, x, generic=True)
             pred = kernel_regression(K_train, y, K_test, ridge=inv.kernel_ridge)
             out["kr_err"][(*index, w)] = sign_error(y_test, pred)
             out["svm_err"][(*index, w)] = sign_error(y_test, kernel_svm(K_train, y, K_test))

@@ -72,31 +72,36 @@ def _blocks(x: Array, block: int) -> Array:
 
 @functools.partial(jax.jit, static_argnames=("apply", "block"))
 def empirical_ntk(
-    apply: Callable[[Any, Array], Array],
+    apply: Callable[..., Array],
     params: Any,
     x1: Float[Array, "n1 ..."],
     x2: Float[Array, "n2 ..."] | None = None,
     *,
     block: int = 64,
+    args: Any = None,
 ) -> Float[Array, "n1 n2"]:
     """Theta[i, j] = sum over the leaves of ``params`` of d apply(params, x1[i]) d apply(
     params, x2[j]) (x2 = x1 if None), by blocks of vjp and jvp (module docstring).
 
-    ``apply(params, x)`` maps one input to a scalar; every leaf of ``params`` is
-    differentiated (split off the fixed leaves, e.g. with ``eqx.partition``, first).
-    Compiled with ``apply`` and ``block`` static: pass the same function object to reuse
-    the compilation."""
+    ``apply(params, x)`` (or ``apply(params, x, args)`` when ``args`` is given: a pytree
+    that is not differentiated) maps one input to a scalar; every leaf of ``params`` is
+    differentiated. Compiled with ``apply`` and ``block`` static: pass the same function
+    object (not a new closure per call) to reuse the compilation."""
+
+    def call(p, x):
+        return apply(p, x) if args is None else apply(p, x, args)
+
     x2 = x1 if x2 is None else x2
     n1, n2 = x1.shape[0], x2.shape[0]
     b1, b2 = min(block, n1), min(block, n2)
     X1, X2 = _blocks(x1, b1), _blocks(x2, b2)
 
     def grad_one(x):
-        out, vjp = jax.vjp(lambda p: apply(p, x), params)
+        out, vjp = jax.vjp(lambda p: call(p, x), params)
         return vjp(jnp.ones_like(out))[0]
 
     def outputs(p, xb):
-        return jax.vmap(lambda x: apply(p, x))(xb)
+        return jax.vmap(lambda x: call(p, x))(xb)
 
     def column(xb2):  # (n_blocks1, b1, b2)
         grads = jax.vmap(grad_one)(xb2)  # leaves (b2, *leaf shape)
@@ -147,7 +152,13 @@ def network_ntk(
     trained parameters (``net.params``; the rest, e.g. a unit mask, fixed)."""
     if not generic and isinstance(net, InvariantNet):
         return two_layer_ntk(net, x1, x2)
-    return empirical_ntk(lambda p, x: net.replace(p)(x), net.params, x1, x2, block=block)
+    return empirical_ntk(_network_output, net.params, x1, x2, block=block, args=net)
+
+
+def _network_output(params: Any, x: Array, net: AlphaModel) -> Array:
+    """f(params, x) of ``net``'s architecture: one function for every network, so that
+    ``empirical_ntk`` compiles once per architecture and shape, not once per call."""
+    return net.replace(params)(x)
 
 
 def kernel_regression(

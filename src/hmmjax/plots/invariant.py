@@ -347,7 +347,7 @@ def _draw_theory(ax: Axes, p: np.ndarray, y: np.ndarray, beta: float, regime: st
 def _draw_ntk(inv: InvariantData, name: str, ax: Axes) -> None:
     """NTK spectrum (``ntk_eig``) or label alignment (``ntk_align``) against the
     eigen-index, at initialisation (dashed) and at the end (solid), per model and alpha."""
-    fixed = inv.fixed()
+    fixed = inv.fixed_ntk()
     da = inv.ds[name].sel(fixed)
     k = np.asarray(inv.ds["eig"].values if "eig" in inv.ds.coords else
                    np.arange(1, inv.ds.sizes["eig"] + 1), float)  # fmt: skip
@@ -373,7 +373,7 @@ def _draw_ntk(inv: InvariantData, name: str, ax: Axes) -> None:
 def _draw_kernels(inv: InvariantData, ax: Axes) -> None:
     """Test errors per model and alpha: the network (final), kernel regression and the
     kernel SVM with the NTK at initialisation (open) and at the end (filled)."""
-    fixed = inv.fixed()
+    fixed = inv.fixed_ntk()
     groups = inv.points("model", "alpha")
     methods = [m for m in KERNEL_METHODS if m[1] in inv.ds]
     width = 0.8 / len(methods)

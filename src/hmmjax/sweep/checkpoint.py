@@ -61,14 +61,15 @@ def _identity(cfg: Config) -> dict:
             d["sgd"].pop(key)
     if kind == "constant":
         d["sgd"].pop("schedule")
-    if cfg.invariant.network == "mlp":  # as before the convolutional network existed
-        for key in ("network", "depth", "kernel_size"):
-            d["invariant"].pop(key)
     elif kind == "file":  # the table, not its file's name
         try:
             d["sgd"]["schedule_file"] = [list(c) for c in read_table(cfg.sgd.schedule_file)]
         except ValueError as e:
             raise ConfigError(f"sgd.schedule_file = {cfg.sgd.schedule_file!r}: {e}") from None
+    if cfg.invariant.network == "mlp":  # as before the convolutional network existed
+        for key in ("network", "depth", "kernel_size"):
+            d["invariant"].pop(key)
+    d["invariant"].pop("ntk_max_p")  # analyses after training: not part of the state
     return d
 
 

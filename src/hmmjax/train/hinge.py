@@ -63,13 +63,17 @@ directions (per-direction RMS over units)
     g_perp = sqrt(mean_i sum_{j >= d_par} dW_ij^2 / (d - d_par)),
 
 their ratio (the compression), and the same RMS of the weights omega themselves, Lambda
-= omega_par / omega_perp (1 at initialisation up to sampling, what Paccolat et al. plot).
+= omega_par / omega_perp (1 at initialisation up to sampling, what Paccolat et al. plot);
+all six NaN on images, which have no known informative directions. The relative change
+of the weights is the network's ``weight_change``: |omega - omega0| / |omega0| for the
+two-layer net, |w - w0| / |w0| over every weight and bias for the convolutional one.
 
 Lanes. On the sweep engine a point is one (alpha, p, h) and its members are seeds
 (``hmmjax.sweep.invariant``). Training sets are padded to the grid's largest p with a sample
 mask (the loss averages over the true p); networks are padded to the largest h with zero
 units and a unit mask, so padded units have zero gradients and never move (the trainer also
-masks their gradients). The true p and h enter the 1/p, 1/h and step-size scalings.
+masks their gradients). The true p and h enter the 1/p, 1/h and step-size scalings. The
+convolutional net is not padded (every point of a grid has the same channels).
 """
 
 from __future__ import annotations
@@ -113,8 +117,8 @@ class InvariantMeasurement(NamedTuple):
     w_par: Float[Array, ""]  # RMS of omega along the informative directions
     w_perp: Float[Array, ""]  # ... along the others
     Lambda: Float[Array, ""]  # w_par / w_perp
-    rel_change: Float[Array, ""]  # |omega - omega0| / |omega0| (Frobenius)
-    dt: Float[Array, ""]  # the current step in time units (eta = h dt)
+    rel_change: Float[Array, ""]  # |w - w0| / |w0| (Frobenius; ``weight_change``)
+    dt: Float[Array, ""]  # the current step in time units (eta = step_scale dt)
     time: Float[Array, ""]  # t = sum of accepted dt
     steps: Int[Array, ""]  # iterations done (accepted or not)
     accepted: Int[Array, ""]  # accepted steps
@@ -129,7 +133,7 @@ def iteration_records(max_steps: int, n_records: int = 30) -> tuple[int, ...]:
 
 class HingeSet(eqx.Module):
     """One member's training set, padded to the grid's largest p with a sample mask, its
-    initial network (padded to the largest h) and alpha."""
+    initial network (a two-layer one padded to the largest h) and alpha."""
 
     net0: AlphaModel
     x: Float[Array, "P d"]
