@@ -76,8 +76,11 @@ def test_sharded_over_two_devices_equals_one_device(tmp_path, parts):
 
     if "grid" in parts:
         one, two = load("grid")
-        for name in ("eg_mc", "Q", "v", "diverged", "eg_ode", "Q_ode", "R_ode"):
+        for name in ("Q", "v", "diverged", "eg_ode", "Q_ode", "R_ode"):
             np.testing.assert_array_equal(one[name].values, two[name].values, err_msg=name)
+        # eg_mc, a float32 mean over the test set, is reduced in an order XLA may choose by
+        # the per-device shape: on one CPU (2026-12-02) 3 of 108 values differed by 1 ulp
+        np.testing.assert_allclose(one["eg_mc"].values, two["eg_mc"].values, rtol=3e-7, atol=0)
         for name in ("eg", "R"):
             np.testing.assert_allclose(one[name].values, two[name].values, rtol=3e-6,
                                        err_msg=name)  # fmt: skip

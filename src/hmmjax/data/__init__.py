@@ -41,6 +41,7 @@ from hmmjax.data.invariant import (
 from hmmjax.data.real import (
     DATASETS,
     IDX_TYPES,
+    SCALINGS,
     RealData,
     even_odd,
     input_dim,
@@ -51,6 +52,7 @@ from hmmjax.data.real import (
     shape,
     split,
     standardise,
+    standardise_global,
     write_idx,
 )
 
@@ -75,6 +77,7 @@ __all__ = [
     'KINDS',
     'MAX_DENSE',
     'RealData',
+    'SCALINGS',
     'STRIPE',
     'TransformFeatures',
     'as_features',
@@ -100,5 +103,6 @@ __all__ = [
     'shape',
     'split',
     'standardise',
+    'standardise_global',
     'write_idx',
 ]
