@@ -56,6 +56,7 @@ DEFAULTS = {
         ntk_top=20,
         ntk_max_p=4096,
         kernel_ridge=1e-4,
+        by_p=True,
     ),
     "run": dict(
         t_max=100.0,

@@ -454,6 +454,12 @@ class InvariantConfig(_Section):
         gt=0,
     )
     kernel_ridge: float = option(1e-4, "kernel regression ridge, relative to tr(K) / p", ge=0)
+    by_p: bool = option(
+        True,
+        "a [grid] over P runs one part per P, one after the other, each lane padded to its "
+        "own P (the work of a lane grows with its P, not the grid's largest); false: every "
+        "lane in one computation",
+    )
 
 
 @dataclass(frozen=True)

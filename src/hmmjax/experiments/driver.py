@@ -19,6 +19,7 @@ import jax
 import numpy as np
 import xarray as xr
 
+from hmmjax.config.grid import AXES
 from hmmjax.config.schema import ConfigError, show
 from hmmjax.config.settings import is_invariant
 from hmmjax.core.cache import enable_compile_cache
@@ -120,9 +121,9 @@ def simulate(
             if finite:
                 extra = linear_errors(lanes.test)
             elif invariant and cfg.invariant.ntk:
-                # eigenvectors kept: the same number on every process (shapes gather)
-                top = min(cfg.invariant.ntk_top, min(c.finite.P for c in all_cfgs))
-                extra = ntk_analyses(cfgs, lanes, sim, top)
+                # ntk_top eigenvectors: the same number on every process and every part
+                # of a grid split over P (NaN beyond a point's P)
+                extra = ntk_analyses(cfgs, lanes, sim, cfg.invariant.ntk_top)
             sim = sim._replace(final=None)  # used above; not gathered nor kept
     if cfg.run.mode != "sim":
         with jax.enable_x64(cfg.run.precision == "float64"):
@@ -228,19 +229,25 @@ def linear_errors(test) -> dict[str, np.ndarray]:
 SPLIT_AXES = ("model", "features")
 
 
-def _split(cfgs) -> tuple[str, list[str]] | None:
+def _split(cfgs) -> tuple[str, list] | None:
     """(axis, values) of the first of ``SPLIT_AXES`` with several values over the points
-    ``cfgs``; None if there is none."""
+    ``cfgs``; then, for invariant runs with ``invariant.by_p``, P (each part's lanes are
+    padded to their own P, not the grid's largest); None if there is none."""
     for axis in SPLIT_AXES:
         values = list(dict.fromkeys(getattr(c.data, axis) for c in cfgs))
         if len(values) > 1:
             return axis, values
+    if is_invariant(cfgs[0]) and cfgs[0].invariant.by_p:
+        values = list(dict.fromkeys(c.finite.P for c in cfgs))
+        if len(values) > 1:
+            return "P", values
     return None
 
 
-def _part(cfg, axis: str, value: str, checkpoint: Path | None):
+def _part(cfg, axis: str, value, checkpoint: Path | None):
     """The config of one value of a split axis, and its checkpoint."""
-    sub = cfg.replace(data={axis: value}, grid=cfg.grid.select(axis, value))
+    section, key = AXES[axis]
+    sub = cfg.replace(**{section: {key: value}}, grid=cfg.grid.select(axis, value))
     tag = value if axis == "model" else f"{axis}-{value}"
     return sub, (model_checkpoint(checkpoint, tag) if checkpoint is not None else None)
 
@@ -256,10 +263,11 @@ def _leaf_parts(cfg, checkpoint: Path | None) -> list:
 
 
 def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dataset | None:
-    """A grid over data models or feature matrices (``SPLIT_AXES``): one ``simulate`` per
-    value (at the grid's times), the results put together along ``axis``
-    (``layout.combine_models``)."""
+    """A grid over data models or feature matrices (``SPLIT_AXES``), or an invariant grid
+    over P: one ``simulate`` per value (at the grid's times), the results put together
+    along ``axis`` (``layout.combine_models``)."""
     t0 = time.perf_counter()
+    section, key = AXES[axis]
     parts, order = {}, []
     subs, ckpts = {}, {}
     for m in values:
@@ -271,9 +279,9 @@ def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dat
     for m in values:
         sub, ckpt = subs[m], ckpts[m]
         if progress:
-            print(f"hmmjax: data.{axis} = {m}", file=sys.stderr)
+            print(f"hmmjax: {section}.{key} = {m}", file=sys.stderr)
         parts[m] = simulate(sub, progress, ckpt, times=times)
-        order += [i for i, c in enumerate(all_cfgs) if getattr(c.data, axis) == m]
+        order += [i for i, c in enumerate(all_cfgs) if getattr(getattr(c, section), key) == m]
     if any(p is None for p in parts.values()):
         return None  # a process > 0 of a multi-host run
     ds = combine_models(cfg, parts, order, dim=axis)

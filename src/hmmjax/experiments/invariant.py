@@ -132,9 +132,10 @@ def invariant_steps(cfgs: list[Config]) -> np.ndarray:
 
 
 def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dict[str, np.ndarray]:
-    """Kernel regression, kernel SVM and label alignment (on the top ``k`` eigenvectors)
-    with the NTK at initialisation and at the end, for every point and member with P <=
-    invariant.ntk_max_p (NaN for the others): arrays (points, members, 2[, k]). Kernels
+    """Kernel regression, kernel SVM and label alignment (on the top ``k`` eigenvectors,
+    NaN beyond a point's P) with the NTK at initialisation and at the end, for every point
+    and member with P <= invariant.ntk_max_p (NaN for the others): arrays (points,
+    members, 2[, k]). Kernels
     are computed at the highest matmul precision (no TF32 on GPUs)."""
     c = cfgs[0]
     inv, draws = c.invariant, lane_draws(c)
@@ -156,9 +157,11 @@ def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dic
             pred = kernel_regression(K_train, y, K_test, ridge=inv.kernel_ridge)
             out["kr_err"][(*index, w)] = sign_error(y_test, pred)
             out["svm_err"][(*index, w)] = sign_error(y_test, kernel_svm(K_train, y, K_test))
-            al = label_alignment(K_train, y, k)
-            out["eig"][(*index, w)] = np.asarray(al.eigenvalues)[:k] / al.eigenvalues[0]
-            out["align"][(*index, w)] = np.asarray(al.cumulative)[:k]
+            top = min(k, p)  # NaN beyond P
+            al = label_alignment(K_train, y, top)
+            where = (*index, w, slice(top))
+            out["eig"][where] = np.asarray(al.eigenvalues)[:top] / al.eigenvalues[0]
+            out["align"][where] = np.asarray(al.cumulative)[:top]
     return out
 
 

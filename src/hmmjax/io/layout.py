@@ -209,10 +209,11 @@ def finite_dataset(
 def combine_models(
     cfg: Config, parts: dict[str, xr.Dataset], order: list[int], dim: str = "model"
 ) -> xr.Dataset:
-    """The datasets of the values of a grid over ``dim`` (``model`` or ``features``; each
-    run by itself) as one: a ``dim`` dim (product grids) or a ``dim`` coordinate along
-    ``point`` (``order``: the grid's point indices in the order of the parts' points).
-    Unit dims of different sizes are padded with NaN; each part's own attributes go to
+    """The datasets of the values of a grid over ``dim`` (``model``, ``features``, or P of
+    an invariant grid; each run by itself) as one: a ``dim`` dim (product grids, in the
+    grid's order of dims) or a ``dim`` coordinate along ``point`` (``order``: the grid's
+    point indices in the order of the parts' points). Unit dims of different sizes are
+    padded with NaN; the attributes all parts share are kept, and each part's own go to
     ``attrs["by_" + dim]``."""
     sizes = {d: max(p.sizes.get(d, 0) for p in parts.values()) for d in ("k", "l", "m")}
     padded = []
@@ -230,17 +231,29 @@ def combine_models(
     else:
         ds = xr.concat(padded, dim, coords="minimal", compat="override",
                        combine_attrs="drop", data_vars="all")  # fmt: skip
-        ds = ds.assign_coords({dim: models})
+        ds = ds.assign_coords({dim: models}).transpose(*cfg.grid.dims, ...)
     _describe(ds)
     common = ("title", "mode", "precision", "device", "n_devices", "jax_version", "experiment")
     first = next(iter(parts.values())).attrs
     ds.attrs.update({k: first[k] for k in common if k in first})
+    # what every part says alike (e.g. the invariant attributes of a split over P)
+    ds.attrs.update({k: v for k, v in first.items() if k not in _PER_RUN and k not in ds.attrs
+                     and all(_same(p.attrs.get(k), v) for p in parts.values())})  # fmt: skip
     ds.attrs["by_" + dim] = {
         m: {k: v for k, v in p.attrs.items() if k not in (*common, "config", "swept")}
         for m, p in parts.items()
     }
     ds.attrs.update(grid_attrs(cfg, cfg.grid.size))
     return ds
+
+
+# attributes of one run that a combination does not take from its parts as its own
+_PER_RUN = ("config", "swept", "grid_kind", "n_points", "elapsed_s", "plan", "memory_need_gib")
+
+
+def _same(a, b) -> bool:
+    """Whether two attribute values are equal (numbers, strings or arrays)."""
+    return a is not None and bool(np.array_equal(np.asarray(a), np.asarray(b)))
 
 
 def _over_members(stat, a: np.ndarray) -> np.ndarray:

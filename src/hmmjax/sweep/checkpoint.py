@@ -70,6 +70,7 @@ def _identity(cfg: Config) -> dict:
         for key in ("network", "depth", "kernel_size"):
             d["invariant"].pop(key)
     d["invariant"].pop("ntk_max_p")  # analyses after training: not part of the state
+    d["invariant"].pop("by_p")  # how a grid is cut into runs: a run's own lanes are the same
     return d
 
 
