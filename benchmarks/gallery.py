@@ -1,4 +1,4 @@
-"""Regenerate the README's figure gallery: run every config of ``configs/``, time it.
+"""Regenerate the figure gallery (docs/gallery.md): run every config of ``configs/``, time it.
 
     python benchmarks/gallery.py [--only NAME ...] [--no-write]
 

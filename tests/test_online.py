@@ -138,7 +138,7 @@ def test_a_delayed_block_is_its_steps_one_after_another(second):
 
 def test_a_subclass_step_is_used_in_a_lane_of_many_students():
     """A lane of many students runs SGD's own step as delayed matrix products; a subclass
-    with its own ``step`` (README, "Extending hmmjax") must still get its step."""
+    with its own ``step`` (docs/guides/extending.md) must still get its step."""
 
     class Frozen(SGD):
         def step(self, student, data):

@@ -1,7 +1,7 @@
 """Property-based tests (hypothesis): generated configs, ``hmmjax run`` end to end and
 generated state files for ``hmmjax ode``.
 
-The properties are those of the README and of ``hmmjax.config``: whatever a user writes,
+The properties are those of the documentation and of ``hmmjax.config``: whatever a user writes,
 a config is either accepted or refused with a ``ConfigError`` of one line naming the key
 (never another exception); the command exits 0 or 2 with one line ``hmmjax: error: ...``
 (never a traceback); a state file is accepted or refused with a one-line ``ValueError``

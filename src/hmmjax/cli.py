@@ -29,6 +29,8 @@ from hmmjax.config.settings import Config, config_reference_markdown, load_confi
 
 __all__ = [
     "USAGE_ERROR",
+    "CONFIG_REFERENCE",
+    "RUN_DESCRIPTION",
     "ODE_SOLVERS",
     "UsageError",
     "Command",
@@ -55,6 +57,48 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    description: str = ""  # the text of ``hmmjax NAME --help`` (kept as written); else help
+
+
+CONFIG_REFERENCE = (
+    "Every config key, its default and what it allows: `hmmjax config`, or the\n"
+    "config reference of the documentation (docs/reference/config.md; `mkdocs serve`\n"
+    "shows the site locally)."
+)
+
+RUN_DESCRIPTION = f"""\
+Run the experiment of a TOML config: write its results (netCDF; results/NAME.nc
+unless output.out or --out says otherwise) and its figure. What runs follows
+from the config:
+
+  online SGD   the default: run.ensemble students trained side by side by
+               online SGD, each on its own stream of fresh samples
+               (data.model = iid, hmm, hmm_x, get, or a registered model:
+               --plugin)
+  finite set   finite.P > 0: multi-pass training on P samples drawn once (or
+               on the digits / MNIST images), finite.optimizer = sgd,
+               momentum or adam
+  ODE          run.mode = "ode": the learning-curve ODE of docs/theory.md 5
+               from member 0's initial state (ode.source = "limit": the
+               N -> infinity limit)
+  both         run.mode = "both": simulation and ODE from the same initial
+               state, on the same times (run.same_init = true: every member
+               starts there)
+  grid         a [grid] table (lr, kappa, noise, K, M, D, N, seed, model, ...):
+               every point in one compiled run, padded and masked, sharded
+               over the devices
+  invariant    data.model = "stripe" or "cylinder" (or invariant.network =
+               "cnn" on digits / mnist) with an [invariant] table: the
+               alpha-trick network trained by hinge-loss gradient flow, lazy
+               against feature learning
+
+A simulation writes a checkpoint after each chunk: run the same command again
+after an interruption and it resumes (--fresh starts over). `hmmjax optimise`
+finds learning-rate schedules; `hmmjax plot` redraws a figure from a results
+file.
+
+{CONFIG_REFERENCE}
+"""
 
 
 # --- hmmjax run ----------------------------------------------------------------------
@@ -390,7 +434,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
-    "run": Command("train an ensemble of students by online SGD", _run_arguments, cmd_run),
+    "run": Command(
+        "run a config: online SGD, a finite training set, the ODE, both, a grid, or an "
+        "invariant-manifold experiment",
+        _run_arguments,
+        cmd_run,
+        RUN_DESCRIPTION,
+    ),
     "ode": Command("integrate the HMM ODE from a state file", _ode_arguments, cmd_ode),
     "optimise": Command(
         "find the learning-rate schedule that minimises the ODE's eg, and check it in "
@@ -399,7 +449,17 @@ COMMANDS: dict[str, Command] = {
         cmd_optimise,
     ),
     "plot": Command("plot the learning curves of a results file", _plot_arguments, cmd_plot),
-    "config": Command("list the config keys, or check a config", _config_arguments, cmd_config),
+    "config": Command(
+        "list the config keys, or check a config",
+        _config_arguments,
+        cmd_config,
+        "Without a config: print the table of every config key (type, default, what\n"
+        "is allowed, description) and of the [grid] table, in markdown. With one:\n"
+        "check it as `hmmjax run` would, before any compilation, and print it\n"
+        "complete, defaults included.\n\n"
+        "The same table is the config reference of the documentation\n"
+        "(docs/reference/config.md).",
+    ),
 }
 
 
@@ -420,7 +480,7 @@ def _set_argument(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="import MODULE first (repeatable; the current folder is on the path): a module "
-        "that registers data models or trainers (README: Extending hmmjax)",
+        "that registers data models or trainers (docs/guides/extending.md)",
     )
 
 
@@ -452,11 +512,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hmmjax",
         description="Online SGD and ODEs for two-layer networks on hidden-manifold data.",
+        epilog=CONFIG_REFERENCE.replace("\n", " "),
     )
     parser.add_argument("--version", action="version", version=f"hmmjax {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        p = sub.add_parser(name, help=command.help, description=command.help)
+        p = sub.add_parser(
+            name,
+            help=command.help,
+            description=command.description or command.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter
+            if command.description
+            else argparse.HelpFormatter,
+        )
         command.add_arguments(p)
         p.set_defaults(func=command.run)
     return parser

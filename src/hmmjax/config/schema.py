@@ -4,7 +4,8 @@ The schema is the section dataclasses below: each field's annotation is its type
 ``option(default, doc, choices=..., gt=..., ge=...)`` states its default, what is
 allowed and a one-line description. Validation (in each section's ``__post_init__``, so
 no settings object can hold a bad value), defaults, ``Config.to_dict``, ``to_toml`` and
-the README table (``config_reference_markdown``) are all read from that one place.
+the reference table (``config_reference_markdown``: ``hmmjax config`` and
+docs/reference/config.md) are all read from that one place.
 
 This module imports only the standard library: a config is checked before JAX is
 imported, any array is allocated or anything is compiled.

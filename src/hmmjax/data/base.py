@@ -12,8 +12,7 @@ To add a data model: subclass ``AbstractDataModel`` (an equinox module: its fiel
 arrays, or static settings), write a factory ``create(key, *, N, M, D, f, g, noise,
 teacher_scaling, dtype)`` that draws one, and ``register_data_model(name, create)``.
 The name becomes a valid ``data.model`` of configs, and online runs and grids of that
-model run on the sweep engine like the built-in ones (see the README, "Extending
-hmmjax").
+model run on the sweep engine like the built-in ones (see docs/guides/extending.md).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ A trainer may stop a lane by itself (the hinge-loss trainer stops at zero traini
 Online trainers are registered by name (``register_trainer``): the config key
 ``sgd.trainer`` picks one for online runs, built by its factory ``create(lr, kappa,
 batch, train_second, dtype)``; ``sgd`` (``hmmjax.train.online.SGD``) is the default. A
-new trainer is one class and one ``register_trainer`` call (README, "Extending hmmjax").
+new trainer is one class and one ``register_trainer`` call (docs/guides/extending.md).
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class SGD(AbstractTrainer):
         cls = type(self)
         if cls.advance is not SGD.advance:  # a subclass's own advance: one per student
             return AbstractTrainer.advance_many(self, students, model, key, start, stop, block)
-        step = cls.step  # a subclass's own step (README, "Extending hmmjax")
+        step = cls.step  # a subclass's own step (docs/guides/extending.md)
         if step is SGD.step and math.prod(students.w.shape[:2]) >= block * self.batch:
             update = jax.vmap(delayed_block, in_axes=(0, 0, None, None, None, None, None))
 
