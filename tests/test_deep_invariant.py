@@ -265,9 +265,9 @@ def test_a_cnn_config_runs_end_to_end():
     """simulate() of a tiny digits config: the dataset's variables and attributes, the
     figure's panels and the summary (learning-curve exponents, no theory for images)."""
     d = {**CNN, "student": {"K": 2}, "run": {"test_size": 100, "ensemble": 2, "n_times": 4},
-         "invariant": {"network": "cnn", "depth": 1, "max_steps": 40, "ntk": True, "ntk_top": 5,
+         "invariant": {"network": "cnn", "depth": 1, "max_steps": 40, "ntk": True, "ntk_top": 12,
                        "ntk_max_p": 16},
-         "grid": {"alpha": [0.01, 100.0], "P": [16, 32]}}  # fmt: skip
+         "grid": {"alpha": [0.01, 100.0], "P": [8, 32]}}  # fmt: skip
     ds = simulate(config_from_dict(d), progress=False)
     assert ds.attrs["experiment"] == "invariant" and ds.attrs["network"] == "cnn"
     assert not set(COMPRESSION) & set(ds.data_vars)
@@ -276,10 +276,15 @@ def test_a_cnn_config_runs_end_to_end():
     change = ds["rel_change"].isel(record=-1)
     assert float(change.sel(alpha=0.01).min()) > float(change.sel(alpha=100.0).max())
     assert ds["kr_err"].sel(P=32).isnull().all()  # above invariant.ntk_max_p: not analysed
-    assert ds["kr_err"].sel(P=16).notnull().all()
+    assert ds["kr_err"].sel(P=8).notnull().all()
+    # ntk_top eigenvectors at every point (the parts of the split over P gather), NaN
+    # beyond a point's P
+    align = ds["ntk_align"].sel(P=8)
+    assert ds.sizes["eig"] == 12
+    assert align.isel(eig=slice(8)).notnull().all() and align.isel(eig=slice(8, None)).isnull().all()
     fig = plot_invariant(ds)
     kernels = next(ax for ax in fig.axes if ax.get_label() == "invariant:kernels")
-    assert "P=16" in kernels.get_title()  # the NTK panels show the largest P analysed
+    assert "P=8" in kernels.get_title()  # the NTK panels show the largest P analysed
     labels = {ax.get_label() for ax in fig.axes}
     assert {"invariant:alpha", "invariant:weights", "invariant:curves",
             "invariant:kernels"} <= labels  # fmt: skip
@@ -288,3 +293,7 @@ def test_a_cnn_config_runs_end_to_end():
     assert "alpha=0.01:beta" in summary, sorted(summary)[:8]
     assert math.isfinite(summary["alpha=0.01:beta"])
     assert math.isnan(summary["alpha=0.01:beta_lazy"])
+    # the alignment's k: ALIGN_K = 10 is beyond P = 8, so the largest k every analysed
+    # point has
+    assert summary["align_k"] == 8
+    assert all(math.isfinite(v) for key, v in summary.items() if "P=8" in key and "align" in key)

@@ -74,6 +74,16 @@ def test_grid_split_over_P_equals_one_computation(grid_ds):
         assert grid_ds.attrs[key] == whole.attrs[key], key
 
 
+def test_a_checkpoint_of_the_whole_grid_is_refused_by_a_split_run(tmp_path):
+    """A run stopped with invariant.by_p = false (or before the key existed) left one
+    checkpoint for the whole grid; the split run would ignore it and then delete it."""
+    ckpt = tmp_path / "run.nc.ckpt.npz"
+    ckpt.write_bytes(b"a whole-grid checkpoint")
+    with pytest.raises(ConfigError, match="whole grid.*invariant.by_p = false.*--fresh"):
+        simulate(_cfg({"P": [16, 32]}), progress=False, checkpoint=ckpt)
+    assert ckpt.read_bytes() == b"a whole-grid checkpoint"
+
+
 def test_seeds_of_members():
     cfg = _cfg({"seed": [3, 4]})
     expected = np.array([[3, 3], [4, 4]]) * SEED_STRIDE + np.array([0, 1])

@@ -220,10 +220,17 @@ def training_curves(inv: InvariantData, name: str) -> tuple[xr.DataArray, xr.Dat
 
 
 def _align_k(ds: xr.Dataset) -> int:
-    """The k of the summary's label alignment: ALIGN_K, or the largest k available."""
+    """The k of the summary's label alignment: ALIGN_K, or the largest k available at
+    every analysed point (a point keeps min(invariant.ntk_top, P) eigenvectors)."""
     n = ds.sizes["eig"]
     k = ds["eig"].values if "eig" in ds.coords else np.arange(1, n + 1)
-    return int(ALIGN_K if ALIGN_K in k else k.max())
+    has = ds["ntk_align"].notnull()
+    analysed = has.any("eig")  # points above invariant.ntk_max_p have no kernel at all
+    full = np.asarray((has | ~analysed).all([d for d in has.dims if d != "eig"]))
+    if not full.any():
+        return int(ALIGN_K if ALIGN_K in k else k.max())
+    usable = k[full]
+    return int(ALIGN_K if ALIGN_K in usable else usable.max())
 
 
 def _align_at(ds: xr.Dataset, k: int) -> xr.DataArray:

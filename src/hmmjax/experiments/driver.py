@@ -272,6 +272,12 @@ def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dat
     subs, ckpts = {}, {}
     for m in values:
         subs[m], ckpts[m] = _part(cfg, axis, m, checkpoint)
+    if checkpoint is not None and checkpoint.exists():  # would be ignored, then removed
+        how = "resume it with invariant.by_p = false, or" if axis == "P" else ""
+        raise ConfigError(
+            f"{checkpoint}: a checkpoint of the whole grid, but this grid runs one part per "
+            f"{section}.{key}: {how} start over with --fresh".replace(":  ", ": ")
+        )
     if checkpoint is not None:  # every part's checkpoint validated before the first runs
         for sub, path in _leaf_parts(cfg, checkpoint):
             if path.exists():

@@ -252,8 +252,12 @@ _PER_RUN = ("config", "swept", "grid_kind", "n_points", "elapsed_s", "plan", "me
 
 
 def _same(a, b) -> bool:
-    """Whether two attribute values are equal (numbers, strings or arrays)."""
-    return a is not None and bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    """Whether two attribute values are equal (numbers, strings or arrays; False for
+    values numpy cannot compare, e.g. ragged lists)."""
+    try:
+        return a is not None and bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except ValueError:
+        return False
 
 
 def _over_members(stat, a: np.ndarray) -> np.ndarray:
