@@ -281,7 +281,8 @@ def test_a_cnn_config_runs_end_to_end():
     # beyond a point's P
     align = ds["ntk_align"].sel(P=8)
     assert ds.sizes["eig"] == 12
-    assert align.isel(eig=slice(8)).notnull().all() and align.isel(eig=slice(8, None)).isnull().all()
+    assert align.isel(eig=slice(8)).notnull().all()
+    assert align.isel(eig=slice(8, None)).isnull().all()
     fig = plot_invariant(ds)
     kernels = next(ax for ax in fig.axes if ax.get_label() == "invariant:kernels")
     assert "P=8" in kernels.get_title()  # the NTK panels show the largest P analysed
