@@ -8,12 +8,16 @@ A page asks for a generated part with a marker comment on a line of its own:
     <!-- generated: public-names -->       the names re-exported by ``hmmjax``, with links
     <!-- generated: benchmark-results -->  benchmarks/RESULTS.md, less its title
 
-An unknown marker stops the build (a typo must not leave an empty page).
+An unknown marker stops the build (a typo must not leave an empty page), and so does a
+mistyped one: a line outside code blocks that holds ``<!--`` then ``generated`` (spaces
+between them allowed, any case) but is not exactly of the form above. Markers inside
+fenced code blocks (```` ``` ```` or ``~~~``) are left as they are, so a page can show one.
 
 The math of the pages (``$...$`` and ``$$...$$``, kept apart from markdown by
 pymdownx.arithmatex) is turned into MathML here, at build time, so that the site needs no
 script and no network to show it: browsers draw MathML themselves. A formula that
-latex2mathml cannot convert stops the build, naming the page and the formula.
+latex2mathml cannot convert stops the build, naming the page and the formula, and so does
+any math that arithmatex marked and this hook did not convert (raw TeX left in the page).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from hmmjax.config.settings import config_reference_markdown
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository, where mkdocs.yml is
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
+LOOSE_MARKER = re.compile(r"<!--\s*generated", re.IGNORECASE)  # what a typo still matches
+FENCE = re.compile(r"^ *(```+|~~~+)")  # the opening or closing line of a fenced code block
 HELP_COLUMNS = "92"  # the width argparse wraps --help to (it reads $COLUMNS)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # what pymdownx.arithmatex (generic mode) writes for inline and display math
@@ -43,6 +49,9 @@ ROW_SPACING = re.compile(r"\\\\\[[^\]]*\]")  # "\\[4pt]": latex2mathml has no ro
 ALIGNED = re.compile(r"\\(begin|end)\{aligned\}")
 ALIGNED_AS_ARRAY = {"begin": r"\begin{array}{rlrlrl}", "end": r"\end{array}"}
 TOC_MATH = re.compile(r"\\\((.*?)\\\)")  # a heading's math, as the toc extension leaves it
+LEFT_MATH = 'class="arithmatex"'  # arithmatex's math that the hook has not converted
+# words ending in a period that do not end a sentence (summaries of the API index)
+ABBREVIATIONS = ("i.e.", "e.g.", "i.i.d.", "etc.", "cf.", "vs.")
 
 
 def config_reference(root: Path) -> str:
@@ -76,10 +85,18 @@ def cli_reference(root: Path) -> str:
 
 
 def _summary(obj: object) -> str:
-    """The first sentence of ``obj``'s docstring, on one line."""
+    """The first sentence of ``obj``'s docstring, on one line: up to the first period that
+    is followed by a space (or ends the paragraph) and ends neither an abbreviation
+    (``ABBREVIATIONS``: "i.i.d.", "e.g.", ...) nor a run of periods ("start .. stop");
+    the whole first paragraph if there is none."""
     doc = (getattr(obj, "__doc__", None) or "").strip()
     paragraph = " ".join(doc.split("\n\n")[0].split())
-    sentence = re.split(r"(?<=[.:;])\s", paragraph, maxsplit=1)[0]
+    sentence = paragraph
+    for end in re.finditer(r"(?<!\.)\.(?=\s|$)", paragraph):
+        word = paragraph[: end.end()].split()[-1].lstrip("(\"'`").lower()
+        if word not in ABBREVIATIONS:
+            sentence = paragraph[: end.end()]
+            break
     return sentence.rstrip(":;").replace("|", "\\|")
 
 
@@ -113,19 +130,36 @@ GENERATORS: dict[str, Callable[[Path], str]] = {
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    """Replace each marker of the page by what its generator writes."""
+    """Replace each marker of the page by what its generator writes (not in fenced code
+    blocks); an unknown or mistyped marker is an error."""
     root = Path(config.config_file_path).parent if config is not None else ROOT
-
-    def replace(match: re.Match) -> str:
+    lines, fence = markdown.split("\n"), None
+    for i, line in enumerate(lines):
+        if fence is not None:  # inside a code block, until its closing fence
+            closing = line.strip()
+            if closing.startswith(fence) and set(closing) == {fence[0]}:
+                fence = None
+            continue
+        opening = FENCE.match(line)
+        if opening:
+            fence = opening.group(1)
+            continue
+        match = MARKER.fullmatch(line)
+        if match is None:
+            if LOOSE_MARKER.search(line):
+                raise ValueError(
+                    f"{page.file.src_path}:{i + 1}: a mistyped marker {line.strip()!r} "
+                    "(a marker is a line of its own: <!-- generated: NAME -->)"
+                )
+            continue
         kind = match.group(1)
         if kind not in GENERATORS:
             raise ValueError(
-                f"{page.file.src_path}: unknown marker 'generated: {kind}' "
+                f"{page.file.src_path}:{i + 1}: unknown marker 'generated: {kind}' "
                 f"(known: {', '.join(GENERATORS)})"
             )
-        return GENERATORS[kind](root)
-
-    return MARKER.sub(replace, markdown)
+        lines[i] = GENERATORS[kind](root)
+    return "\n".join(lines)
 
 
 def on_page_content(content: str, page, config, files) -> str:
@@ -149,6 +183,12 @@ def on_page_content(content: str, page, config, files) -> str:
 
     content = DISPLAY_MATH.sub(mathml("block"), content)
     content = INLINE_MATH.sub(mathml("inline"), content)
+    if LEFT_MATH in content:  # a form of arithmatex's output the patterns above missed
+        at = content.index(LEFT_MATH)
+        raise ValueError(
+            f"{page.file.src_path}: math left unconverted (raw TeX in the page): "
+            f"{content[at : at + 120]!r}"
+        )
     items = list(page.toc)  # headings with math: the table of contents shows them too
     while items:
         item = items.pop()

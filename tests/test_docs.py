@@ -8,14 +8,18 @@ code, so that the site cannot drift from the package.
 - ``toml`` blocks are parsed and validated as configs (``config_from_dict``: a fragment
   is completed with the defaults); one marked ``<!-- same-as: configs/NAME.toml -->``
   must hold the settings of that file.
-- ``bash`` lines that call ``hmmjax`` are parsed by the command's own parser, and the
-  configs, scripts and test files they name must exist.
+- ``bash`` lines that call ``hmmjax`` are parsed by the command's own parser (up to a
+  pipe: ``| tee log`` is left out), and the configs, scripts and test files they name must
+  exist. Other commands (``pip``, ``pytest``, ``mkdocs``) are not run. A synopsis line
+  (``[--dt DT]`` or ``...`` outside quotes) is not parsed; their number is checked.
 
 A block that cannot run here (a GPU, several hosts, a file a reader must bring) is marked
 by a comment on the line just before its fence, with the reason:
-``<!-- skip-example: needs a GPU -->``. Nothing is skipped silently: a fence in a language
-that is not in ``LANGUAGES`` fails the test (a ```` ```py ```` typo would otherwise never
-run), every skip needs its reason, and the number of executed blocks is checked.
+``<!-- skip-example: needs a GPU -->``. ``text`` blocks and fences without a language
+(program output, error messages, synopses) are not checked at all. Every other block is
+checked or explicitly skipped: a fence in a language that is not in ``LANGUAGES`` fails the
+test (a ```` ```py ```` typo would otherwise never run), every skip needs its reason, and
+the number of executed python blocks is checked.
 
 The site itself (``mkdocs build --strict``: links, references, docstrings) is built by
 ``.ci/run``.
@@ -47,9 +51,10 @@ LANGUAGES = {"python", "toml", "bash", "text", ""}
 SKIP = re.compile(r"^<!--\s*skip-example:(?P<reason>.*?)-->\s*$")
 SAME_AS = re.compile(r"^<!--\s*same-as:\s*(?P<path>\S+)\s*-->\s*$")
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+|~~~+)\s*(?P<info>[^`]*?)\s*$")
-MIN_EXECUTED = 20
-"""At least this many python blocks run (there are more): guards against a parser that
-quietly stops finding them."""
+MIN_EXECUTED = 22
+"""At least this many python blocks run: the number that runs now, a guard against a
+parser that quietly stops finding them. Adding blocks is fine; removing one (or marking it
+skip-example) needs this number lowered, deliberately, in the same change."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +111,12 @@ def blocks_of(path: Path) -> list[Block]:
 
 ALL_BLOCKS = [b for path in doc_files() for b in blocks_of(path)]
 PAGES_WITH_PYTHON = sorted(
-    {b.path for b in ALL_BLOCKS if b.language in EXECUTED}, key=lambda p: str(p)
+    {b.path for b in ALL_BLOCKS if b.language in EXECUTED and b.skip is None},
+    key=lambda p: str(p),
 )
+"""The pages with at least one python block to run (a page whose blocks are all skipped,
+e.g. the GPU guide, would only be a test that passes having run nothing; its skips are
+checked by ``test_blocks_are_known_and_skips_are_explicit``)."""
 
 
 def test_blocks_are_known_and_skips_are_explicit():
@@ -210,8 +219,32 @@ def _commands(block: Block) -> list[str]:
     return commands
 
 
-PLACEHOLDER = re.compile(r"[\[\]|]|\.\.\.")
-"""A synopsis rather than a command: ``[--dt DT]``, ``euler|tsit5``, ``...``."""
+QUOTED = re.compile(r"'[^']*'|\"(?:[^\"\\\\]|\\\\.)*\"")
+"""A quoted word of a shell command (its brackets, pipes and dots are the argument's)."""
+SYNOPSIS = re.compile(r"\[-|\.\.\.")
+"""Outside quotes, the mark of a synopsis rather than a command: ``[--dt DT]``, ``...``."""
+SYNOPSES = 1
+"""The number of synopsis lines in the docs' bash blocks (docs/guides/ode.md): exact, so
+that a command is not quietly taken for a synopsis and left unchecked."""
+
+
+def _command_words(command: str) -> list[str] | None:
+    """The words of the shell command ``command`` up to a pipe (``| tee log`` is not the
+    command's), or None for a synopsis (``SYNOPSIS`` outside quotes)."""
+    outside = QUOTED.sub(lambda m: " " * len(m[0]), command)
+    if SYNOPSIS.search(outside):
+        return None
+    pipe = outside.find("|")
+    return shlex.split(command if pipe < 0 else command[:pipe])
+
+
+def test_command_words():
+    """Quoted brackets and a pipe suffix leave a command a command; a synopsis is one."""
+    words = _command_words("hmmjax run c.toml --set 'grid.lr=[0.1,0.2]' | tee run.log")
+    assert words == ["hmmjax", "run", "c.toml", "--set", "grid.lr=[0.1,0.2]"]
+    assert _command_words('hmmjax run c.toml --set "output.out=a|b.nc"')[-1] == "output.out=a|b.nc"
+    assert _command_words("hmmjax ode S.npz --lr LR [--dt DT] --out F.nc") is None
+    assert _command_words("hmmjax config [CONFIG.toml ...]") is None
 
 
 def test_shell_examples_match_the_cli():
@@ -219,16 +252,17 @@ def test_shell_examples_match_the_cli():
     from hmmjax.cli import build_parser
 
     parser = build_parser()
-    checked = 0
+    checked, synopses = 0, []
     for block in ALL_BLOCKS:
         if block.language != "bash" or block.skip is not None:
             continue
         for command in _commands(block):
-            words = shlex.split(command)
-            for word in words:  # configs, scripts and tests of this repository
+            for word in shlex.split(command):  # configs, scripts and tests of this repository
                 if re.match(r"^(configs|benchmarks|tests)/[\w./-]+\.(toml|py)$", word):
                     assert (ROOT / word).is_file(), f"{block.where}: {word} does not exist"
-            if PLACEHOLDER.search(command):
+            words = _command_words(command)
+            if words is None:
+                synopses.append(f"{block.where}: {command}")
                 continue
             at = next((i for i, w in enumerate(words) if w.split("/")[-1] == "hmmjax"), None)
             if at is None:
@@ -240,6 +274,7 @@ def test_shell_examples_match_the_cli():
                 raise AssertionError(f"{block.where}: `{command}` is not a valid command") from err
             checked += 1
     assert checked > 0
+    assert len(synopses) == SYNOPSES, "synopsis lines (not parsed):\n" + "\n".join(synopses)
 
 
 TWO_COMMANDS = (
@@ -271,24 +306,85 @@ def _hooks():
     return module
 
 
-def test_reference_pages_are_generated_from_the_code():
-    """The config and CLI reference pages are what ``hmmjax config`` and the parser say,
-    and every marker in the pages is one the hook knows."""
-    from hmmjax.cli import COMMANDS
-    from hmmjax.config.settings import config_reference_markdown
+def _page(src_path: str):
+    """A stand-in for the mkdocs page the hooks are given (only its path is read)."""
+    return type("Page", (), {"file": type("File", (), {"src_path": src_path})()})()
 
+
+def _generated(name: str) -> str:
+    """The markdown of docs/NAME after the hook's markers are replaced."""
+    return _hooks().on_page_markdown((DOCS / name).read_text(encoding="utf-8"), _page(name),
+                                     None, None)  # fmt: skip
+
+
+def test_config_reference_page_lists_every_key():
+    """The config reference page, as the hook generates it, has a row for every key of the
+    schema (``section.key``) and names every grid axis."""
+    from hmmjax.config.grid import AXES
+    from hmmjax.config.schema import SCHEMA
+
+    text = _generated("reference/config.md")
+    missing = [f"{s}.{k}" for s, options in SCHEMA.items() for k in options
+               if f"| `{s}.{k}` |" not in text]  # fmt: skip
+    assert not missing, f"the config reference lacks the keys {missing}"
+    assert not [name for name in AXES if f"`{name}`" not in text]
+
+
+def test_cli_reference_page_holds_every_option():
+    """The CLI reference page, as the hook generates it, has a section per subcommand
+    holding its usage and every one of its options."""
+    from hmmjax.cli import COMMANDS, build_parser
+
+    text = _generated("reference/cli.md")
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subcommands.choices) == set(COMMANDS)
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)
+    for name, sub in subcommands.choices.items():
+        section = next((s for s in sections if s.startswith(f"`hmmjax {name}`")), None)
+        assert section is not None, f"no section for hmmjax {name}"
+        assert f"usage: hmmjax {name}" in section
+        options = [o for action in sub._actions for o in action.option_strings]
+        assert options
+        missing = [o for o in options if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])",
+                                                        section)]  # fmt: skip
+        assert not missing, f"hmmjax {name}: the page lacks the options {missing}"
+
+
+def test_hook_markers():
+    """Every marker in the pages is one the hook knows (and each is used); an unknown or
+    mistyped marker stops the build; one inside a code block is left as it is."""
     hooks = _hooks()
-    assert hooks.config_reference(ROOT) == config_reference_markdown()
-    cli = hooks.cli_reference(ROOT)
-    for name in COMMANDS:
-        assert f"## `hmmjax {name}`" in cli and f"usage: hmmjax {name}" in cli
     markers = [
         (path, m[1]) for path in DOCS.rglob("*.md") for m in hooks.MARKER.finditer(path.read_text())
     ]
     assert {kind for _, kind in markers} == set(hooks.GENERATORS)
-    page = type("Page", (), {"file": type("File", (), {"src_path": "x.md"})()})()
+    page = _page("x.md")
     with pytest.raises(ValueError, match="unknown marker"):
         hooks.on_page_markdown("<!-- generated: nothing -->\n", page, None, None)
+    typos = ("<!--generated: cli-reference -->", "<!-- generated: cli-reference --> x",
+             "<!-- Generated: cli-reference -->", "<!-- generated:cli-reference -->")  # fmt: skip
+    for typo in typos:
+        with pytest.raises(ValueError, match="mistyped marker"):
+            hooks.on_page_markdown(f"text\n{typo}\n", page, None, None)
+    shown = "```text\n<!-- generated: nothing -->\n<!--generated-->\n```\n"
+    assert hooks.on_page_markdown(shown, page, None, None) == shown
+
+
+def test_api_summaries_end_at_a_sentence():
+    """The API index's one-line summaries do not stop at an abbreviation or a colon."""
+    hooks = _hooks()
+
+    def summary(doc: str) -> str:
+        return hooks._summary(type("X", (), {"__doc__": doc}))
+
+    assert summary("The i.i.d. ODE (e.g. this, i.e. that, etc. too): it. More.") == (
+        "The i.i.d. ODE (e.g. this, i.e. that, etc. too): it."
+    )
+    assert summary("B samples: x (B, N); y (B,).\n\nMore.") == "B samples: x (B, N); y (B,)."
+    assert summary("Steps start .. stop - 1 of it. More.") == "Steps start .. stop - 1 of it."
+    assert summary("What it holds:\n\n- a list") == "What it holds"
+    assert summary("A | B.") == "A \\| B."
 
 
 def test_api_pages_cover_every_module():
@@ -318,3 +414,15 @@ def test_run_help_stands_alone():
     for kind in ("online SGD", "finite.P > 0", 'run.mode = "ode"', 'run.mode = "both"',
                  "[grid]", "[invariant]", "hmmjax config", "docs/reference/config.md"):  # fmt: skip
         assert kind in text, f"hmmjax run --help does not mention {kind}"
+
+
+def test_hook_leaves_no_raw_math():
+    """The hook turns arithmatex's math into MathML; math in a form it does not convert
+    stops the build rather than leaving raw TeX on the page."""
+    pytest.importorskip("latex2mathml")  # the [docs] extra
+    hooks = _hooks()
+    page = type("Page", (), {"file": _page("x.md").file, "toc": []})()
+    html = hooks.on_page_content(r'<span class="arithmatex">\(x^2\)</span>', page, None, None)
+    assert html.startswith("<math") and "arithmatex" not in html
+    with pytest.raises(ValueError, match="math left unconverted"):
+        hooks.on_page_content('<span class="arithmatex">$x^2$</span>', page, None, None)

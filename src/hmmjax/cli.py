@@ -85,12 +85,14 @@ from the config:
                state, on the same times (run.same_init = true: every member
                starts there)
   grid         a [grid] table (lr, kappa, noise, K, M, D, N, seed, model, ...):
-               every point in one compiled run, padded and masked, sharded
-               over the devices
-  invariant    data.model = "stripe" or "cylinder" (or invariant.network =
-               "cnn" on digits / mnist) with an [invariant] table: the
-               alpha-trick network trained by hinge-loss gradient flow, lazy
-               against feature learning
+               the points in one compiled run, padded and masked, sharded
+               over the devices; a grid over model or features runs once
+               per value, an invariant grid over P once per P
+               (invariant.by_p), and the parts are put together
+  invariant    data.model = "stripe" or "cylinder", or invariant.network =
+               "cnn" on digits / mnist (its settings in the optional
+               [invariant] table): the alpha-trick network trained by
+               hinge-loss gradient flow, lazy against feature learning
 
 A simulation writes a checkpoint after each chunk: run the same command again
 after an interruption and it resumes (--fresh starts over). `hmmjax optimise`

@@ -17,9 +17,9 @@ For the config's point (or every point of its ``[grid]``, in one compiled call):
 
 For a single point the optimised schedule is kept for later runs: as the ``[sgd]`` keys of
 a run (``sgd.schedule = "piecewise"`` or ``"power"``) in the attribute ``schedule_sgd``
-(and printed by the command), and the piecewise form also as a table next to the results
-file (``OUT.schedule.txt``: t, s(t) of ``sgd.schedule = "file"``, with ``sgd.lr`` in its
-header).
+(and printed by the command), and the piecewise form also as a table beside the results
+file ``NAME.nc`` (``NAME.schedule.txt``: t, s(t) of ``sgd.schedule = "file"``, with
+``sgd.lr`` in its header).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The labelled results of a run or a sweep: one xarray Dataset.
 
-Dims: the swept axes of a product grid in the canonical order (lr, kappa, noise, K, M, D,
-N, seed), or ``point`` for an explicit list of points (each swept axis a coordinate along
-it), or none for a single run; then ``member`` (simulation ensemble), ``t``, and ``k``,
-``l`` (student units), ``m`` (teacher units) for the order parameters. Points with fewer
-units than the grid's largest K or M hold NaN in the padded entries.
+Dims: the swept axes of a product grid in the canonical order (``config.grid.AXES``:
+model, features, labels, alpha, lr, kappa, noise, K, M, D, N, P, seed), or ``point`` for an
+explicit list of points (each swept axis a coordinate along it), or none for a single run;
+then ``member`` (simulation ensemble), ``t``, and ``k``, ``l`` (student units), ``m``
+(teacher units) for the order parameters. Points with fewer units than the grid's largest
+K or M hold NaN in the padded entries.
 
 Simulation: ``eg`` (from the order parameters, NaN where no closed form applies),
 ``eg_mc`` (Monte Carlo on the test set), ``eg_sim`` (``eg`` where available, else
