@@ -227,9 +227,7 @@ def _align_k(ds: xr.Dataset) -> int:
     has = ds["ntk_align"].notnull()
     analysed = has.any("eig")  # points above invariant.ntk_max_p have no kernel at all
     full = np.asarray((has | ~analysed).all([d for d in has.dims if d != "eig"]))
-    if not full.any():
-        return int(ALIGN_K if ALIGN_K in k else k.max())
-    usable = k[full]
+    usable = k[full] if full.any() else k  # no point analysed at all: every k is NaN alike
     return int(ALIGN_K if ALIGN_K in usable else usable.max())
 
 

@@ -229,18 +229,22 @@ def linear_errors(test) -> dict[str, np.ndarray]:
 SPLIT_AXES = ("model", "features")
 
 
+def _value(cfg, axis: str):
+    """The value of the grid axis ``axis`` (a name of ``AXES``) in the point config ``cfg``."""
+    section, key = AXES[axis]
+    return getattr(getattr(cfg, section), key)
+
+
 def _split(cfgs) -> tuple[str, list] | None:
     """(axis, values) of the first of ``SPLIT_AXES`` with several values over the points
     ``cfgs``; then, for invariant runs with ``invariant.by_p``, P (each part's lanes are
     padded to their own P, not the grid's largest); None if there is none."""
-    for axis in SPLIT_AXES:
-        values = list(dict.fromkeys(getattr(c.data, axis) for c in cfgs))
+    first = cfgs[0]
+    by_p = ("P",) if is_invariant(first) and first.invariant.by_p else ()
+    for axis in (*SPLIT_AXES, *by_p):
+        values = list(dict.fromkeys(_value(c, axis) for c in cfgs))
         if len(values) > 1:
             return axis, values
-    if is_invariant(cfgs[0]) and cfgs[0].invariant.by_p:
-        values = list(dict.fromkeys(c.finite.P for c in cfgs))
-        if len(values) > 1:
-            return "P", values
     return None
 
 
@@ -273,10 +277,12 @@ def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dat
     for m in values:
         subs[m], ckpts[m] = _part(cfg, axis, m, checkpoint)
     if checkpoint is not None and checkpoint.exists():  # would be ignored, then removed
-        how = "resume it with invariant.by_p = false, or" if axis == "P" else ""
+        how = "start over with --fresh"
+        if axis == "P":
+            how = f"resume it with invariant.by_p = false, or {how}"
         raise ConfigError(
             f"{checkpoint}: a checkpoint of the whole grid, but this grid runs one part per "
-            f"{section}.{key}: {how} start over with --fresh".replace(":  ", ": ")
+            f"{section}.{key}: {how}"
         )
     if checkpoint is not None:  # every part's checkpoint validated before the first runs
         for sub, path in _leaf_parts(cfg, checkpoint):
@@ -287,7 +293,7 @@ def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dat
         if progress:
             print(f"hmmjax: {section}.{key} = {m}", file=sys.stderr)
         parts[m] = simulate(sub, progress, ckpt, times=times)
-        order += [i for i, c in enumerate(all_cfgs) if getattr(getattr(c, section), key) == m]
+        order += [i for i, c in enumerate(all_cfgs) if _value(c, axis) == m]
     if any(p is None for p in parts.values()):
         return None  # a process > 0 of a multi-host run
     ds = combine_models(cfg, parts, order, dim=axis)

@@ -135,8 +135,8 @@ def ntk_analyses(cfgs: list[Config], lanes: Lanes, sim: Progress, k: int) -> dic
     """Kernel regression, kernel SVM and label alignment (on the top ``k`` eigenvectors,
     NaN beyond a point's P) with the NTK at initialisation and at the end, for every point
     and member with P <= invariant.ntk_max_p (NaN for the others): arrays (points,
-    members, 2[, k]). Kernels
-    are computed at the highest matmul precision (no TF32 on GPUs)."""
+    members, 2[, k]). Kernels are computed at the highest matmul precision (no TF32 on
+    GPUs)."""
     c = cfgs[0]
     inv, draws = c.invariant, lane_draws(c)
     finals = final_networks(lanes, sim)
