@@ -11,7 +11,9 @@ HMM data, N = 784, D = 10, K = M = 2, sign f, erf g, lr = 0.2, float32, one XLA 
 - ``step-groups bB gG``, ``delayed-groups bB gG``: ``lax.map`` over groups of G members,
   each group vmapped.
 
-Printed: student-steps/s. Exploratory (not written to RESULTS.md); the issue-16 note quotes it.
+Printed: student-steps/s. Exploratory (not written to RESULTS.md). ``step bB`` makes every
+block's samples at once (``SGD.batched(1)``); the engine now runs E >= 16 members with each
+step's samples made in the loop (``benchmarks/online.py``, ``benchmarks/profile_online.py``).
 """
 
 import os

@@ -2,11 +2,13 @@
 
 Setting: HMM data (teacher on c), f = sign, g = erf, N = 784, D = 10, K = M = 2, first
 layer trained, lr = 0.2, float32. E students, each with its own initial weights and data
-stream, share F and the teacher. hmmjax runs ``jax.vmap(advance)`` over the ensemble; with
-``--devices 2`` (the default) the script also runs the E = 256 ensemble split over two XLA
-host devices with ``shard_map`` (one per core). The NumPy reference does, per step, draw c,
-x = sign(F^T c / sqrt D), the label, the student update; for E > 1 vectorised over the
-ensemble as a NumPy user would write it.
+stream, share F and the teacher. hmmjax runs ``jax.vmap(advance)`` over the ensemble, with
+the trainer the engine would use (``SGD.batched``: for E >= 16 each step's inputs are made
+inside the step loop); the rows "whole blocks" make every block's samples at once instead,
+as the engine does for smaller ensembles. With ``--devices 2`` (the default) the script also runs
+the E = 256 ensemble split over two XLA host devices with ``shard_map`` (one per core).
+The NumPy reference does, per step, draw c, x = sign(F^T c / sqrt D), the label, the
+student update; for E > 1 vectorised over the ensemble as a NumPy user would write it.
 
     python benchmarks/online.py [--quick] [--write] [--devices N]
 
@@ -85,11 +87,12 @@ def measure(run, seconds: float, first: int, reps: int) -> tuple[int, float]:
 # ---------------------------------------------------------------- hmmjax
 
 
-def hmmjax_runner(E: int, block: int, devices: int = 1):
+def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = False):
     model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign", g="erf")
     students = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(1), E))
     keys = jax.random.split(jax.random.PRNGKey(2), E)
-    sgd = SGD.create(LR)
+    # as the engine does (streams per device), or every block's samples made at once
+    sgd = SGD.create(LR).batched(1 if whole_blocks else E // devices)
 
     def ensemble(students, keys, stop):
         return jax.vmap(lambda s, k: advance(s, sgd, model, k, 0, stop, block))(students, keys)
@@ -161,7 +164,8 @@ def main() -> None:
     configs = [(1, "numpy", None), (1, "hmmjax", 64)]
     if not args.quick:
         configs += [(16, "numpy", None), (16, "hmmjax", 64)]
-    configs += [(256, "numpy", None), (256, "hmmjax", 16)]
+    configs += [(256, "numpy", None), (256, "hmmjax", 16), (256, "hmmjax", 64)]
+    configs += [(256, "hmmjax, whole blocks", 16), (256, "hmmjax, whole blocks", 64)]
     if args.devices > 1:
         configs += [(256, f"hmmjax, {args.devices} devices", 4)]
 
@@ -172,7 +176,8 @@ def main() -> None:
         if impl == "numpy":
             run = numpy_runner(E)
         else:
-            run = hmmjax_runner(E, block, args.devices if "devices" in impl else 1)
+            devices = args.devices if "devices" in impl else 1
+            run = hmmjax_runner(E, block, devices, whole_blocks="whole" in impl)
         steps, t = measure(run, seconds, 64 if impl == "numpy" else 256, reps)
         rate = E * steps / t
         gflops = rate * FLOPS_PER_STEP / 1e9

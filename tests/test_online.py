@@ -166,3 +166,101 @@ def test_a_subclass_advance_is_used_in_a_lane():
     trainers = jax.vmap(lambda lr: Still.create(lr))(jnp.linspace(0.1, 0.5, 40))
     out = trainers.advance_many(nets, model, jax.random.PRNGKey(2), 0, 40, 16)
     np.testing.assert_array_equal(out.w, nets.w)
+
+
+def test_a_step_realised_from_its_normals_is_that_step_of_the_block():
+    """``realise`` of one step's normals (``normals``, sliced) gives the samples that
+    ``sample_steps`` gives for that step within a block: the data of the per-step path."""
+    model = make_data_model(jax.random.PRNGKey(0), "get", N=N, M=M, D=D, f="tanh", noise=0.1)
+    key, steps = jax.random.PRNGKey(8), 5 + jnp.arange(6)
+    block = model.sample_steps(key, steps, 3)
+    normals = model.normals(key, steps, 3)
+    assert [z.shape for z in normals] == [(6, n, 3) for n in (*model.groups, 1)]
+    for i in (0, 4):
+        one = model.realise(tuple(z[i] for z in normals))
+        assert one.x.shape == (3, N) and one.y.shape == (3,)
+        for a, b in zip(one, jax.tree.map(lambda a, i=i: a[i], block), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    quiet = model.realise(model.normals(key, steps, 3, noise=False))
+    np.testing.assert_allclose(quiet.x, block.x, rtol=1e-6, atol=1e-6)
+    assert float(jnp.abs(quiet.y - block.y).max()) > 1e-3  # the label noise is left out
+
+
+def test_batched_picks_per_step_inputs_from_the_samples_a_step():
+    from hmmjax.core.schedules import Power
+    from hmmjax.train.online import STEP_INPUTS_MIN
+
+    sgd = SGD.create(0.3, 0.1, batch=2, train_second=True, schedule=Power(1.0, 0.5))
+    assert not sgd.step_inputs
+    assert sgd.batched(STEP_INPUTS_MIN // 2 - 1) is sgd  # unchanged: the same trainer
+    many = sgd.batched(STEP_INPUTS_MIN // 2)
+    assert many.step_inputs and not sgd.step_inputs
+    assert (many.batch, many.train_second, many.schedule) == (2, True, sgd.schedule)
+    assert (float(many.lr), float(many.kappa)) == (float(sgd.lr), float(sgd.kappa))
+    assert not many.batched(1).step_inputs
+
+    class Own(SGD):  # a subclass with its own __init__ (docs/guides/extending.md)
+        def __init__(self, lr):
+            self.lr, self.kappa = jnp.asarray(lr), jnp.asarray(0.0)
+            self.batch, self.train_second, self.schedule = 1, False, None
+
+    own = Own(0.2).batched(STEP_INPUTS_MIN)
+    assert type(own) is Own and own.step_inputs
+
+
+def _realise_spy(monkeypatch):
+    """The step axes (all but the last two) of every ``realise`` call, at trace time."""
+    from hmmjax.data.base import AbstractDataModel
+
+    seen, realise = [], AbstractDataModel.realise
+
+    def spy(self, normals):
+        seen.append(normals[0].shape[:-2])
+        return realise(self, normals)
+
+    monkeypatch.setattr(AbstractDataModel, "realise", spy)
+    return seen
+
+
+@pytest.mark.parametrize("name", ["hmm", "iid", "get"])
+def test_per_step_inputs_run_the_same_steps(name, monkeypatch):
+    """``SGD.step_inputs`` (each step makes its samples from the block's normals) against
+    the samples of a whole block made at once: an ensemble with weight decay, a mini-batch,
+    a schedule, the second layer, a run cut inside blocks. Equal up to rounding."""
+    from hmmjax.core.schedules import Power
+
+    E, lo, hi = 3, 5, 150
+    model = make_data_model(jax.random.PRNGKey(0), name, N=N, M=M, D=D, f="sign", noise=0.1)
+    nets = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(6), E))
+    keys = jax.random.split(jax.random.PRNGKey(7), E)
+    sgd = SGD.create(0.4, 0.2, batch=2, train_second=True,
+                     schedule=Power(0.5, 1.0))  # fmt: skip
+    seen = _realise_spy(monkeypatch)
+    runs = []
+    for members in (1, 64):
+        trainer = sgd.batched(members)
+        fn = jax.jit(jax.vmap(lambda s, k, t=trainer: advance(s, t, model, k, lo, hi, 16)))
+        runs.append(fn(nets, keys))
+    assert seen == [(16,), ()]  # a whole block of 16 steps, then one step at a time
+    blocks, steps = runs
+    assert float(jnp.abs(blocks.w - nets.w).max()) > 1e-2
+    np.testing.assert_allclose(steps.w, blocks.w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(steps.v, blocks.v, rtol=1e-5, atol=1e-6)
+
+
+def test_per_step_inputs_in_a_lane_of_few_students(monkeypatch):
+    """A lane of few students (Q K < block: step after step) with per-step inputs: each
+    student as its own run."""
+    seen = _realise_spy(monkeypatch)
+    Q, block = 3, 16
+    model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign")
+    nets = jax.vmap(lambda k: init_network(k, 1, N))(jax.random.split(jax.random.PRNGKey(1), Q))
+    key = jax.random.PRNGKey(2)
+    trainers = jax.vmap(lambda lr: SGD.create(lr))(jnp.asarray([0.1, 0.3, 0.9])).batched(64)
+    assert trainers.step_inputs
+    out = trainers.advance_many(nets, model, key, 3, 90, block)
+    assert seen == [()]
+    for q in range(Q):
+        one = jax.tree.map(lambda a, q=q: a[q], (trainers, nets))
+        ref = advance(one[1], one[0].batched(1), model, key, 3, 90, block)
+        np.testing.assert_allclose(out.w[q], ref.w, rtol=1e-5, atol=1e-6)

@@ -92,24 +92,44 @@ class AbstractDataModel(eqx.Module):
         self, key: PRNGKeyArray, steps: Int[Array, "*S"], batch: int, noise: bool = True
     ) -> Batch:
         """The ``batch`` samples of each step in ``steps`` (any shape S) of the data stream
-        ``key``: leaves of shape (*S, B, ...), all steps drawn in one vectorised call.
+        ``key``: leaves of shape (*S, B, ...), all steps drawn in one vectorised call
+        (``realise`` of ``normals``)."""
+        return self.realise(self.normals(key, steps, batch, noise))
+
+    def normals(
+        self, key: PRNGKeyArray, steps: Int[Array, "*S"], batch: int, noise: bool = True
+    ) -> tuple[Float[Array, "*S n B"], ...]:
+        """The standard normals behind ``sample_steps``: one array (*S, n_j, B) per group
+        of ``groups``, then, with ``noise``, the label noise's (*S, 1, B).
 
         Component k of sample b of step s in group j is ``normal_counter``'s normal
-        (k, s, b) of sub-stream j; the label noise is sub-stream ``len(groups)``."""
+        (k, s, b) of sub-stream j; the label noise is sub-stream ``len(groups)``. Drawing
+        them is the part of a sample that does not depend on the model's arrays; a
+        trainer may draw a block of steps at once and ``realise`` each step's samples
+        when it trains on them (``hmmjax.train.online``)."""
         steps = jnp.asarray(steps)
         words = key_words(key)
+        sizes = (*self.groups, 1) if noise else self.groups
+        return tuple(
+            jnp.moveaxis(normal_counter(subkey_words(words, j), steps, n, batch, self.dtype), 0, -2)
+            for j, n in enumerate(sizes)
+        )
 
-        def draw(j, n):  # (n, P): one column per sample, samples step-major
-            z = normal_counter(subkey_words(words, j), steps, n, batch, self.dtype)
-            return z.reshape(n, -1)
+    def realise(self, normals: tuple[Float[Array, "*S n B"], ...]) -> Batch:
+        """The samples (leaves (*S, B, ...)) made of ``normals`` (as ``normals`` returns
+        them: one per group, then the label noise if there is one)."""
+        G = len(self.groups)
+        lead = (*normals[0].shape[:-2], normals[0].shape[-1])
 
-        x, zt = self.inputs(*(draw(j, n) for j, n in enumerate(self.groups)))
+        def columns(z):  # (n, P): one column per sample, samples step-major
+            return jnp.moveaxis(z, -2, 0).reshape(z.shape[-2], -1)
+
+        x, zt = self.inputs(*(columns(z) for z in normals[:G]))
         if self.true_N is not None:
             x = jnp.where(jnp.arange(x.shape[-1]) < self.true_N, x, 0)
         y = self.teacher(zt)
-        if noise:
-            y = y + self.noise * draw(len(self.groups), 1)[0]
-        lead = (*steps.shape, batch)
+        if len(normals) > G:
+            y = y + self.noise * columns(normals[G])[0]
         return Batch(
             x=x.reshape(*lead, x.shape[-1]), y=y.reshape(lead), z=zt.reshape(*lead, zt.shape[-1])
         )

@@ -136,6 +136,8 @@ def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, blo
     loop bounds are not batched. Outputs: states (L, Q, E, ...), flags (L, Q, E),
     measurements and flags (L, Q, E, C, ...)."""
     trainer, model, keys, test = lanes_rest
+    # the members of a lane (fixed by the config, unlike the lanes of this device or batch)
+    trainer = trainer.batched(keys.shape[1])
     axis = None if shared else 0
     per_member = jax.vmap(
         partial(_member_chunk, block=block),

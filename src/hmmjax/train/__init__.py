@@ -26,7 +26,14 @@ from hmmjax.train.hinge import (
     InvariantTrainer,
     iteration_records,
 )
-from hmmjax.train.online import SGD, advance, delayed_block, draw_block, record_steps
+from hmmjax.train.online import (
+    SGD,
+    STEP_INPUTS_MIN,
+    advance,
+    delayed_block,
+    draw_block,
+    record_steps,
+)
 
 __all__ = [
     "AbstractTrainer",
@@ -38,6 +45,7 @@ __all__ = [
     "InvariantMeasurement",
     "InvariantTrainer",
     "SGD",
+    "STEP_INPUTS_MIN",
     "TestSet",
     "TrainingSet",
     "advance",

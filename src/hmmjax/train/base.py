@@ -14,7 +14,9 @@ The engine calls ``advance`` through ``advance_many``: Q trainers (one module, i
 fields stacked) advancing Q states on the same data and stream (the points of a lane,
 ``hmmjax.sweep.lanes``). Its default maps ``advance`` over them; a trainer whose samples
 do not depend on its own parameters overrides it to draw each block once for all Q
-(``hmmjax.train.online.SGD``).
+(``hmmjax.train.online.SGD``). Before that, the engine tells the trainer how many
+members (data streams) each lane advances side by side (``batched``), so that it may
+organise its steps for that many.
 
 A trainer may stop a lane by itself (the hinge-loss trainer stops at zero training loss):
 ``advance`` then leaves its state unchanged.
@@ -73,6 +75,15 @@ class AbstractTrainer(eqx.Module):
             return trainer.advance(state, data, key, start, stop, block)
 
         return jax.vmap(one)(self, states)
+
+    def batched(self, members: int) -> AbstractTrainer:
+        """This trainer as it runs for ``members`` ensemble members (data streams) of a lane
+        advanced side by side (``vmap``; the engine calls it once per compiled program): a
+        trainer may organise its steps differently there, with the same samples. The count
+        is the config's ``run.ensemble``, not the lanes that share a device or a batch, so
+        that what a trainer picks cannot depend on the device count or the memory plan.
+        Default: itself."""
+        return self
 
     @abc.abstractmethod
     def measure(self, state: Any, data: Any, test: Any) -> Any:
