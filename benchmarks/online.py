@@ -91,8 +91,8 @@ def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = Fal
     model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign", g="erf")
     students = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(1), E))
     keys = jax.random.split(jax.random.PRNGKey(2), E)
-    # as the engine does (streams per device), or every block's samples made at once
-    sgd = SGD.create(LR).batched(1 if whole_blocks else E // devices)
+    # as the engine does (the members of the ensemble), or every block's samples at once
+    sgd = SGD.create(LR).batched(1 if whole_blocks else E)
 
     def ensemble(students, keys, stop):
         return jax.vmap(lambda s, k: advance(s, sgd, model, k, 0, stop, block))(students, keys)

@@ -119,3 +119,21 @@ def saved_checkpoints(monkeypatch) -> list[dict]:
 
     monkeypatch.setattr(engine, "save_checkpoint", keep)
     return saved
+
+
+@pytest.fixture
+def realised_steps(monkeypatch) -> list[tuple[int, ...]]:
+    """The step axes (all but the last two) of the normals of every
+    ``AbstractDataModel.realise`` call during the test, at trace time: () for one step's
+    samples made on their own (SGD's per-step inputs), (block,) for a whole block."""
+    from hmmjax.data.base import AbstractDataModel
+
+    seen: list[tuple[int, ...]] = []
+    real = AbstractDataModel.realise
+
+    def spy(self, normals):
+        seen.append(normals[0].shape[:-2])
+        return real(self, normals)
+
+    monkeypatch.setattr(AbstractDataModel, "realise", spy)
+    return seen

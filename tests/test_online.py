@@ -208,22 +208,8 @@ def test_batched_picks_per_step_inputs_from_the_samples_a_step():
     assert type(own) is Own and own.step_inputs
 
 
-def _realise_spy(monkeypatch):
-    """The step axes (all but the last two) of every ``realise`` call, at trace time."""
-    from hmmjax.data.base import AbstractDataModel
-
-    seen, realise = [], AbstractDataModel.realise
-
-    def spy(self, normals):
-        seen.append(normals[0].shape[:-2])
-        return realise(self, normals)
-
-    monkeypatch.setattr(AbstractDataModel, "realise", spy)
-    return seen
-
-
 @pytest.mark.parametrize("name", ["hmm", "iid", "get"])
-def test_per_step_inputs_run_the_same_steps(name, monkeypatch):
+def test_per_step_inputs_run_the_same_steps(name, realised_steps):
     """``SGD.step_inputs`` (each step makes its samples from the block's normals) against
     the samples of a whole block made at once: an ensemble with weight decay, a mini-batch,
     a schedule, the second layer, a run cut inside blocks. Equal up to rounding."""
@@ -235,23 +221,21 @@ def test_per_step_inputs_run_the_same_steps(name, monkeypatch):
     keys = jax.random.split(jax.random.PRNGKey(7), E)
     sgd = SGD.create(0.4, 0.2, batch=2, train_second=True,
                      schedule=Power(0.5, 1.0))  # fmt: skip
-    seen = _realise_spy(monkeypatch)
     runs = []
     for members in (1, 64):
         trainer = sgd.batched(members)
         fn = jax.jit(jax.vmap(lambda s, k, t=trainer: advance(s, t, model, k, lo, hi, 16)))
         runs.append(fn(nets, keys))
-    assert seen == [(16,), ()]  # a whole block of 16 steps, then one step at a time
+    assert realised_steps == [(16,), ()]  # a whole block of 16 steps, then one step at a time
     blocks, steps = runs
     assert float(jnp.abs(blocks.w - nets.w).max()) > 1e-2
     np.testing.assert_allclose(steps.w, blocks.w, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(steps.v, blocks.v, rtol=1e-5, atol=1e-6)
 
 
-def test_per_step_inputs_in_a_lane_of_few_students(monkeypatch):
+def test_per_step_inputs_in_a_lane_of_few_students(realised_steps):
     """A lane of few students (Q K < block: step after step) with per-step inputs: each
     student as its own run."""
-    seen = _realise_spy(monkeypatch)
     Q, block = 3, 16
     model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign")
     nets = jax.vmap(lambda k: init_network(k, 1, N))(jax.random.split(jax.random.PRNGKey(1), Q))
@@ -259,7 +243,7 @@ def test_per_step_inputs_in_a_lane_of_few_students(monkeypatch):
     trainers = jax.vmap(lambda lr: SGD.create(lr))(jnp.asarray([0.1, 0.3, 0.9])).batched(64)
     assert trainers.step_inputs
     out = trainers.advance_many(nets, model, key, 3, 90, block)
-    assert seen == [()]
+    assert realised_steps == [()]
     for q in range(Q):
         one = jax.tree.map(lambda a, q=q: a[q], (trainers, nets))
         ref = advance(one[1], one[0].batched(1), model, key, 3, 90, block)

@@ -54,27 +54,21 @@ def test_float64_runs_and_agrees_early(base):
     np.testing.assert_allclose(ds.eg.values[:, :4], base.eg.values[:, :4], rtol=1e-4)
 
 
-def test_the_engine_tells_the_trainer_its_members(monkeypatch):
+def test_the_engine_tells_the_trainer_its_members(monkeypatch, realised_steps):
     """``AbstractTrainer.batched`` gets the members of a lane (``run.ensemble``), not the
     lanes a device runs (which depend on the devices and the memory plan): 17 members are
     past ``STEP_INPUTS_MIN`` and take SGD's per-step inputs, 20 lanes of one member do not."""
-    from hmmjax.data.base import AbstractDataModel
     from hmmjax.train.online import SGD
 
-    seen, steps, batched, realise = [], [], SGD.batched, AbstractDataModel.realise
+    seen, batched = [], SGD.batched
 
     def spy(self, members):
         seen.append(members)
         return batched(self, members)
 
-    def realise_spy(self, normals):
-        steps.append(normals[0].shape[:-2])
-        return realise(self, normals)
-
     monkeypatch.setattr(SGD, "batched", spy)
-    monkeypatch.setattr(AbstractDataModel, "realise", realise_spy)
     ds = simulate(small_config(SIM, run={"ensemble": 17, "t_max": 0.5}), progress=False)
-    assert set(seen) == {17} and () in steps  # some step realised on its own
+    assert set(seen) == {17} and () in realised_steps  # some step realised on its own
     assert np.all(np.isfinite(ds.eg.values))
     seen.clear()
     grid = small_config(SIM, run={"ensemble": 1, "t_max": 0.2}, grid={"seed": list(range(20))})
