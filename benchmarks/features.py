@@ -7,7 +7,7 @@ student-step and the share of the machine's fp32 matmul peak (measured in the sa
 
 Flop per student-step: the student and the teacher (4 K N + 2 D M) plus the features:
 - gaussian: c F, 2 D N (F stored: D N floats; run only where it fits in ``--max-gib``);
-- hadamard: F^T c as Kronecker factors of dense Hadamard matrices (``HADAMARD_BLOCK``),
+- hadamard: F^T c as Kronecker factors of dense Hadamard matrices (``hadamard_factors``),
   2 N sum(m_i) for factors m_i (what the machine executes; log2 N adds per component
   would be the butterfly's count);
 - dct: a real FFT of length N, counted as 2.5 N log2 N (the usual count of a real DCT).
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from hmmjax.data import make_data_model
-from hmmjax.data.features import HADAMARD_BLOCK
+from hmmjax.data.features import hadamard_factors
 from hmmjax.models.two_layer import init_network
 from hmmjax.train.online import SGD, advance
 
@@ -40,10 +40,7 @@ KINDS = ("gaussian", "dct", "hadamard")
 
 
 def hadamard_flops(N: int) -> int:
-    b = HADAMARD_BLOCK.bit_length() - 1
-    n = N.bit_length() - 1
-    factors = [1 << b] * (n // b) + ([1 << (n % b)] if n % b else [])
-    return 2 * N * sum(factors)
+    return 2 * N * sum(1 << k for k in hadamard_factors(N.bit_length() - 1))
 
 
 def flops_per_step(kind: str, N: int, D: int) -> float:

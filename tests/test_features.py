@@ -17,10 +17,13 @@ from hmmjax.core.activations import activation
 from hmmjax.core.rng import normal
 from hmmjax.data import make_data_model
 from hmmjax.data.features import (
+    HADAMARD_BLOCK,
     DenseFeatures,
     TransformFeatures,
     dct_transform,
     draw_features,
+    hadamard_factors,
+    hadamard_transform,
 )
 from hmmjax.experiments.driver import simulate
 from hmmjax.io.state import load_state, save_state
@@ -65,6 +68,31 @@ def test_fast_transforms_equal_the_explicit_matrix(features):
     np.testing.assert_allclose(np.mean(F**2), 1.0, rtol=1e-12)  # unit mean square like N(0, 1)
     if features.kind == "hadamard":
         np.testing.assert_array_equal(np.abs(F), 1.0)
+
+
+def test_the_hadamard_transform_equals_sylvester_along_every_axis():
+    """``hadamard_transform`` (a product per Kronecker factor, each contracting the leading
+    factor and putting its result last) against SciPy's Sylvester matrix, for lengths
+    with one to three factors, along each axis of an array and under ``jax.vmap``."""
+    for n in range(25):
+        bits = hadamard_factors(n)
+        assert sum(bits) == n and max(bits) - min(bits) <= 1
+        assert max(bits) <= HADAMARD_BLOCK.bit_length() - 1 or n == 0
+    assert len(hadamard_factors(11)) == 3  # the 2^11 case below runs three products
+    with jax.enable_x64(True):
+        for n in (0, 1, 3, 5, 6, 11):
+            H = scipy.linalg.hadamard(1 << n) / math.sqrt(1 << n)
+            rng = np.random.default_rng(n)
+            for axis in (0, 1, 2, -1):
+                shape = [2, 3]
+                shape.insert(axis % 3, 1 << n)
+                y = rng.standard_normal(shape)
+                want = np.moveaxis(np.moveaxis(y, axis, -1) @ H.T, -1, axis)
+                got = hadamard_transform(jnp.asarray(y), axis)
+                np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"2^{n}, axis {axis}")
+            x = rng.standard_normal((2, 1 << n, 3))
+            batched = jax.vmap(lambda v: hadamard_transform(v, 0))(jnp.asarray(x))
+            np.testing.assert_allclose(batched, np.einsum("ij,bjr->bir", H, x), atol=1e-12)
 
 
 def test_the_real_fft_dct_equals_scipy_for_every_length():

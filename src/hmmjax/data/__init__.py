@@ -24,6 +24,7 @@ from hmmjax.data.features import (
     check_features,
     dct_transform,
     draw_features,
+    hadamard_factors,
     hadamard_transform,
 )
 from hmmjax.data.gaussian import KINDS, GaussianEquivalent, HiddenManifold, IIDGaussian, draw_model
@@ -87,6 +88,7 @@ __all__ = [
     'draw_features',
     'draw_model',
     'even_odd',
+    'hadamard_factors',
     'hadamard_transform',
     'image_side',
     'input_dim',
