@@ -14,7 +14,12 @@ the last quarter of the run, t >= 0.75 t_max):
   (no Gaussian assumption; its sampling error is shared by the members, so only the
   member-to-member part is in the standard error).
 
-    python benchmarks/features_fidelity.py [--sizes 14] [--write]
+    python benchmarks/features_fidelity.py [--sizes 14] [--write] [--checkpoint-dir DIR]
+
+With ``--checkpoint-dir`` (for N = 2^17: hours on a CPU) every run checkpoints after each
+recording interval into DIR and resumes from it when the same command runs again; a
+finished run leaves its row there, so a later call reports it without running it again.
+The time and rate of a run that was resumed cover only its last process (marked).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -36,8 +42,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine, write_section  # noqa: E402
 
 
-def run(n: int, f: str, kind: str, args) -> tuple[str, float]:
+def run(n: int, f: str, kind: str, args) -> str:
+    """The table row of one run (from DIR when ``--checkpoint-dir`` already holds it)."""
     N = 1 << n
+    ckpt = done = None
+    if args.checkpoint_dir is not None:
+        folder = Path(args.checkpoint_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        tag = (f"2^{n}-{f}-{kind}-lr{args.lr:g}-t{args.t_max:g}-n{args.n_times}"
+               f"-E{args.ensemble}-test{args.test_size}-block{args.block}")  # fmt: skip
+        ckpt, done = folder / f"{tag}.ckpt.npz", folder / f"{tag}.row"
+        if done.exists():
+            return done.read_text().strip()
+    resumed = ckpt is not None and ckpt.exists()
     cfg = config_from_dict(
         {
             "data": {"model": "hmm", "N": N, "D": N // 2, "f": f, "features": kind},
@@ -46,11 +63,12 @@ def run(n: int, f: str, kind: str, args) -> tuple[str, float]:
             "sgd": {"lr": args.lr},
             "run": {"mode": "both", "same_init": True, "t_max": args.t_max,
                     "n_times": args.n_times, "ensemble": args.ensemble,
-                    "test_size": args.test_size, "block": args.block, "devices": 1},
+                    "test_size": args.test_size, "block": args.block, "devices": 1,
+                    "chunk": 1 if ckpt is not None else 20},
         }
     )  # fmt: skip
     t0 = time.perf_counter()
-    ds = simulate(cfg, progress=args.progress)
+    ds = simulate(cfg, progress=args.progress, checkpoint=ckpt)
     elapsed = time.perf_counter() - t0
     t = ds.t.values
     late = t >= 0.75 * args.t_max
@@ -61,11 +79,13 @@ def run(n: int, f: str, kind: str, args) -> tuple[str, float]:
         mean = float(np.mean(per_member))
         se = float(np.std(per_member, ddof=1) / math.sqrt(len(per_member)))
         cells.append(f"{100 * mean:+.2f}% ({100 * se:.2f}%)")
-    row = (
-        f"| 2^{n} | {f} | {kind} | {ode:.5f} | {cells[0]} | {cells[1]} | "
-        f"{args.ensemble * args.t_max * N / elapsed:,.0f} | {elapsed:.0f} s |"
-    )
-    return row, elapsed
+    rate = "resumed" if resumed else f"{args.ensemble * args.t_max * N / elapsed:,.0f}"
+    time_cell = f"{elapsed:.0f} s" + (" (last process)" if resumed else "")
+    row = f"| 2^{n} | {f} | {kind} | {ode:.5f} | {cells[0]} | {cells[1]} | {rate} | {time_cell} |"
+    if done is not None:
+        done.write_text(row + "\n")
+        ckpt.unlink(missing_ok=True)
+    return row
 
 
 def main() -> None:
@@ -80,13 +100,14 @@ def main() -> None:
     ap.add_argument("--test-size", type=int, default=4000)
     ap.add_argument("--block", type=int, default=16)
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--checkpoint-dir", help="checkpoint each run here and resume (see above)")
     ap.add_argument("--write", action="store_true", help="write the table to RESULTS.md")
     args = ap.parse_args()
     rows = []
     for n in args.sizes:
         for f in args.f:
             for kind in args.features:
-                row, _ = run(n, f, kind, args)
+                row = run(n, f, kind, args)
                 rows.append(row)
                 print(row, flush=True)
     argv = " ".join(sys.argv[1:])
