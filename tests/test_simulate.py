@@ -26,6 +26,14 @@ def test_same_config_and_seed_give_the_same_numbers(base):
         np.testing.assert_array_equal(again[name].values, base[name].values)
 
 
+def test_the_chunk_size_changes_no_number(base):
+    """``run.chunk`` only groups recording intervals into compiled calls (a checkpoint and a
+    progress tick each): one interval per call gives the same numbers as four."""
+    one = simulate(small_config(SIM, run={"chunk": 1}), progress=False)
+    for name in ("eg", "eg_mc", "Q", "R", "v"):
+        np.testing.assert_array_equal(one[name].values, base[name].values)
+
+
 def test_another_seed_gives_other_numbers(base):
     other = simulate(small_config(SIM, run={"seed": 1}), progress=False)
     assert not np.allclose(other.eg_mc.values, base.eg_mc.values)
