@@ -175,9 +175,8 @@ def hadamard_transform(x: Float[Array, "..."], axis: int = -1) -> Float[Array, "
     With the transformed axis first, of index (i_1, ..., i_f) and the other axes r, each
     product contracts the leading factor and puts its result last: (i_1, ..., r) ->
     (i_2, ..., r, j_1). After f products the array is (r, j_1, ..., j_f), the transform
-    in its natural order; unbatched, no product needs a transposed copy of its input
-    (with the factor in the middle of the array, XLA copied it around each product:
-    online SGD at N = 2^17, E = 8, ran 1.2x faster this way)."""
+    in its natural order. With the factor in the middle of the array instead, XLA copied
+    the whole array around each product (its profile of online SGD at N = 2^17)."""
     axis = axis % x.ndim
     N = x.shape[axis]
     n = N.bit_length() - 1
@@ -267,8 +266,9 @@ class TransformFeatures(AbstractFeatures):
         if self.kind == "hadamard":
             # the N x P transform input (row rows[j] is c_j, the others zero) by a scatter
             # of whole rows, contiguous over the P samples, and the transform along axis 0,
-            # whose result comes out as P x N: online SGD at N = 2^17 (E = 8) ran 1.4x
-            # faster than with a gather of the rows (benchmarks/RESULTS.md)
+            # whose result comes out as P x N (a gather of the rows was slower: XLA fused
+            # the making of c's normals into it); with the transform above, online SGD at
+            # N = 2^17, E = 8 runs 1.7x faster than before both (benchmarks/RESULTS.md)
             z = jnp.zeros((N, cT.shape[1]), cT.dtype).at[self.rows].set(cT)
             u = self._transform(z, axis=0).T
         else:  # XLA's FFT is fast along the minor axis only: scatter into P x N
