@@ -55,6 +55,8 @@ def run(n: int, f: str, kind: str, args) -> str:
         if done.exists():
             return done.read_text().strip()
     resumed = ckpt is not None and ckpt.exists()
+    # one recording interval per compiled call when checkpointing: a checkpoint each
+    chunk = {} if ckpt is None else {"chunk": 1}
     cfg = config_from_dict(
         {
             "data": {"model": "hmm", "N": N, "D": N // 2, "f": f, "features": kind},
@@ -63,8 +65,7 @@ def run(n: int, f: str, kind: str, args) -> str:
             "sgd": {"lr": args.lr},
             "run": {"mode": "both", "same_init": True, "t_max": args.t_max,
                     "n_times": args.n_times, "ensemble": args.ensemble,
-                    "test_size": args.test_size, "block": args.block, "devices": 1,
-                    "chunk": 1 if ckpt is not None else 20},
+                    "test_size": args.test_size, "block": args.block, "devices": 1, **chunk},
         }
     )  # fmt: skip
     t0 = time.perf_counter()

@@ -262,7 +262,7 @@ class TransformFeatures(AbstractFeatures):
         return jnp.moveaxis(dct_transform(jnp.moveaxis(x, axis, -1), inverse), -1, axis)
 
     def lift(self, cT):
-        D, N = self.shape
+        N = self.shape[1]
         if self.kind == "hadamard":
             # the N x P transform input (row rows[j] is c_j, the others zero) by a scatter
             # of whole rows, contiguous over the P samples, and the transform along axis 0,
