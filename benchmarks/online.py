@@ -87,7 +87,15 @@ def measure(run, seconds: float, first: int, reps: int) -> tuple[int, float]:
 # ---------------------------------------------------------------- hmmjax
 
 
-def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = False):
+# XLA:CPU compile options that the E = 256 probes of 2026-12-03 found faster for large
+# ensembles: matrix products by Eigen (multi-threaded) instead of YNNPACK fusions, and
+# 512-bit vectors in the elementwise loops. Given to this benchmark's jit only (the
+# "XLA options" rows); a user can set the same through XLA_FLAGS (docs/guides/ensembles.md).
+XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_prefer_vector_width": 512}
+
+
+def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = False,
+                  options: dict | None = None):  # fmt: skip
     model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign", g="erf")
     students = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(1), E))
     keys = jax.random.split(jax.random.PRNGKey(2), E)
@@ -103,7 +111,7 @@ def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = Fal
             ensemble, mesh=mesh, in_specs=(P("e"), P("e"), P()), out_specs=P("e")
         )
         students, keys = jax.device_put((students, keys), NamedSharding(mesh, P("e")))
-    fn = jax.jit(ensemble)
+    fn = jax.jit(ensemble, compiler_options=options)
     return lambda steps: jax.block_until_ready(fn(students, keys, jnp.asarray(steps)))
 
 
@@ -166,6 +174,8 @@ def main() -> None:
         configs += [(16, "numpy", None), (16, "hmmjax", 64)]
     configs += [(256, "numpy", None), (256, "hmmjax", 16), (256, "hmmjax", 64)]
     configs += [(256, "hmmjax, whole blocks", 16), (256, "hmmjax, whole blocks", 64)]
+    if jax.default_backend() == "cpu":
+        configs += [(1, "hmmjax, XLA options", 64), (256, "hmmjax, XLA options", 64)]
     if args.devices > 1:
         configs += [(256, f"hmmjax, {args.devices} devices", 4)]
 
@@ -177,7 +187,8 @@ def main() -> None:
             run = numpy_runner(E)
         else:
             devices = args.devices if "devices" in impl else 1
-            run = hmmjax_runner(E, block, devices, whole_blocks="whole" in impl)
+            options = XLA_OPTIONS if "XLA options" in impl else None
+            run = hmmjax_runner(E, block, devices, whole_blocks="whole" in impl, options=options)
         steps, t = measure(run, seconds, 64 if impl == "numpy" else 256, reps)
         rate = E * steps / t
         gflops = rate * FLOPS_PER_STEP / 1e9
