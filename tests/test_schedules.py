@@ -272,8 +272,8 @@ def test_simulation_follows_the_ode_under_a_power_schedule():
     sim, ode = ds.eg.mean("member").values, ds.eg_ode.values
     late = ds.t.values >= 2
     np.testing.assert_allclose(sim[late], ode[late], rtol=0.05)
-    const = simulate(cfg.replace(sgd={"schedule": "constant", "tau": 1.0, "power": 1.0}),
-                     progress=False)  # fmt: skip
+    const = simulate(cfg.replace(sgd={"schedule": "constant", "tau": 1.0, "power": 1.0},
+                                 run={"mode": "ode"}), progress=False)  # fmt: skip
     assert np.max(np.abs(const.eg_ode.values[late] / ode[late] - 1)) > 0.1  # it matters
 
 
@@ -301,6 +301,6 @@ def test_grid_points_with_a_schedule_equal_their_single_runs(tmp_path):
     assert type(a) is type(b) is Piecewise
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         assert x.dtype == y.dtype and np.array_equal(x, y)
-    plain = simulate(base.replace(sgd={"schedule": "constant", "schedule_file": ""}),
-                     progress=False)  # fmt: skip
+    plain = simulate(base.replace(sgd={"schedule": "constant", "schedule_file": ""},
+                                  run={"mode": "ode"}), progress=False)  # fmt: skip
     assert not np.allclose(plain.eg_ode.values, one.eg_ode.values)
