@@ -446,3 +446,111 @@ def test_ode_that_diverges_says_so(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0 and out.exists(), err
     assert "hmmjax: warning: eg_ode is not finite from t = " in err and "--dt 1" in err
+
+
+def test_outputs_that_would_overwrite_a_file_of_the_run_are_refused(tmp_path, capsys, monkeypatch):
+    """The results file, the figure, the config, the schedule file, the results file a
+    plot reads: no one of them may be written over another, nor a file that is not a
+    plain file (a FIFO here, /dev/null as root), before any work."""
+    calls = []
+    monkeypatch.setattr(driver, "simulate", lambda cfg, **kw: calls.append(cfg))
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path / "exp.toml", "[run]\nensemble = 2\n")
+    table = write(tmp_path / "s.txt", "0 1\n1 0.5\n")
+    os.mkfifo(tmp_path / "fifo")
+    table_out = ["--out", "s.txt", "--set", 'sgd.schedule="file"']
+    table_out += ["--set", 'sgd.schedule_file="s.txt"']
+    cases = [
+        (["--out", "r.png"], "the figure r.png would overwrite the results file (r.png)"),
+        (["--out", "r.pdf", "--figure", "r.pdf"], "the figure r.pdf would overwrite the results"),
+        (["--out", "exp.toml", "--no-figure"], f"exp.toml would overwrite the config ({path})"),
+        (["--out", "r.nc", "--figure", str(path)], "the figure"),
+        ([*table_out, "--no-figure"], "would overwrite sgd.schedule_file (s.txt)"),
+        (["--out", "fifo", "--no-figure"], "the results file fifo: it is not a regular file"),
+    ]
+    for args, expected in cases:
+        rc = main(["run", str(path), "-q", *args])
+        one_line_error(capsys, rc, expected)
+    assert not calls and path.read_text() == "[run]\nensemble = 2\n"
+    assert table.read_text() == "0 1\n1 0.5\n"
+    nc = write_dataset(fake_results(Config()), tmp_path / "r.nc")
+    before = nc.read_bytes()
+    one_line_error(capsys, main(["plot", str(nc), "--out", str(nc)]), "would overwrite")
+    assert nc.read_bytes() == before
+    state = write_state(tmp_path / "s.npz")
+    ode = ["ode", str(state), "--lr", "0.3", "--t-max", "1"]
+    one_line_error(capsys, main([*ode, "--out", "o.png"]), "the figure o.png would overwrite")
+    one_line_error(capsys, main([*ode, "--out", str(state)]), "would overwrite the state file")
+
+
+def test_an_output_that_is_a_link_is_written_through(tmp_path, monkeypatch):
+    """--out naming a symbolic link replaces its target, and the link stays."""
+    monkeypatch.setattr(driver, "simulate", lambda cfg, **kw: fake_results(cfg))
+    path = write(tmp_path / "exp.toml", "[run]\nensemble = 3\n")
+    target = write(tmp_path / "old.nc", "stale")
+    link = tmp_path / "latest.nc"
+    link.symlink_to(target)
+    assert main(["run", str(path), "--out", str(link), "--no-figure", "-q"]) == 0
+    assert link.is_symlink() and read_dataset(target).sizes["member"] == 3
+
+
+def test_a_finished_run_removes_its_own_checkpoints_only(tmp_path, monkeypatch):
+    """After writing its results, and with --fresh before running, a run removes its
+    checkpoint and its parts' (a grid over models), not another run's beside it whose
+    name starts the same (``OUT.seed2.ckpt.npz`` next to ``OUT``'s)."""
+    seen = []
+
+    def simulate(cfg, progress=True, checkpoint=None):
+        seen.append(sorted(p.name for p in tmp_path.glob("*.ckpt.npz")))
+        return fake_results(cfg)
+
+    monkeypatch.setattr(driver, "simulate", simulate)
+    path = write(tmp_path / "exp.toml", '[grid]\nmodel = ["iid", "hmm"]\n')
+    mine = ["run.ckpt.npz", "run.hmm.ckpt.npz", "run.iid.ckpt.npz"]
+    others = ["run.seed2.ckpt.npz", "run.seed2.hmm.ckpt.npz", "runner.ckpt.npz"]
+    for fresh in ([], ["--fresh"]):
+        for name in mine + others:
+            (tmp_path / name).write_bytes(b"x")
+        out = tmp_path / "run"
+        assert main(["run", str(path), "--out", str(out), "--no-figure", "-q", *fresh]) == 0
+        left = sorted(p.name for p in tmp_path.glob("*.ckpt.npz"))
+        assert left == sorted(others), left
+        assert seen[-1] == sorted(others if fresh else mine + others)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--t-max", "1", "--dt", "1000", "--n-times", "3"],
+         "--dt = 1000.0: the Euler step is longer than --t-max = 1.0; expected --dt <= --t-max"),
+        (["--t-max", "100", "--dt", "1e-12"],
+         "--t-max = 100.0: with --dt = 1e-12 that is 1e+14 Euler steps; expected --t-max / "
+         "--dt < 2^32"),
+        (["--t-max", "1", "--nodes", "100000000"],
+         "--nodes = 100000000: expected auto, full or an integer 2 <= p <= 321 (the most auto "
+         "may run: more add cost, not accuracy)"),
+    ],
+    ids=["dt-beyond-t-max", "too-many-steps", "too-many-nodes"],
+)  # fmt: skip
+def test_ode_refuses_steps_and_nodes_beyond_reason(tmp_path, capsys, monkeypatch, args, expected):
+    """Before the state file is read or anything is compiled (these hung, ran out of
+    memory or silently saved t = 0 only)."""
+    monkeypatch.setattr(experiments, "ode_from_state", no_ode)
+    state = str(write_state(tmp_path / "s.npz"))
+    rc = main(["ode", state, "--lr", "0.3", *args, "--out", str(tmp_path / "o.nc")])
+    err = one_line_error(capsys, rc)
+    assert err == f"hmmjax: error: {expected}\n"
+
+
+def test_ode_refusals_start_just_beyond_the_limits(tmp_path, capsys, monkeypatch):
+    """322 nodes are refused, 321 taken; dt is the Euler step: an adaptive solver does
+    not take it, so --dt beyond --t-max is not refused there."""
+    calls = []
+    monkeypatch.setattr(experiments, "ode_from_state", lambda *a, **kw: calls.append(kw) or 1)
+    monkeypatch.setattr(experiments, "ode_divergence", lambda ds: None)
+    monkeypatch.setattr("hmmjax.cli._save", lambda ds, out, figure: None)
+    state = str(write_state(tmp_path / "s.npz"))
+    args = ["ode", state, "--lr", "0.3", "--t-max", "1", "--out", str(tmp_path / "o.nc")]
+    one_line_error(capsys, main([*args, "--nodes", "322"]), "--nodes = 322: ")
+    assert main([*args, "--dt", "1000", "--solver", "tsit5", "--nodes", "321"]) == 0
+    assert calls[0]["dt"] == 1000 and calls[0]["nodes"] == 321

@@ -9,10 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hmmjax.config.schema import MAX_NODES
 from hmmjax.data.base import make_data_model
 from hmmjax.io.state import state_arrays
 from hmmjax.models.two_layer import init_network
 from hmmjax.ode import (
+    NODE_LADDER,
     hmm_problem,
     hmm_rhs,
     node_error,
@@ -305,3 +307,9 @@ def test_shared_moments_give_the_states_of_each_node_set():
             alone, shared = sp.sample_state(*args, p, rho), sp.sample_state(*args, p, rho, mu)
             for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(shared), strict=True):
                 np.testing.assert_array_equal(a, b)
+
+
+def test_the_node_cap_is_the_largest_node_set_auto_runs():
+    """ode.nodes and ``hmmjax ode --nodes`` take at most the nodes of "auto"'s last rung's
+    probe: a fixed count beyond it adds cost, not accuracy."""
+    assert MAX_NODES == probe_size(NODE_LADDER[-1])

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import typing
@@ -9,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from hmmjax.config.schema import DATA_MODELS, SCHEMA, TRAINERS, ConfigError, DataConfig
+from hmmjax.config.schema import (
+    DATA_MODELS,
+    MAX_NODES,
+    SCHEMA,
+    TRAINERS,
+    ConfigError,
+    DataConfig,
+)
 from hmmjax.config.settings import (
     Config,
     config_from_dict,
@@ -358,8 +366,8 @@ def test_ode_mode_allows_iid_weight_decay_and_noise():
 @pytest.mark.parametrize(
     "value, message",
     [
-        (1, 'ode.nodes = 1: expected "auto", "full" or an integer >= 2'),
-        ("many", 'ode.nodes = "many": expected "auto", "full" or an integer >= 2'),
+        (1, 'ode.nodes = 1: expected "auto", "full" or an integer 2 <= p <= 321'),
+        ("many", 'ode.nodes = "many": expected "auto", "full" or an integer 2 <= p <= 321'),
         (2.5, "ode.nodes = 2.5 (a number): expected"),
     ],
 )
@@ -375,3 +383,65 @@ def test_limit_source_needs_manifold_data():
     d = {"data": {"model": "iid"}, "run": {"mode": "ode"}, "ode": {"source": "limit"}}
     with pytest.raises(ConfigError, match='data.model = "iid": run.mode = "ode"'):
         config_from_dict(d)
+
+
+# a valid invariant-manifold run (stripe data, the alpha trick)
+INVARIANT = {"data": {"model": "stripe", "N": 5}, "student": {"K": 8, "g": "relu"},
+             "finite": {"P": 16}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("base", "key", "value", "runs"),
+    [
+        (INVARIANT, "finite.labels", "random", 'invariant-manifold runs (data.model = "stripe")'),
+        (INVARIANT, "data.noise", 0.5, "invariant-manifold runs"),
+        (INVARIANT, "sgd.kappa", 0.1, "invariant-manifold runs"),
+        (INVARIANT, "run.t_max", 5.0, "invariant-manifold runs"),
+        (INVARIANT, "teacher.M", 5, "invariant-manifold runs"),
+        ({}, "finite.labels", "random", "online runs (finite.P = 0)"),
+        ({}, "invariant.alpha", 5.0, "online runs (finite.P = 0)"),
+        ({"finite": {"P": 32}}, "invariant.max_steps", 10, "finite-set runs (finite.P = 32)"),
+    ],
+)
+def test_keys_a_kind_of_run_does_not_use_keep_their_defaults(base, key, value, runs):
+    """A key that a kind of run would ignore (its results were bit-identical with and
+    without it) is refused in one line, on its own and at a grid point."""
+    section, name = key.split(".")
+    d = {s: dict(v) for s, v in base.items()}
+    d.setdefault(section, {})[name] = value
+    with pytest.raises(ConfigError, match=rf"^{key} = .*: {re.escape(runs)}.* do not use it; "
+                                          "leave it at its default"):  # fmt: skip
+        config_from_dict(d)
+    config_from_dict(base)  # the base itself is fine
+    with pytest.raises(ConfigError, match=rf"{key} = "):
+        config_from_dict({**d, "grid": {"seed": [0, 1]}})
+
+
+def test_momentum_is_a_key_of_the_momentum_optimizer():
+    d = {"finite": {"P": 32, "momentum": 0.5}}
+    used = r'finite.momentum = 0.5: used by finite.optimizer = "momentum" only; finite.opt'
+    with pytest.raises(ConfigError, match=used):
+        config_from_dict(d)
+    config_from_dict({"finite": {"P": 32, "momentum": 0.5, "optimizer": "momentum"}})
+
+
+def test_ode_nodes_at_most_what_auto_runs():
+    """A fixed ode.nodes beyond the largest node set of "auto" (its last rung's probe) is
+    refused in one line, before any work (10^8 nodes hung in the Chebyshev moments)."""
+    assert MAX_NODES == 321  # the largest node set of "auto" (tests/test_compressed.py)
+    assert config_from_dict({"ode": {"nodes": MAX_NODES}}).ode.nodes == MAX_NODES
+    d = {"data": {"D": 4}, "run": {"mode": "ode"}, "ode": {"nodes": 100_000_000}}
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(d)
+    expected = 'ode.nodes = 100000000: expected "auto", "full" or an integer 2 <= p <= 321'
+    assert str(err.value) == expected
+
+
+@pytest.mark.parametrize("key", ["sgd.lr", "sgd.kappa", "data.noise"])
+def test_values_beyond_float32_are_refused_in_float32_runs(key):
+    section, name = key.split(".")
+    beyond = rf'^{key} = 1e\+300: beyond float32 \(run.precision = "float32"\); expected at most'
+    with pytest.raises(ConfigError, match=beyond + r" 3.403e\+38"):
+        config_from_dict({section: {name: 1e300}})
+    config_from_dict({section: {name: 1e300}, "run": {"precision": "float64"}})
+    config_from_dict({section: {name: 1e38}})

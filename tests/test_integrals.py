@@ -170,3 +170,14 @@ def test_student_rows(cov, g):
         C = jnp.asarray(cov)
         np.testing.assert_allclose(i3(C, g, rows=K), i3(C, g)[:K], rtol=1e-14, atol=1e-15)
         np.testing.assert_allclose(i4(C, g, rows=K), i4(C, g)[:K, :K], rtol=1e-14, atol=1e-15)
+
+
+def test_rounding_past_the_arcsin_domain_gives_the_limit_not_nan():
+    """Far into a divergence (Q ~ 1e11 in float32) the overlap of two aligned units can
+    round a hair above the geometric mean of their norms: I2 (the eg's integral) takes
+    the arcsin's limit there instead of NaN (which hid the divergence of the analytic
+    eg: the divergence check fell back to the Monte-Carlo eg)."""
+    big = jnp.float32(1e11)
+    C = jnp.array([[big, big * 1.0000001], [big * 1.0000001, big]], jnp.float32)
+    assert float(C[0, 1] / jnp.sqrt((1 + C[0, 0]) * (1 + C[1, 1]))) > 1  # past the domain
+    np.testing.assert_allclose(np.asarray(i2(C, "erf")), 1.0)

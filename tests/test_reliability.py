@@ -105,6 +105,9 @@ def test_memory_refusal_names_a_need_above_what_is_available():
     have = float(re.search(r"the ([\d.e+-]+) GiB available", text).group(1))
     assert need > have == 0.05 and text.startswith("run.memory_gib: ")
     assert "\n" not in text
+    # what an online run can reduce includes the samples a block draws (B per step)
+    assert text.endswith("reduce the grid, run.ensemble, run.n_times, run.test_size, "
+                         "sgd.batch, run.block or raise run.memory_gib")  # fmt: skip
 
 
 def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog, no_disk_cache):
@@ -299,3 +302,180 @@ def test_histories_that_cannot_fit_are_refused_before_compiling(monkeypatch):
                        grid={"seed": [0, 1, 2, 3]})  # fmt: skip
     with pytest.raises(ConfigError, match=r"histories of \d+ records \(run.n_times\) 0\.\d+ GiB"):
         simulate(cfg, progress=False)
+
+
+# --- checkpoints that pass the fingerprint but do not fit the run ----------------------------
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any chunk of training fails the test: a refusal must come before it."""
+    from hmmjax.sweep import engine
+
+    def chunk(*args, **kwargs):
+        raise AssertionError("the run went on to train before refusing")
+
+    monkeypatch.setattr(engine, "compiled_chunk", lambda *args, **kwargs: chunk)
+
+
+def _shorter_records(s):
+    s["cur_eg"] = s["cur_eg"][:, :, :-1]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda s: s.update(chunk=np.asarray(99)),
+         "chunk 99, but a batch of this run has 3 chunk(s) (0 .. 3 done)"),
+        (lambda s: s.update(batch=np.asarray(5)),
+         "batch 5, but this run has 1 batch(es) (0 .. 0)"),
+        (lambda s: s.update(net_0=s["net_0"][..., :-1]),
+         "net_0 is (1, 1, 2, 2, 29) float32, this run needs (1, 1, 2, 2, 30) float32"),
+        (_shorter_records,
+         "cur_eg holds 9 record(s), but 3 chunk(s) done need 10 (one at the start, 3 per chunk)"),
+        (lambda s: s.pop("net_1"),
+         "1 state array(s) net_0 .., but the students of this run have 2"),
+        (lambda s: s.update(chunk=np.asarray(-3)),
+         "chunk = -3, expected an index (a whole number >= 0)"),
+        (lambda s: s.update(net_dead=s["net_dead"].astype(np.float32)),
+         "net_dead is (1, 1, 2) float32, this run needs (1, 1, 2) bool"),
+        (lambda s: s.pop("cur_dead"), "no cur_dead in the history"),
+        (lambda s: s.update(done_eg=s["cur_eg"]),
+         "batch 0, but a history of finished batches (done_*)"),
+        (lambda s: s.update(plan=np.asarray([0, 1])),
+         "plan = [0, 1], expected [lanes per batch, devices]: whole numbers >= 1, the first "
+         "a multiple of the second"),
+    ],
+    ids=["chunk-99", "batch-5", "net_0-shape", "cur_eg-short", "no-net_1", "chunk--3",
+         "dead-float", "no-cur_dead", "done-at-batch-0", "plan-0"],
+)  # fmt: skip
+def test_a_checkpoint_that_does_not_fit_the_run_is_refused_before_any_work(
+    capsys, written, no_work, no_training, change, words
+):
+    """Arrays changed behind the fingerprint's back: one line naming the file and what
+    is wrong, with the way out; nothing compiled nor trained, the checkpoint left as it
+    was."""
+    toml, ckpt, good = written
+    ckpt.write_bytes(good)
+    with np.load(ckpt) as z:
+        state = {k: z[k] for k in z.files}
+    change(state)
+    with open(ckpt, "wb") as fh:
+        np.savez(fh, **state)
+    bad = ckpt.read_bytes()
+    line = _error(capsys, ["run", str(toml), "-q"])
+    assert line == (f"hmmjax: error: checkpoint {ckpt} is inconsistent: {words}; "
+                    "run with --fresh to discard it and start afresh")  # fmt: skip
+    assert ckpt.read_bytes() == bad
+
+
+# --- the multi-host options -------------------------------------------------------------
+
+
+@pytest.fixture
+def no_cluster(monkeypatch):
+    """No cluster environment for jax.distributed to detect, and no distributed run:
+    jax.distributed.initialize records its arguments and stops the command."""
+    import os
+
+    for var in list(os.environ):
+        if var.startswith(("SLURM_", "OMPI_", "TPU_", "MEGASCALE_", "JAX_COORDINATOR")) or (
+            var == "KUBERNETES_SERVICE_HOST"
+        ):
+            monkeypatch.delenv(var)
+    calls = []
+
+    class Started(Exception):
+        pass
+
+    def initialize(**kwargs):
+        calls.append(kwargs)
+        raise Started
+
+    monkeypatch.setattr(jax.distributed, "initialize", initialize)
+    return calls, Started
+
+
+SLURM = {"SLURM_JOB_ID": "4321", "SLURM_STEP_NODELIST": "node1", "SLURM_NTASKS": "2",
+         "SLURM_PROCID": "1", "SLURM_LOCALID": "0"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "flags, env, words",
+    [
+        (["--num-processes", "2", "--process-id", "5", "--coordinator", "127.0.0.1:12345"], {},
+         "--process-id 5: expected 0 .. 1 for --num-processes 2"),
+        ([], {}, "--distributed: --coordinator, --num-processes, --process-id not given, and "
+                 "no cluster detected to supply them (SLURM, Open MPI, Cloud TPU, Kubernetes); "
+                 "give --coordinator HOST:PORT --num-processes N --process-id I"),
+        (["--coordinator", "nonsense", "--num-processes", "1", "--process-id", "0"], {},
+         "--coordinator 'nonsense': expected HOST:PORT, the host of process 0 and a free "
+         "port 1..65535 (e.g. host0:12345)"),
+        (["--coordinator", "host0:0", "--num-processes", "1", "--process-id", "0"], {},
+         "--coordinator 'host0:0': expected HOST:PORT"),
+        (["--coordinator", "host0:1", "--num-processes", "0", "--process-id", "0"], {},
+         "--num-processes 0: expected a number of processes >= 1"),
+        (["--process-id", "-1"], {}, "--process-id -1: expected a process id 0 .. N-1"),
+        (["--num-processes", "2"], {},
+         "--distributed: --coordinator, --process-id not given, and no cluster detected"),
+        ([], {"JAX_COORDINATOR_ADDRESS": "host0"},
+         "JAX_COORDINATOR_ADDRESS 'host0': expected HOST:PORT"),
+        (["--process-id", "5"], SLURM,
+         "--process-id 5: expected 0 .. 1 for the number of processes 2 (from the cluster's "
+         "environment)"),
+    ],
+    ids=["id-5-of-2", "nothing", "nonsense", "port-0", "no-process", "id--1", "no-coordinator",
+         "env-address", "slurm-id-5"],
+)  # fmt: skip
+def test_wrong_or_missing_multi_host_options_are_one_line(
+    capsys, monkeypatch, tmp_path, no_cluster, flags, env, words
+):
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    out = ["--out", str(tmp_path / "r.nc")]
+    line = _error(capsys, ["run", QUICK, "-q", *out, "--distributed", *flags])
+    assert line.startswith(f"hmmjax: error: {words}")
+    assert no_cluster[0] == []  # refused before jax.distributed.initialize
+
+
+@pytest.mark.parametrize(
+    "flags, env, called",
+    [
+        (["--coordinator", "127.0.0.1:12345", "--num-processes", "2", "--process-id", "1"], {},
+         {"coordinator_address": "127.0.0.1:12345", "num_processes": 2, "process_id": 1}),
+        ([], SLURM, {"coordinator_address": f"node1:{4321 % 4096 + 61440}",
+                     "num_processes": 2, "process_id": 1}),
+    ],
+    ids=["named", "slurm"],
+)  # fmt: skip
+def test_right_multi_host_options_reach_jax_distributed(
+    tmp_path, monkeypatch, no_cluster, flags, env, called
+):
+    """Given, or detected from the cluster's environment (SLURM here) as JAX does."""
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    calls, started = no_cluster
+    with pytest.raises(started):
+        main(["run", QUICK, "-q", "--out", str(tmp_path / "r.nc"), "--distributed", *flags])
+    assert calls == [called]
+
+
+def test_without_jaxs_cluster_detection_jax_checks_and_the_error_is_one_line(
+    capsys, monkeypatch, tmp_path, no_cluster
+):
+    """Where JAX's detection (not public API) is missing, the options go to
+    jax.distributed.initialize as given, and what it refuses is one line."""
+    from jax._src import clusters
+
+    monkeypatch.delattr(clusters.ClusterEnv, "auto_detect_unset_distributed_params")
+    calls, _ = no_cluster
+
+    def refuse(**kwargs):
+        calls.append(kwargs)
+        raise ValueError("coordinator_address should be defined.")
+
+    monkeypatch.setattr(jax.distributed, "initialize", refuse)
+    line = _error(capsys, ["run", QUICK, "-q", "--out", str(tmp_path / "r.nc"), "--distributed",
+                           "--num-processes", "2"])  # fmt: skip
+    assert line == "hmmjax: error: --distributed: coordinator_address should be defined."
+    assert calls == [{"num_processes": 2}]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hmmjax.cli import main
+from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import config_from_dict
 from hmmjax.data.base import make_data_model
 from hmmjax.experiments.driver import simulate
@@ -203,4 +204,47 @@ def test_cli_ode_nodes(reference_dir, tmp_path, capsys):
     for bad in ("1", "x"):
         assert main([*args, "--nodes", bad, "--out", str(out)]) == 2
         err = capsys.readouterr().err
-        assert err == f"hmmjax: error: --nodes = {bad}: expected auto, full or an integer >= 2\n"
+        assert err.startswith(f"hmmjax: error: --nodes = {bad}: expected auto, full or an "
+                              "integer 2 <= p <= 321 (")  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("spacing", ["log", "linear"])
+@pytest.mark.parametrize("solver", ["euler", "tsit5"])
+@pytest.mark.parametrize("t_max", [1.0, 0.7, 5.0, 30.0, 2.0 / 3.0])
+def test_save_times_start_at_0_and_end_at_t_max(n, spacing, solver, t_max):
+    """Exactly at t_max, whatever n (np.logspace with one point gives its start) and
+    whatever the rounding of 10^log10(t_max) or of round(t_max / dt) dt."""
+    t = save_times(t_max, n, spacing, solver, 0.01)
+    assert t[0] == 0 and t[-1] == t_max and np.all(np.diff(t) > 0), t
+    assert len(t) <= n + 1
+    if solver == "euler":  # the state after whole steps: every time but t_max on the grid
+        np.testing.assert_allclose(t[:-1] / 0.01, np.rint(t[:-1] / 0.01), atol=1e-9)
+
+
+def test_save_times_refuse_an_euler_step_beyond_t_max():
+    with pytest.raises(ValueError, match=r"dt = 1000.0: the Euler step is longer than t_max = 1"):
+        save_times(1.0, 3, "log", "euler", 1000.0)
+
+
+def test_cli_ode_with_one_save_time_reaches_t_max(reference_dir, tmp_path):
+    state = str(reference_dir / "hmm_ode_case1_state.npz")
+    out = tmp_path / "ode.nc"
+    args = ["ode", state, "--lr", "0.3", "--t-max", "1", "--n-times", "1", "--nodes", "4"]
+    assert main([*args, "--out", str(out), "--figure", str(tmp_path / "f.png")]) == 0
+    ds = read_dataset(out)
+    np.testing.assert_array_equal(ds.t.values, [0.0, 1.0])
+    np.testing.assert_allclose(ds.t_ode.values, [0.0, 1.0], rtol=1e-12)
+    assert ds.attrs["ode_num_steps"] == 100
+
+
+@pytest.mark.parametrize("mode", ["ode", "both"])
+def test_mode_ode_refuses_an_euler_step_beyond_t_max(mode):
+    """ode.dt > run.t_max: the Euler ODE would take no step and save t = 0 only; refused
+    with the config, before anything is drawn or simulated (also in mode "both")."""
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({**SMALL, "run": {**SMALL["run"], "mode": mode}, "ode": {"dt": 10.0}})
+    assert str(err.value) == (
+        "ode.dt = 10.0: the Euler step is longer than run.t_max = 2.0; expected ode.dt <= run.t_max"
+    )
+    config_from_dict({**SMALL, "run": {**SMALL["run"], "mode": "sim"}, "ode": {"dt": 10.0}})

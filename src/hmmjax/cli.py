@@ -24,8 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmmjax import __version__
-from hmmjax.config.schema import ACTIVATIONS, ODE_F, ODE_G, SCHEMA, ConfigError, one_line
-from hmmjax.config.settings import Config, config_reference_markdown, load_config
+from hmmjax.config.schema import (
+    ACTIVATIONS,
+    MAX_NODES,
+    ODE_F,
+    ODE_G,
+    SCHEMA,
+    ConfigError,
+    one_line,
+)
+from hmmjax.config.settings import STEP_LIMIT, Config, config_reference_markdown, load_config
 
 __all__ = [
     "USAGE_ERROR",
@@ -153,17 +161,94 @@ def _host_devices() -> None:
 
 
 def _distributed(args: argparse.Namespace) -> None:
-    """jax.distributed.initialize from the --distributed options (before any JAX work)."""
+    """jax.distributed.initialize from the --distributed options (before any JAX work).
+
+    Each option is checked first, and what is not given is what jax.distributed would
+    detect (JAX_COORDINATOR_ADDRESS, then the cluster's environment: SLURM, Open MPI,
+    Cloud TPU, Kubernetes), checked as well: a wrong or missing value is one line."""
     given = [args.coordinator, args.num_processes, args.process_id]
     if not args.distributed:
         if any(x is not None for x in given):
             raise UsageError("--coordinator/--num-processes/--process-id need --distributed")
         return
+    values = {"coordinator_address": _given("--coordinator", args.coordinator),
+              "num_processes": _given("--num-processes", args.num_processes),
+              "process_id": _given("--process-id", args.process_id)}  # fmt: skip
+    env = os.environ.get("JAX_COORDINATOR_ADDRESS")  # read by jax.distributed too
+    if args.coordinator is None and env:
+        values["coordinator_address"] = (env, f"JAX_COORDINATOR_ADDRESS {env!r}")
+    _check_distributed(values)
     import jax  # noqa: PLC0415 (after the host-device flags are set)
 
-    options = dict(coordinator_address=args.coordinator, num_processes=args.num_processes,
-                   process_id=args.process_id)  # fmt: skip
-    jax.distributed.initialize(**{k: v for k, v in options.items() if v is not None})
+    if any(v is None for v, _ in values.values()):
+        values = _detected(values)
+        _check_distributed(values)
+    options = {k: v for k, (v, _) in values.items() if v is not None}
+    try:
+        jax.distributed.initialize(**options)
+    except ValueError as err:  # what JAX still refuses (detection of another JAX version)
+        raise UsageError(f"--distributed: {one_line(str(err))}") from None
+
+
+def _given(flag: str, value: object) -> tuple[object, str]:
+    """(value, how to name it in a message) of a --distributed option; (None, flag) if absent."""
+    return value, flag if value is None else f"{flag} {value!r}"
+
+
+_NO_CLUSTER = "no cluster detected to supply them (SLURM, Open MPI, Cloud TPU, Kubernetes)"
+
+
+def _detected(values: dict[str, tuple[object, str]]) -> dict[str, tuple[object, str]]:
+    """``values`` with those not given detected as jax.distributed.initialize detects
+    them (its cluster environments); refused in one line if some stay unknown."""
+    keys = ("coordinator_address", "num_processes", "process_id")
+    try:  # the detection jax.distributed.initialize runs (not public API)
+        from jax._src.clusters import ClusterEnv  # noqa: PLC0415 (JAX: only here)
+
+        found = ClusterEnv.auto_detect_unset_distributed_params(
+            *(values[k][0] for k in keys), None, None, 300
+        )[:3]
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return values  # another JAX: initialize detects them itself (its errors: one line)
+    missing = [values[k][1] for k, v in zip(keys, found, strict=True) if v is None]
+    if missing:
+        raise UsageError(
+            f"--distributed: {', '.join(missing)} not given, and {_NO_CLUSTER}; give "
+            "--coordinator HOST:PORT --num-processes N --process-id I"
+        )
+    what = {"coordinator_address": "coordinator address", "num_processes": "number of processes",
+            "process_id": "process id"}  # fmt: skip
+    return {
+        k: values[k] if values[k][0] is not None
+        else (v, f"the {what[k]} {v!r} (from the cluster's environment)")
+        for k, v in zip(keys, found, strict=True)
+    }  # fmt: skip
+
+
+def _check_distributed(values: dict[str, tuple[object, str]]) -> None:
+    """The known --distributed values (value, name in messages) as JAX needs them:
+    HOST:PORT with a port 1..65535, at least one process, 0 <= process id < processes."""
+    (address, a_name), (n, n_name), (i, i_name) = (
+        values[k] for k in ("coordinator_address", "num_processes", "process_id")
+    )
+    if address is not None and not _host_port(str(address)):
+        raise UsageError(
+            f"{a_name}: expected HOST:PORT, the host of process 0 and a free port 1..65535 "
+            "(e.g. host0:12345)"
+        )
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise UsageError(f"{n_name}: expected a number of processes >= 1")
+    if i is not None and (not isinstance(i, int) or i < 0):
+        raise UsageError(f"{i_name}: expected a process id 0 .. N-1 for N processes")
+    if i is not None and n is not None and i >= n:
+        raise UsageError(f"{i_name}: expected 0 .. {n - 1} for {n_name}")
+
+
+def _host_port(address: str) -> bool:
+    """Whether ``address`` is HOST:PORT: a host (name, IPv4, [IPv6]) and a port 1..65535."""
+    host, colon, port = address.rpartition(":")
+    ok_port = port.isascii() and port.isdigit() and 1 <= int(port) <= 65535
+    return bool(colon and host and not any(c.isspace() for c in host) and ok_port)
 
 
 def _outputs(args: argparse.Namespace) -> tuple[Config, Path, Path]:
@@ -175,7 +260,10 @@ def _outputs(args: argparse.Namespace) -> tuple[Config, Path, Path]:
     elif args.figure is not None:
         cfg = cfg.replace(output={"figure": args.figure})
     out, figure = cfg.output.out_path(), cfg.output.figure_path()
-    _check_writable(out)
+    outputs = {"the results file": out} | ({} if args.no_figure else {"the figure": figure})
+    inputs = {"the config": Path(args.config), "sgd.schedule_file": cfg.sgd.schedule_file,
+              "data.path": cfg.data.path}  # fmt: skip
+    _check_outputs(outputs, inputs)
     if not args.no_figure:
         _check_figure(figure)
     return cfg, out, figure
@@ -186,15 +274,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     _host_devices()
     _distributed(args)
     from hmmjax.experiments import driver  # noqa: PLC0415 (JAX only once the config is valid)
-    from hmmjax.sweep import checkpoint_files, checkpoint_path  # noqa: PLC0415 (as above)
+    from hmmjax.sweep import checkpoint_path  # noqa: PLC0415 (as above)
 
     ckpt = checkpoint_path(cfg) if cfg.run.checkpoint else None
-    for old in checkpoint_files(ckpt) if ckpt is not None and args.fresh else []:
+    for old in driver.run_checkpoints(cfg, ckpt) if ckpt is not None and args.fresh else []:
         old.unlink()
     ds = driver.simulate(cfg, progress=not args.quiet, checkpoint=ckpt)
     if ds is not None:  # None: a process > 0 of a multi-host run (process 0 writes)
         _write(ds, out)
-    for done in checkpoint_files(ckpt) if ckpt is not None else []:
+    for done in driver.run_checkpoints(cfg, ckpt) if ckpt is not None else []:
         done.unlink()  # the results are safely written
     if ds is not None and not args.no_figure:
         _plot(ds, out, figure)
@@ -207,16 +295,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_optimise(args: argparse.Namespace) -> int:
     cfg, out, figure = _outputs(args)
     _host_devices()
-    from hmmjax.experiments.optimise import check_optimise, optimise  # noqa: PLC0415 (JAX)
-    from hmmjax.sweep import checkpoint_files, checkpoint_path  # noqa: PLC0415 (as above)
+    from hmmjax.experiments.optimise import (  # noqa: PLC0415 (JAX)
+        check_optimise,
+        optimise,
+        optimise_checkpoints,
+        schedule_path,
+    )
+    from hmmjax.sweep import checkpoint_path  # noqa: PLC0415 (as above)
 
     check_optimise(cfg)  # before any compilation
+    schedule = {"the schedule file": schedule_path(out)}
+    _check_outputs(schedule, {"the results file": out, "the config": Path(args.config),
+                              "sgd.schedule_file": cfg.sgd.schedule_file}
+                   | ({} if args.no_figure else {"the figure": figure}))  # fmt: skip
     ckpt = checkpoint_path(cfg) if cfg.run.checkpoint else None
-    for old in checkpoint_files(ckpt) if ckpt is not None and args.fresh else []:
+    for old in optimise_checkpoints(cfg, ckpt) if ckpt is not None and args.fresh else []:
         old.unlink()
     ds = optimise(cfg, progress=not args.quiet, checkpoint=ckpt, config=args.config)
     _write(ds, out)
-    for done in checkpoint_files(ckpt) if ckpt is not None else []:
+    for done in optimise_checkpoints(cfg, ckpt) if ckpt is not None else []:
         done.unlink()  # the results are safely written
     if "schedule_sgd" in ds.attrs:
         print(f"hmmjax: the optimised schedule as [sgd] keys: {ds.attrs['schedule_sgd']}")
@@ -274,6 +371,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     figure = Path(args.out) if args.out else src.with_suffix(".png")
     if not src.is_file():
         raise UsageError(f"results file {src} {'is a folder' if src.is_dir() else 'not found'}")
+    _check_outputs({"the figure": figure}, {"the results file": src})
     _check_figure(figure)
     try:
         ds = read_dataset(src)
@@ -318,7 +416,7 @@ def _ode_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="spectral points (docs/theory.md 5.3): auto (default: 33, 65, 129 or 257 nodes, "
         "the first whose probed error is within --node-rtol), "
-        "full (every eigenvalue, the published ODE) or a number p >= 2 of Chebyshev nodes",
+        "full (every eigenvalue, the published ODE) or a number 2 <= p <= 321 of Chebyshev nodes",
     )
     p.add_argument(
         "--node-rtol",
@@ -337,8 +435,11 @@ def _parse_nodes(text: str) -> str | int:
         p = int(text)
     except ValueError:
         p = 0
-    if p < 2:
-        raise UsageError(f"--nodes = {text}: expected auto, full or an integer >= 2")
+    if not 2 <= p <= MAX_NODES:
+        raise UsageError(
+            f"--nodes = {text}: expected auto, full or an integer 2 <= p <= {MAX_NODES} (the "
+            "most auto may run: more add cost, not accuracy)"
+        )
     return p
 
 
@@ -349,6 +450,16 @@ def cmd_ode(args: argparse.Namespace) -> int:
         if not (math.isfinite(value) and value > 0):
             name = "--" + flag.replace("_", "-")
             raise UsageError(f"{name} = {value}: expected a finite number > 0")
+    if args.solver == "euler" and not args.dt <= args.t_max:  # it would take no step
+        raise UsageError(
+            f"--dt = {args.dt}: the Euler step is longer than --t-max = {args.t_max}; "
+            "expected --dt <= --t-max"
+        )
+    if args.solver == "euler" and not args.t_max / args.dt < STEP_LIMIT:
+        raise UsageError(
+            f"--t-max = {args.t_max}: with --dt = {args.dt} that is "
+            f"{args.t_max / args.dt:.3g} Euler steps; expected --t-max / --dt < 2^32"
+        )
     if args.f not in ODE_F:
         raise UsageError(
             f'--f = "{args.f}": the HMM ODE needs E f(u) = 0; choose {", ".join(ODE_F)}'
@@ -358,7 +469,7 @@ def cmd_ode(args: argparse.Namespace) -> int:
         raise UsageError(f"state file {state} {'is a folder' if state.is_dir() else 'not found'}")
     out = Path(args.out)
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
-    _check_writable(out)
+    _check_outputs({"the results file": out, "the figure": figure}, {"the state file": state})
     _check_figure(figure)
     from hmmjax.io import read_times  # noqa: PLC0415 (not for --help)
 
@@ -497,6 +608,24 @@ def _load(args: argparse.Namespace) -> Config:
         except ImportError as err:
             raise UsageError(f"--plugin {name}: cannot import it ({err})") from None
     return load_config(args.config, args.set)
+
+
+def _check_outputs(outputs: dict[str, Path], inputs: dict[str, Path | str]) -> None:
+    """Before any work: every output (by role) can be written, is a plain file if it
+    exists, and is neither another output nor one of the inputs (by role; "" for none),
+    so that no file a run needs or writes is overwritten by another."""
+    seen: dict[Path, str] = {}
+    for role, path in inputs.items():
+        if path and Path(path).exists():
+            seen.setdefault(Path(path).resolve(), f"{role} ({path})")
+    for role, path in outputs.items():
+        _check_writable(path)
+        if path.exists() and not path.is_file():
+            raise UsageError(f"cannot write {role} {path}: it is not a regular file")
+        other = seen.get(path.resolve())
+        if other is not None:
+            raise UsageError(f"{role} {path} would overwrite {other}; give it another name")
+        seen[path.resolve()] = f"{role} ({path})"
 
 
 def _check_writable(path: Path) -> None:

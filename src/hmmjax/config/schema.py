@@ -41,6 +41,7 @@ __all__ = [
     "FEATURES",
     "FEATURE_MODELS",
     "INVARIANT_AXES",
+    "MAX_NODES",
     "SEED_LIMIT",
     "SEED_STRIDE",
     "INVARIANT_DATA",
@@ -515,6 +516,17 @@ class RunConfig(_Section):
     )
 
 
+MAX_NODES = 321
+"""The most spectral nodes (ode.nodes, ``hmmjax ode --nodes``) a run may fix: the largest
+node set that nodes = "auto" runs (``hmmjax.ode.NODE_LADDER``'s last rung, 257, and its
+probe, ``probe_size(257)`` = 321; a test checks that they agree). More nodes add cost (p x p
+Lagrange and Chebyshev matrices, p products with F for a sample) but no accuracy that
+matters: the node error falls spectrally with p, at a rate set by the smoothness of the
+solution in rho, not by D, and was at float64 rounding from p = 64 on in the measured
+cases (docs/theory.md 5.3); nodes = "full" is exact. (A cap p <= D would refuse grids over
+D, which share one p.)"""
+
+
 @dataclass(frozen=True)
 class ODEConfig(_Section):
     """[ode]: the ODE integrator (run.mode = "ode" or "both")."""
@@ -537,9 +549,10 @@ class ODEConfig(_Section):
         "auto",
         "HMM ODE spectral points (docs/theory.md 5.3): auto (the first of 33, 65, 129, 257 "
         "nodes whose probed error is within node_rtol), full "
-        "(every eigenvalue) or a number p of nodes",
-        validate=_word_or(("auto", "full"), lambda p: p >= 2),
-        allowed='"auto", "full" or an integer >= 2',
+        "(every eigenvalue) or a number p of nodes (at most the 321 auto may run: more add "
+        "cost, not accuracy)",
+        validate=_word_or(("auto", "full"), lambda p: 2 <= p <= MAX_NODES),
+        allowed=f'"auto", "full" or an integer 2 <= p <= {MAX_NODES}',
     )
     node_rtol: float = option(
         1e-8, "nodes = auto: estimated relative node error of eg to reach", gt=0

@@ -161,12 +161,21 @@ def _check_cross_keys(cfg: Config) -> None:
         )
     if cfg.data.features != "gaussian":
         _check_features(cfg)
+    if cfg.run.precision == "float32":
+        _check_float32(cfg)
     _check_schedule(cfg)
     _check_optimise(cfg)
     _check_owned(cfg, "invariant", "network", {"depth": "cnn", "kernel_size": "cnn"})
     if is_invariant(cfg):
+        which = ('invariant.network = "cnn"' if cfg.invariant.network == "cnn"
+                 else f"data.model = {show(cfg.data.model)}")  # fmt: skip
+        _check_unused(cfg, _INVARIANT_UNUSED, f"invariant-manifold runs ({which})")
         _check_invariant(cfg)
         return
+    online = cfg.finite.P == 0
+    runs = f"{'online' if online else 'finite-set'} runs (finite.P = {cfg.finite.P})"
+    _check_unused(cfg, _ONLINE_UNUSED if online else _FINITE_UNUSED, runs)
+    _check_owned(cfg, "finite", "optimizer", {"momentum": "momentum"})
     steps = cfg.run.t_max * cfg.data.N
     if not steps < STEP_LIMIT:
         raise ConfigError(
@@ -174,11 +183,13 @@ def _check_cross_keys(cfg: Config) -> None:
             f"SGD steps, and data streams count steps below 2^32; expected run.t_max < "
             f"{STEP_LIMIT / cfg.data.N:.6g}"
         )
-    if (
-        cfg.run.mode != "sim"
-        and cfg.ode.solver == "euler"
-        and not (cfg.run.t_max / cfg.ode.dt < STEP_LIMIT)
-    ):
+    euler = cfg.run.mode != "sim" and cfg.ode.solver == "euler"
+    if euler and not cfg.ode.dt <= cfg.run.t_max:  # no step: eg flat, t = 0 only
+        raise ConfigError(
+            f"ode.dt = {show(cfg.ode.dt)}: the Euler step is longer than run.t_max = "
+            f"{show(cfg.run.t_max)}; expected ode.dt <= run.t_max"
+        )
+    if euler and not (cfg.run.t_max / cfg.ode.dt < STEP_LIMIT):
         raise ConfigError(
             f"run.t_max = {show(cfg.run.t_max)}: with ode.dt = {show(cfg.ode.dt)} that is "
             f"{cfg.run.t_max / cfg.ode.dt:.3g} Euler steps; expected run.t_max / ode.dt < 2^32"
@@ -367,6 +378,50 @@ def _check_optimise(cfg: Config) -> None:
             f"{show(o.lr_min)}"
         )
     _check_owned(cfg, "optimise", "form", {"pieces": "piecewise", "roughness": "piecewise"})
+
+
+_FLOAT32_KEYS = ("sgd.lr", "sgd.kappa", "data.noise", "invariant.alpha", "invariant.threshold")
+"""Keys whose values the runs hold in the run's precision (``run.precision``)."""
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _check_float32(cfg: Config) -> None:
+    """Values that float32 turns into infinity are refused (they would end in overflow
+    warnings and a run that diverges at its first step)."""
+    for key in _FLOAT32_KEYS:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not abs(value) <= _FLOAT32_MAX:
+            raise ConfigError(
+                f'{key} = {show(value)}: beyond float32 (run.precision = "float32"); '
+                f'expected at most {_FLOAT32_MAX:.4g}, or run.precision = "float64"'
+            )
+
+
+# Keys a kind of run does not read: they keep their defaults, since any other value would
+# be ignored without a word (each found by a run with the key changed giving the same
+# numbers, and by the code of that kind of run not reading it).
+_INVARIANT_UNUSED = (
+    "data.noise", "data.shared", "teacher.M", "teacher.g", "teacher.scaling", "student.init",
+    "student.second_layer", "student.train_second", "sgd.kappa", "sgd.batch",
+    "finite.optimizer", "finite.momentum", "finite.labels", "finite.shuffle", "run.t_max",
+    "run.spacing",
+)  # fmt: skip
+_FINITE_UNUSED = tuple(f"invariant.{key}" for key in SCHEMA["invariant"] if key != "network")
+_ONLINE_UNUSED = ("finite.momentum", "finite.labels", "finite.shuffle",
+                 *_FINITE_UNUSED)  # fmt: skip
+
+
+def _check_unused(cfg: Config, keys: Iterable[str], runs: str) -> None:
+    """``keys`` ("section.key") keep their defaults: ``runs`` do not use them."""
+    for key in keys:
+        section, name = key.split(".")
+        value, default = getattr(getattr(cfg, section), name), SCHEMA[section][name].default
+        if value != default:
+            raise ConfigError(
+                f"{key} = {show(value)}: {runs} do not use it; leave it at its default "
+                f"{show(default)}"
+            )
 
 
 def _check_owned(cfg: Config, section: str, kind_key: str, owners: Mapping[str, str]) -> None:

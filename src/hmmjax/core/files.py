@@ -23,7 +23,11 @@ __all__ = ["atomic_target", "atomic_write_bytes", "NpzError", "read_npz"]
 @contextlib.contextmanager
 def atomic_target(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically,
-    on failure it is removed and ``path`` is untouched. Parent folders are created."""
+    on failure it is removed and ``path`` is untouched. Parent folders are created. A
+    symbolic link is written through: its target is replaced, the link stays."""
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{secrets.token_hex(4)}")
     # os.open with 0o666 honours the umask, unlike tempfile's private 0o600 files.

@@ -65,7 +65,9 @@ def i2(C: Float[Array, "n n"], g: str) -> Float[Array, "n n"]:
     if g == "linear":
         return C
     c = 1.0 + jnp.diagonal(C)
-    return (2.0 / math.pi) * jnp.arcsin(C / jnp.sqrt(c[:, None] * c[None, :]))
+    # |ratio| <= 1 exactly; rounding can push it past 1 at huge weights (Q ~ 1e11, a run
+    # far into divergence), where arcsin would give NaN instead of its limit
+    return (2.0 / math.pi) * jnp.arcsin(jnp.clip(C / jnp.sqrt(c[:, None] * c[None, :]), -1, 1))
 
 
 def j2(C: Float[Array, "n n"], g: str) -> Float[Array, "n n"]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from hmmjax.experiments.driver import SPLIT_AXES, linear_errors, run_title, simulate
+from hmmjax.experiments.driver import (
+    SPLIT_AXES,
+    linear_errors,
+    run_checkpoints,
+    run_title,
+    simulate,
+)
 from hmmjax.experiments.invariant import (
     COMPRESSION,
     SEED_STRIDE,
@@ -19,6 +25,7 @@ from hmmjax.experiments.optimise import (
     OPTIMISE_AXES,
     check_optimise,
     optimise,
+    optimise_checkpoints,
     schedule_path,
     schedule_settings,
 )
@@ -45,6 +52,8 @@ __all__ = [
     'ode_divergence',
     'ode_from_state',
     'optimise',
+    'optimise_checkpoints',
+    'run_checkpoints',
     'run_title',
     'schedule_path',
     'schedule_settings',

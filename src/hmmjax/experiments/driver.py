@@ -39,8 +39,9 @@ from hmmjax.sweep.checkpoint import (
     fingerprint,
     load_checkpoint,
     model_checkpoint,
+    unpack,
 )
-from hmmjax.sweep.engine import run_points
+from hmmjax.sweep.engine import check_resume_fits, run_points
 from hmmjax.sweep.finite import build_finite_lanes
 from hmmjax.sweep.hosts import gather_shares, process_share
 from hmmjax.sweep.lanes import (
@@ -56,7 +57,7 @@ from hmmjax.sweep.memory import measure_footprint, plan_grid
 from hmmjax.sweep.ode import ode_points
 from hmmjax.sweep.plan import Plan, choose_devices, device_budget
 
-__all__ = ["SPLIT_AXES", "simulate", "linear_errors", "run_title"]
+__all__ = ["SPLIT_AXES", "simulate", "linear_errors", "run_checkpoints", "run_title"]
 
 
 def simulate(
@@ -105,6 +106,12 @@ def simulate(
             steps = invariant_steps(cfgs) if invariant else point_steps(cfgs, times)
             saved = _saved(cfg, checkpoint, devices)  # validated before any work
             batch = int(saved["plan"][0]) if saved is not None else None
+            if saved is not None:  # and what it holds against this run's lanes
+                shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))
+                check_resume_fits(unpack(saved), checkpoint, shapes, steps.shape[1],
+                                  batch=batch, chunk=cfg.run.chunk, shared=shared,
+                                  keep_final=invariant)  # fmt: skip
+                print(f"hmmjax: resuming from {checkpoint}", file=sys.stderr)  # also when quiet
             plan = _plan(cfg, cfgs, kind, steps, devices, progress, batch, layout)
             lanes = _builder(cfgs, kind, layout)(setups)
             if kind == "online":
@@ -174,7 +181,8 @@ def _builder(cfgs, kind: str, layout: Layout):
 
 
 def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
-    """The validated arrays of an existing checkpoint (``load_checkpoint``), or None."""
+    """The validated arrays of an existing checkpoint (``load_checkpoint``; written by
+    this process and on as many devices), or None."""
     if checkpoint is None or not checkpoint.exists():
         return None
     saved = load_checkpoint(checkpoint, fingerprint(cfg), describe_config(cfg))
@@ -192,7 +200,6 @@ def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
             f"{written} device(s), this run has {len(devices)}; set run.devices = {written}, "
             "or run with --fresh to start afresh"
         )
-    print(f"hmmjax: resuming from {checkpoint}", file=sys.stderr)  # also when quiet
     return saved
 
 
@@ -205,7 +212,8 @@ def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool, batch: int | Non
     shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))
     footprint = measure_footprint(shapes, cfgs, kind)
     what = "the grid, run.ensemble, run.n_times"
-    what += "" if kind == "invariant" else ", run.test_size"
+    what += {"online": ", run.test_size, sgd.batch, run.block", "finite": ", run.test_size, "
+             "sgd.batch"}.get(kind, "")  # fmt: skip
     plan = plan_grid(
         shapes, footprint, device_budget(cfg), devices, n_records=steps.shape[1],
         keep_setups=cfg.run.mode != "sim",
@@ -264,6 +272,15 @@ def _leaf_parts(cfg, checkpoint: Path | None) -> list:
         return [(cfg, checkpoint)]
     axis, values = split
     return [leaf for v in values for leaf in _leaf_parts(*_part(cfg, axis, v, checkpoint))]
+
+
+def run_checkpoints(cfg, checkpoint: Path) -> list[Path]:
+    """The checkpoints of ``cfg`` with the whole-grid checkpoint ``checkpoint`` that exist:
+    that one and, for a grid run in parts, each part's (``model_checkpoint``). Only these
+    names: another run's checkpoint beside it (``OUT.seed2.ckpt.npz`` next to ``OUT``'s)
+    is not one of them, whatever its name."""
+    paths = dict.fromkeys([checkpoint, *(path for _, path in _leaf_parts(cfg, checkpoint))])
+    return [path for path in paths if path.exists()]
 
 
 def _by_axis(cfg, all_cfgs, axis, values, times, progress, checkpoint) -> xr.Dataset | None:

@@ -41,7 +41,7 @@ from hmmjax.config.schema import ConfigError, one_line, show
 from hmmjax.config.settings import Config, is_invariant
 from hmmjax.core.cache import enable_compile_cache
 from hmmjax.core.files import atomic_write_bytes
-from hmmjax.experiments.driver import run_title, simulate
+from hmmjax.experiments.driver import run_checkpoints, run_title, simulate
 from hmmjax.experiments.validate import check_config
 from hmmjax.io.layout import grid_attrs, grid_placer
 from hmmjax.ode.optimal import ScheduleFit, best_constant, optimise_schedule
@@ -49,7 +49,8 @@ from hmmjax.sweep.checkpoint import model_checkpoint
 from hmmjax.sweep.lanes import point_configs, record_times
 from hmmjax.sweep.ode import ode_model
 
-__all__ = ["OPTIMISE_AXES", "check_optimise", "optimise", "schedule_path", "schedule_settings"]
+__all__ = ["OPTIMISE_AXES", "check_optimise", "optimise", "optimise_checkpoints", "schedule_path",
+           "schedule_settings"]  # fmt: skip
 
 OPTIMISE_AXES = ("K", "M", "D", "N", "noise", "kappa", "seed")
 """What the grid of ``hmmjax optimise`` may sweep (lr is what it optimises)."""
@@ -97,6 +98,14 @@ def check_optimise(cfg: Config) -> None:
 def _mode(cfg: Config) -> Config:
     """``cfg`` with the run mode of its optimisation (ODE, and simulation if checked)."""
     return cfg.replace(run={"mode": "both" if cfg.optimise.simulate else "ode"})
+
+
+def optimise_checkpoints(cfg: Config, checkpoint: Path) -> list[Path]:
+    """The checkpoints of ``hmmjax optimise`` on ``cfg`` that exist: those of its two
+    simulations (``OUT.opt``, ``OUT.const``, each maybe in parts: ``run_checkpoints``)."""
+    sim = cfg.replace(run={"mode": "sim"})
+    return [path for name in _NAMES
+            for path in run_checkpoints(sim, model_checkpoint(checkpoint, name))]  # fmt: skip
 
 
 def schedule_path(out: Path) -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hmmjax.sweep.checkpoint import (
     FORMAT,
     Resume,
-    checkpoint_files,
+    check_resume,
     checkpoint_path,
     describe_config,
     fingerprint,
@@ -20,6 +20,7 @@ from hmmjax.sweep.checkpoint import (
 )
 from hmmjax.sweep.engine import (
     Progress,
+    check_resume_fits,
     compiled_chunk,
     diverged_at,
     first_measure,
@@ -91,7 +92,8 @@ __all__ = [
     'build',
     'build_finite_lanes',
     'build_lanes',
-    'checkpoint_files',
+    'check_resume',
+    'check_resume_fits',
     'checkpoint_path',
     'choose_devices',
     'chunk_bytes',

@@ -6,8 +6,9 @@ batch, devices), the batch and chunk reached, the members' states (the leaves of
 trainer's state pytree), their divergence flags, the history recorded so far, and the
 histories and final states of the finished batches. ``load_checkpoint`` validates a file
 before any work: unreadable (truncated, damaged, not an ``.npz``), another format, another
-config (naming the keys that differ) or incomplete, it is refused with the way out
-(``--fresh``).
+config (naming the keys that differ), incomplete or inconsistent (indices out of range),
+it is refused with the way out (``--fresh``); ``check_resume`` then checks it against the
+run that resumes it (its plan, its students' states, its measurements).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ __all__ = [
     "header",
     "checkpoint_path",
     "model_checkpoint",
-    "checkpoint_files",
     "save_checkpoint",
     "load_checkpoint",
+    "check_resume",
     "Resume",
     "pack",
     "unpack",
@@ -97,12 +98,6 @@ def model_checkpoint(path: Path, model: str) -> Path:
     return path.with_name(path.name.replace(".ckpt.npz", f".{model}.ckpt.npz"))
 
 
-def checkpoint_files(path: Path) -> list[Path]:
-    """``path`` and its per-model parts (``model_checkpoint``) that exist."""
-    parts = path.parent.glob(path.name.replace(".ckpt.npz", ".*.ckpt.npz"))
-    return [p for p in (path, *sorted(parts)) if p.exists()]
-
-
 def save_checkpoint(path: Path, state: dict[str, np.ndarray]) -> None:
     """Write ``state`` (arrays by name) to ``path`` atomically."""
     with atomic_target(path) as tmp, open(tmp, "wb") as fh:  # no copy of it in memory
@@ -114,7 +109,7 @@ def load_checkpoint(path: Path, stamp: str, config: str | None = None) -> dict[s
     format, for the config ``stamp`` (``fingerprint``; ``config``: its
     ``describe_config``, to name the keys that differ), and complete. Anything else is a
     ``ConfigError`` with the way out (``--fresh``)."""
-    fresh = "run with --fresh to discard it and start afresh"
+    fresh = _FRESH
     try:
         state = read_npz(path)
     except NpzError as err:
@@ -138,9 +133,18 @@ def load_checkpoint(path: Path, stamp: str, config: str | None = None) -> dict[s
         )
     try:
         unpack(state)
+    except _Inconsistent as err:
+        raise ConfigError(f"checkpoint {path} is inconsistent: {err}; {fresh}") from None
     except (KeyError, ValueError, TypeError) as err:
         raise ConfigError(f"checkpoint {path} is incomplete (no {err}); {fresh}") from None
     return state
+
+
+_FRESH = "run with --fresh to discard it and start afresh"
+
+
+class _Inconsistent(ValueError):
+    """What makes a checkpoint's arrays disagree with each other or with the run."""
 
 
 def _differences(saved: np.ndarray | None, config: str | None) -> str:
@@ -219,14 +223,22 @@ def pack(head: dict[str, np.ndarray], batch: int, chunk: int, states: Any, dead:
 
 
 def unpack(state: dict[str, np.ndarray]) -> Resume:
-    """The ``Resume`` of a loaded checkpoint."""
-    chunk = int(state["chunk"])
+    """The ``Resume`` of a loaded checkpoint; ``_Inconsistent`` if its batch and chunk
+    are not indices (whole numbers >= 0) or its plan not (lanes per batch, devices), the
+    first a multiple of the second."""
+    chunk = _index(state, "chunk")
     leaves = _numbered(state, "net") if chunk > 0 else None
     done = _prefixed(state, "done") or None
-    batch, devices = (int(x) for x in state["plan"])
+    plan = np.asarray(state["plan"])
+    if plan.shape != (2,) or plan.dtype.kind not in "iu" or min(plan) < 1 or plan[0] % plan[1]:
+        raise _Inconsistent(
+            f"plan = {plan.tolist()}, expected [lanes per batch, devices]: whole numbers >= 1, "
+            "the first a multiple of the second"
+        )
+    batch, devices = (int(x) for x in plan)
     return Resume(
         plan=(batch, devices),
-        batch=int(state["batch"]),
+        batch=_index(state, "batch"),
         chunk=chunk,
         leaves=leaves,
         dead=state["net_dead"] if chunk > 0 else None,
@@ -234,6 +246,114 @@ def unpack(state: dict[str, np.ndarray]) -> Resume:
         done=done,
         final=_numbered(state, "final") if done is not None else None,
     )
+
+
+def check_resume(resume: Resume, path: Path | None, *, batch: int, n_batches: int,
+                 n_chunks: int, chunk: int, students: Any, measured: dict[str, Any],
+                 keep_final: bool) -> None:  # fmt: skip
+    """Refuse (``ConfigError``, with the way out) a checkpoint (at ``path``) that does not
+    fit the run resuming it: its batch and chunk beyond the run's ``n_batches`` batches
+    (of ``batch`` lanes) and the ``n_chunks`` chunks (of ``chunk`` intervals) of a batch,
+    or its states (the members' leaves, flags) or histories (records: one at the start,
+    ``chunk`` per chunk done) not of the shapes of the run's ``students`` (leaves
+    (L, Q, E, ...), arrays or their shapes) and ``measured`` (one measurement of them by
+    name, leaves (L, Q, E, ...)); the finished batches' final states too when the run
+    keeps them (``keep_final``)."""
+    try:
+        _check_resume(resume, batch, n_batches, n_chunks, chunk, students, measured,
+                      keep_final)  # fmt: skip
+    except _Inconsistent as err:
+        where = "the checkpoint" if path is None else f"checkpoint {path}"
+        raise ConfigError(f"{where} is inconsistent: {err}; {_FRESH}") from None
+
+
+def _check_resume(resume: Resume, batch: int, n_batches: int, n_chunks: int, chunk: int,
+                  students: Any, measured: dict[str, Any], keep_final: bool) -> None:  # fmt: skip
+    b, c = resume.batch, resume.chunk
+    if b >= n_batches:
+        raise _Inconsistent(
+            f"batch {b}, but this run has {n_batches} batch(es) (0 .. {n_batches - 1})"
+        )
+    if c > n_chunks:
+        raise _Inconsistent(
+            f"chunk {c}, but a batch of this run has {n_chunks} chunk(s) (0 .. {n_chunks} done)"
+        )
+    if b > 0 and resume.done is None:
+        raise _Inconsistent(f"batch {b}, but no history of the batches before it (done_*)")
+    if b == 0 and resume.done is not None:
+        raise _Inconsistent("batch 0, but a history of finished batches (done_*)")
+    like = jax.tree.leaves(students)
+    L, Q, E = like[0].shape[:3]
+    if c > 0:
+        _check_leaves(resume.leaves, "net", [(batch, *a.shape[1:]) for a in like], like)
+        dead = np.asarray(resume.dead)
+        if dead.shape != (batch, Q, E) or dead.dtype != bool:
+            raise _Inconsistent(
+                f"net_dead is {_describe(dead)}, this run needs {(batch, Q, E)} bool"
+            )
+        records = f"{c} chunk(s) done need"
+        _check_history(resume.history, "cur", measured, batch * Q, E, 1 + c * chunk, records,
+                       chunk)  # fmt: skip
+    if resume.done is not None:
+        slots = min(b * batch, L) * Q  # the real slots of the finished batches
+        records = "a finished batch has"
+        _check_history(resume.done, "done", measured, slots, E, 1 + n_chunks * chunk, records,
+                       chunk)  # fmt: skip
+        if keep_final:
+            _check_leaves(resume.final, "final", [(slots, *a.shape[2:]) for a in like], like)
+
+
+def _check_leaves(leaves: list[np.ndarray] | None, prefix: str, shapes: list[tuple],
+                  like: list[Any]) -> None:  # fmt: skip
+    """The checkpoint's ``prefix``_0, ... against the state leaves ``like`` (their dtypes)
+    in the ``shapes`` the run needs."""
+    leaves = leaves or []
+    if len(leaves) != len(shapes):
+        raise _Inconsistent(
+            f"{len(leaves)} state array(s) {prefix}_0 .., but the students of this run have "
+            f"{len(shapes)}"
+        )
+    for i, (a, shape, b) in enumerate(zip(leaves, shapes, like, strict=True)):
+        a = np.asarray(a)
+        if a.shape != shape or a.dtype != np.dtype(b.dtype):
+            raise _Inconsistent(
+                f"{prefix}_{i} is {_describe(a)}, this run needs {shape} {np.dtype(b.dtype)}"
+            )
+
+
+def _check_history(history: dict[str, np.ndarray] | None, prefix: str,
+                   measured: dict[str, Any], slots: int, members: int, records: int,
+                   needing: str, chunk: int) -> None:  # fmt: skip
+    """A history (``prefix``_NAME: (slots, members, records, ...)) against the run's
+    measurements (``measured``, leaves (L, Q, E, ...)) and divergence flags ("dead")."""
+    history = history or {}
+    expected = {k: (slots, members, records, *np.shape(m)[3:]) for k, m in measured.items()}
+    expected["dead"] = (slots, members, records)
+    for k in sorted(set(expected) | set(history)):
+        if k not in history:
+            raise _Inconsistent(f"no {prefix}_{k} in the history")
+        if k not in expected:
+            raise _Inconsistent(f"{prefix}_{k} in the history is not recorded by this run")
+        shape = np.shape(history[k])
+        if len(shape) >= 3 and shape[2] != records:
+            raise _Inconsistent(
+                f"{prefix}_{k} holds {shape[2]} record(s), but {needing} {records} (one at "
+                f"the start, {chunk} per chunk)"
+            )
+        if shape != expected[k]:
+            raise _Inconsistent(f"{prefix}_{k} has shape {shape}, this run needs {expected[k]}")
+
+
+def _describe(a: np.ndarray) -> str:
+    return f"{a.shape} {a.dtype}"
+
+
+def _index(state: dict[str, np.ndarray], key: str) -> int:
+    """The checkpoint's ``key`` (batch, chunk): a whole number >= 0, else ``_Inconsistent``."""
+    a = np.asarray(state[key])
+    if a.shape != () or a.dtype.kind not in "iu" or int(a) < 0:
+        raise _Inconsistent(f"{key} = {a.tolist()!r}, expected an index (a whole number >= 0)")
+    return int(a)
 
 
 def _prefixed(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

@@ -44,11 +44,19 @@ from tqdm.auto import tqdm
 
 from hmmjax.config.schema import ConfigError
 from hmmjax.core.trees import take
-from hmmjax.sweep.checkpoint import header, pack, save_checkpoint, unpack
+from hmmjax.sweep.checkpoint import Resume, check_resume, header, pack, save_checkpoint, unpack
 from hmmjax.sweep.lanes import Lanes, Layout, lane_shape
 from hmmjax.sweep.plan import Plan
 
-__all__ = ["compiled_chunk", "first_measure", "placements", "Progress", "run_points", "diverged_at"]
+__all__ = [
+    "compiled_chunk",
+    "first_measure",
+    "placements",
+    "Progress",
+    "run_points",
+    "check_resume_fits",
+    "diverged_at",
+]
 
 
 def _freeze(dead, old, new):
@@ -249,7 +257,7 @@ def run_points(
     same = bool(np.all(steps == steps[:1]))
     chunk_fn = compiled_chunk(tuple(devices), shared, block, same)
     C = chunk
-    n_chunks = -(-(n - 1) // C)
+    n_chunks = _n_chunks(n, C)
     # interval bounds (L, n_chunks * C), padded with empty intervals at the last step
     pad = n_chunks * C - (n - 1)
     starts = np.concatenate([steps[:, :-1], np.repeat(steps[:, -1:], pad, 1)], 1)
@@ -265,6 +273,9 @@ def run_points(
             f"{resume.plan[1]} device(s), this run plans {plan.batch} on {plan.devices}; "
             "run as it was (run.devices, run.memory_gib) or with --fresh"
         )
+    if resume is not None:  # before any work: what it holds fits this run
+        check_resume_fits(resume, checkpoint, lanes, n, batch=plan.batch, chunk=C,
+                          shared=shared, keep_final=keep_final)  # fmt: skip
     b0, c0 = (resume.batch, resume.chunk) if resume else (0, 0)
     done = resume.done if resume else None  # the finished batches' history (flat slots)
     final = None
@@ -328,6 +339,35 @@ def run_points(
     if final is not None:
         final = jax.tree.map(layout.to_points, final)
     return Progress(history=hist, dead=dead, final=final)
+
+
+def check_resume_fits(
+    resume: Resume,
+    checkpoint: Path | None,
+    lanes: Lanes,
+    n_records: int,
+    *,
+    batch: int,
+    chunk: int,
+    shared: bool,
+    keep_final: bool,
+) -> None:
+    """Refuse (``ConfigError``) a checkpoint's ``resume`` (``checkpoint.unpack``) that does
+    not fit the run of ``run_points`` on ``lanes`` (arrays, or their shapes from
+    ``jax.eval_shape``) recording ``n_records`` times, in batches of ``batch`` lanes and
+    chunks of ``chunk`` intervals (``checkpoint.check_resume``); nothing is computed."""
+    L = lane_shape(lanes)[0]
+    measured = jax.eval_shape(
+        lambda ls: first_measure(ls.students, ls.trainer, ls.model, ls.test, shared=shared), lanes
+    )
+    check_resume(resume, checkpoint, batch=batch, n_batches=-(-L // batch),
+                 n_chunks=_n_chunks(n_records, chunk), chunk=chunk, students=lanes.students,
+                 measured=measured._asdict(), keep_final=keep_final)  # fmt: skip
+
+
+def _n_chunks(n_records: int, chunk: int) -> int:
+    """The chunks of ``chunk`` intervals through ``n_records`` records (the last padded)."""
+    return -(-(n_records - 1) // chunk)
 
 
 def _slots(a: np.ndarray) -> np.ndarray:
