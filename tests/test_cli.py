@@ -464,7 +464,7 @@ def test_outputs_that_would_overwrite_a_file_of_the_run_are_refused(tmp_path, ca
         (["--out", "r.png"], "the figure r.png would overwrite the results file (r.png)"),
         (["--out", "r.pdf", "--figure", "r.pdf"], "the figure r.pdf would overwrite the results"),
         (["--out", "exp.toml", "--no-figure"], f"exp.toml would overwrite the config ({path})"),
-        (["--out", "r.nc", "--figure", str(path)], "the figure"),
+        (["--out", "r.nc", "--figure", str(path)], f"the figure {path} would overwrite the con"),
         ([*table_out, "--no-figure"], "would overwrite sgd.schedule_file (s.txt)"),
         (["--out", "fifo", "--no-figure"], "the results file fifo: it is not a regular file"),
     ]
@@ -481,6 +481,13 @@ def test_outputs_that_would_overwrite_a_file_of_the_run_are_refused(tmp_path, ca
     ode = ["ode", str(state), "--lr", "0.3", "--t-max", "1"]
     one_line_error(capsys, main([*ode, "--out", "o.png"]), "the figure o.png would overwrite")
     one_line_error(capsys, main([*ode, "--out", str(state)]), "would overwrite the state file")
+    times = write(tmp_path / "t.txt", "0.5\n1\n")
+    rc = main([*ode, "--save-times", str(times), "--out", str(times)])
+    one_line_error(capsys, rc, "would overwrite --save-times")
+    (tmp_path / "la").symlink_to(tmp_path / "lb")
+    (tmp_path / "lb").symlink_to(tmp_path / "la")
+    rc = main(["run", str(path), "-q", "--out", "la", "--no-figure"])
+    one_line_error(capsys, rc, "cannot write the results file la: ")
 
 
 def test_an_output_that_is_a_link_is_written_through(tmp_path, monkeypatch):

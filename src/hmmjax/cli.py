@@ -33,7 +33,12 @@ from hmmjax.config.schema import (
     ConfigError,
     one_line,
 )
-from hmmjax.config.settings import STEP_LIMIT, Config, config_reference_markdown, load_config
+from hmmjax.config.settings import (
+    Config,
+    config_reference_markdown,
+    euler_steps_problem,
+    load_config,
+)
 
 __all__ = [
     "USAGE_ERROR",
@@ -416,7 +421,8 @@ def _ode_arguments(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="spectral points (docs/theory.md 5.3): auto (default: 33, 65, 129 or 257 nodes, "
         "the first whose probed error is within --node-rtol), "
-        "full (every eigenvalue, the published ODE) or a number 2 <= p <= 321 of Chebyshev nodes",
+        f"full (every eigenvalue, the published ODE) or a number 2 <= p <= {MAX_NODES} of "
+        "Chebyshev nodes",
     )
     p.add_argument(
         "--node-rtol",
@@ -450,16 +456,10 @@ def cmd_ode(args: argparse.Namespace) -> int:
         if not (math.isfinite(value) and value > 0):
             name = "--" + flag.replace("_", "-")
             raise UsageError(f"{name} = {value}: expected a finite number > 0")
-    if args.solver == "euler" and not args.dt <= args.t_max:  # it would take no step
-        raise UsageError(
-            f"--dt = {args.dt}: the Euler step is longer than --t-max = {args.t_max}; "
-            "expected --dt <= --t-max"
-        )
-    if args.solver == "euler" and not args.t_max / args.dt < STEP_LIMIT:
-        raise UsageError(
-            f"--t-max = {args.t_max}: with --dt = {args.dt} that is "
-            f"{args.t_max / args.dt:.3g} Euler steps; expected --t-max / --dt < 2^32"
-        )
+    if args.solver == "euler":
+        problem = euler_steps_problem(args.t_max, args.dt, "--t-max", "--dt")
+        if problem:
+            raise UsageError(problem)
     if args.f not in ODE_F:
         raise UsageError(
             f'--f = "{args.f}": the HMM ODE needs E f(u) = 0; choose {", ".join(ODE_F)}'
@@ -469,7 +469,8 @@ def cmd_ode(args: argparse.Namespace) -> int:
         raise UsageError(f"state file {state} {'is a folder' if state.is_dir() else 'not found'}")
     out = Path(args.out)
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
-    _check_outputs({"the results file": out, "the figure": figure}, {"the state file": state})
+    inputs = {"the state file": state, "--save-times": args.save_times or ""}
+    _check_outputs({"the results file": out, "the figure": figure}, inputs)
     _check_figure(figure)
     from hmmjax.io import read_times  # noqa: PLC0415 (not for --help)
 
@@ -619,13 +620,17 @@ def _check_outputs(outputs: dict[str, Path], inputs: dict[str, Path | str]) -> N
         if path and Path(path).exists():
             seen.setdefault(Path(path).resolve(), f"{role} ({path})")
     for role, path in outputs.items():
-        _check_writable(path)
-        if path.exists() and not path.is_file():
+        try:  # a link is written through (atomic_target): check where it points
+            target = path.resolve()
+        except (RuntimeError, OSError) as err:  # a loop of links
+            raise UsageError(f"cannot write {role} {path}: {err}") from None
+        _check_writable(target)
+        if target.exists() and not target.is_file():
             raise UsageError(f"cannot write {role} {path}: it is not a regular file")
-        other = seen.get(path.resolve())
+        other = seen.get(target)
         if other is not None:
             raise UsageError(f"{role} {path} would overwrite {other}; give it another name")
-        seen[path.resolve()] = f"{role} ({path})"
+        seen[target] = f"{role} ({path})"
 
 
 def _check_writable(path: Path) -> None:

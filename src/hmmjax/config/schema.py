@@ -549,8 +549,8 @@ class ODEConfig(_Section):
         "auto",
         "HMM ODE spectral points (docs/theory.md 5.3): auto (the first of 33, 65, 129, 257 "
         "nodes whose probed error is within node_rtol), full "
-        "(every eigenvalue) or a number p of nodes (at most the 321 auto may run: more add "
-        "cost, not accuracy)",
+        f"(every eigenvalue) or a number p of nodes (at most the {MAX_NODES} auto may run: "
+        "more add cost, not accuracy)",
         validate=_word_or(("auto", "full"), lambda p: 2 <= p <= MAX_NODES),
         allowed=f'"auto", "full" or an integer 2 <= p <= {MAX_NODES}',
     )

@@ -55,6 +55,7 @@ from hmmjax.core.tables import check_table, read_table
 
 __all__ = [
     "STEP_LIMIT",
+    "euler_steps_problem",
     "Config",
     "config_from_dict",
     "load_config",
@@ -152,6 +153,19 @@ class Config:
 STEP_LIMIT = 2**32  # SGD steps index the counter-based data streams (hmmjax.core.rng)
 
 
+def euler_steps_problem(t_max: float, dt: float, t_name: str, dt_name: str) -> str | None:
+    """What is wrong with Euler steps of ``dt`` up to ``t_max`` (named ``t_name``,
+    ``dt_name`` in the message), or None: at least one step (else the ODE stays at its
+    start), and fewer than 2^32."""
+    if not dt <= t_max:
+        return (f"{dt_name} = {show(dt)}: the Euler step is longer than {t_name} = "
+                f"{show(t_max)}; expected {dt_name} <= {t_name}")  # fmt: skip
+    if not t_max / dt < STEP_LIMIT:
+        return (f"{t_name} = {show(t_max)}: with {dt_name} = {show(dt)} that is "
+                f"{t_max / dt:.3g} Euler steps; expected {t_name} / {dt_name} < 2^32")  # fmt: skip
+    return None
+
+
 def _check_cross_keys(cfg: Config) -> None:
     """Checks of one run that involve several keys: one line naming the key."""
     if cfg.sgd.trainer != "sgd" and (cfg.finite.P > 0 or is_invariant(cfg)):
@@ -183,17 +197,10 @@ def _check_cross_keys(cfg: Config) -> None:
             f"SGD steps, and data streams count steps below 2^32; expected run.t_max < "
             f"{STEP_LIMIT / cfg.data.N:.6g}"
         )
-    euler = cfg.run.mode != "sim" and cfg.ode.solver == "euler"
-    if euler and not cfg.ode.dt <= cfg.run.t_max:  # no step: eg flat, t = 0 only
-        raise ConfigError(
-            f"ode.dt = {show(cfg.ode.dt)}: the Euler step is longer than run.t_max = "
-            f"{show(cfg.run.t_max)}; expected ode.dt <= run.t_max"
-        )
-    if euler and not (cfg.run.t_max / cfg.ode.dt < STEP_LIMIT):
-        raise ConfigError(
-            f"run.t_max = {show(cfg.run.t_max)}: with ode.dt = {show(cfg.ode.dt)} that is "
-            f"{cfg.run.t_max / cfg.ode.dt:.3g} Euler steps; expected run.t_max / ode.dt < 2^32"
-        )
+    if cfg.run.mode != "sim" and cfg.ode.solver == "euler":
+        problem = euler_steps_problem(cfg.run.t_max, cfg.ode.dt, "run.t_max", "ode.dt")
+        if problem:
+            raise ConfigError(problem)
     if cfg.student.K > cfg.data.N:
         raise ConfigError(
             f"student.K = {cfg.student.K}: expected an integer <= data.N = {cfg.data.N}"
