@@ -217,14 +217,20 @@ def test_a_checkpoint_of_another_config_names_the_keys_that_differ(capsys, writt
 )
 def test_an_incomplete_or_foreign_checkpoint_is_refused(capsys, written, no_work, change, words):
     toml, ckpt, good = written
+    _changed(ckpt, good, change)
+    line = _error(capsys, ["run", str(toml), "-q"])
+    assert f"checkpoint {ckpt} {words}" in line and "--fresh" in line
+
+
+def _changed(ckpt, good: bytes, change) -> None:
+    """Write the checkpoint ``good`` (its bytes) to ``ckpt`` with ``change`` applied to
+    its arrays (a dict, changed in place)."""
     ckpt.write_bytes(good)
     with np.load(ckpt) as z:
         state = {k: z[k] for k in z.files}
     change(state)
     with open(ckpt, "wb") as fh:
         np.savez(fh, **state)
-    line = _error(capsys, ["run", str(toml), "-q"])
-    assert f"checkpoint {ckpt} {words}" in line and "--fresh" in line
 
 
 def test_fresh_replaces_a_damaged_checkpoint(capsys, written, tmp_path):
@@ -356,12 +362,7 @@ def test_a_checkpoint_that_does_not_fit_the_run_is_refused_before_any_work(
     is wrong, with the way out; nothing compiled nor trained, the checkpoint left as it
     was."""
     toml, ckpt, good = written
-    ckpt.write_bytes(good)
-    with np.load(ckpt) as z:
-        state = {k: z[k] for k in z.files}
-    change(state)
-    with open(ckpt, "wb") as fh:
-        np.savez(fh, **state)
+    _changed(ckpt, good, change)
     bad = ckpt.read_bytes()
     line = _error(capsys, ["run", str(toml), "-q"])
     assert line == (f"hmmjax: error: checkpoint {ckpt} is inconsistent: {words}; "
