@@ -445,3 +445,14 @@ def test_values_beyond_float32_are_refused_in_float32_runs(key):
         config_from_dict({section: {name: 1e300}})
     config_from_dict({section: {name: 1e300}, "run": {"precision": "float64"}})
     config_from_dict({section: {name: 1e38}})
+
+
+def test_a_run_shorter_than_one_sgd_step_is_refused():
+    """t_max N rounds to 0 steps: the run would have trained step 1 (t = 1 / N, beyond
+    t_max) and recorded 2 times whatever run.n_times."""
+    short = r"^run.t_max = 1e-30: at data.N = 784 that is 7.84e-28 SGD steps, less than one"
+    with pytest.raises(ConfigError, match=short):
+        config_from_dict({"run": {"t_max": 1e-30}})
+    config_from_dict({"run": {"t_max": 1 / 784}})
+    with pytest.raises(ConfigError, match=r"run.t_max = 0.01: at data.N = 40 "):  # a point
+        config_from_dict({"run": {"t_max": 0.01}, "grid": {"N": [40, 784]}})

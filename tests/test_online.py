@@ -109,6 +109,8 @@ def test_record_steps():
     np.testing.assert_array_equal(lin, np.arange(0, 501, 50))
     with pytest.raises(ValueError, match="spacing"):
         record_steps(100, 1.0, 5, spacing="cubic")
+    for spacing in ("log", "linear"):  # one recording time: t_max, after the start
+        np.testing.assert_array_equal(record_steps(100, 5.0, 1, spacing), [0, 500])
 
 
 @pytest.mark.parametrize("second", [False, True])

@@ -197,6 +197,12 @@ def _check_cross_keys(cfg: Config) -> None:
             f"SGD steps, and data streams count steps below 2^32; expected run.t_max < "
             f"{STEP_LIMIT / cfg.data.N:.6g}"
         )
+    if round(steps) < 1:  # the run would train one step beyond t_max (record_steps)
+        raise ConfigError(
+            f"run.t_max = {show(cfg.run.t_max)}: at data.N = {cfg.data.N} that is {steps:.3g} "
+            f"SGD steps, less than one; expected run.t_max > 0.5 / data.N = "
+            f"{0.5 / cfg.data.N:.6g}"
+        )
     if cfg.run.mode != "sim" and cfg.ode.solver == "euler":
         problem = euler_steps_problem(cfg.run.t_max, cfg.ode.dt, "run.t_max", "ode.dt")
         if problem:

@@ -281,8 +281,8 @@ def record_steps(N: int, t_max: float, n: int = 200, spacing: str = "log") -> np
     ``"linear"`` evenly. Duplicate step counts are dropped, so fewer may come back.
     """
     last = int(round(t_max * N))
-    if spacing == "log":
-        t = np.logspace(0.0, math.log10(max(last, 1)), n)
+    if spacing == "log":  # (n = 1: logspace would give its start, t = 1 / N, alone)
+        t = np.logspace(0.0, math.log10(max(last, 1)), n) if n > 1 else np.array([last])
     elif spacing == "linear":
         t = np.linspace(last / n, last, n)
     else:
