@@ -328,8 +328,8 @@ def cmd_optimise(args: argparse.Namespace) -> int:
 
 
 def _check_figure(figure: Path) -> None:
-    """Refuse a figure that cannot be written before any work."""
-    _check_writable(figure)
+    """Refuse a figure format that cannot be drawn before any work (whether the file can
+    be written: ``_check_outputs``, which every caller runs first)."""
     from hmmjax.plots import check_figure_path  # noqa: PLC0415 (matplotlib: not for --help)
 
     try:

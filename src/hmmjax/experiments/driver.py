@@ -106,13 +106,13 @@ def simulate(
             steps = invariant_steps(cfgs) if invariant else point_steps(cfgs, times)
             saved = _saved(cfg, checkpoint, devices)  # validated before any work
             batch = int(saved["plan"][0]) if saved is not None else None
+            shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))  # nothing drawn
             if saved is not None:  # and what it holds against this run's lanes
-                shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))
                 check_resume_fits(unpack(saved), checkpoint, shapes, steps.shape[1],
                                   batch=batch, chunk=cfg.run.chunk, shared=shared,
                                   keep_final=invariant)  # fmt: skip
                 print(f"hmmjax: resuming from {checkpoint}", file=sys.stderr)  # also when quiet
-            plan = _plan(cfg, cfgs, kind, steps, devices, progress, batch, layout)
+            plan = _plan(cfg, cfgs, kind, shapes, steps, devices, progress, batch)
             lanes = _builder(cfgs, kind, layout)(setups)
             if kind == "online":
                 analytic = _analytic(cfg, setups)
@@ -203,13 +203,13 @@ def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
     return saved
 
 
-def _plan(cfg, cfgs, kind: str, steps, devices, progress: bool, batch: int | None,
-          layout: Layout) -> Plan:  # fmt: skip
-    """The measured memory plan (``hmmjax.sweep.memory``): lanes' shapes without drawing
-    them, the compiled programs' bytes from XLA; refuses a grid that cannot fit."""
+def _plan(cfg, cfgs, kind: str, shapes, steps, devices, progress: bool,
+          batch: int | None) -> Plan:  # fmt: skip
+    """The measured memory plan (``hmmjax.sweep.memory``) of lanes of ``shapes`` (their
+    ``jax.eval_shape``: nothing drawn), the compiled programs' bytes from XLA; refuses a
+    grid that cannot fit."""
     if progress:
         print("hmmjax: compiling and measuring the memory plan", file=sys.stderr)
-    shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))
     footprint = measure_footprint(shapes, cfgs, kind)
     what = "the grid, run.ensemble, run.n_times"
     what += {"online": ", run.test_size, sgd.batch, run.block", "finite": ", run.test_size, "
