@@ -2,11 +2,17 @@
 
 Setting: HMM data (teacher on c), f = sign, g = erf, N = 784, D = 10, K = M = 2, first
 layer trained, lr = 0.2, float32. E students, each with its own initial weights and data
-stream, share F and the teacher. hmmjax runs ``jax.vmap(advance)`` over the ensemble, with
-the trainer the engine would use (``SGD.batched``: for E >= 16 each step's inputs are made
-inside the step loop); the rows "whole blocks" make every block's samples at once instead,
-as the engine does for smaller ensembles. With ``--devices 2`` (the default) the script also runs
-the E = 256 ensemble split over two XLA host devices with ``shard_map`` (one per core).
+stream, share F and the teacher. The "hmmjax" rows run the engine's own compiled chunk
+(``hmmjax.sweep.engine.compiled_chunk``, what ``simulate`` runs for a config with
+``run.ensemble = E``): one recording interval of the timed steps, then its measurement on
+a test set of 100. On a CPU the engine splits a large batch into independent groups, one
+per core (``hmmjax.core.groups``); the row "1 group" is the same program unsplit. The rows
+"vmap of advance" are the trainer alone, ``jax.vmap(advance)`` over the members with the
+trainer the engine would use (``SGD.batched``: for E >= 16 each step's inputs are made
+inside the step loop); "whole blocks" make every block's samples at once instead. The
+"XLA options" rows compile the engine's chunk with two XLA:CPU options (``XLA_OPTIONS``).
+With ``--devices 2`` (the default) the script also runs the E = 256 ensemble split over
+two XLA host devices with ``shard_map`` (one per core).
 The NumPy reference does, per step, draw c, x = sign(F^T c / sqrt D), the label, the
 student update; for E > 1 vectorised over the ensemble as a NumPy user would write it.
 
@@ -41,8 +47,12 @@ from jax.sharding import NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 from scipy.special import erf  # noqa: E402
 
+from hmmjax.config.settings import config_from_dict  # noqa: E402
 from hmmjax.data import make_data_model  # noqa: E402
 from hmmjax.models.two_layer import init_network  # noqa: E402
+from hmmjax.sweep.engine import compiled_chunk  # noqa: E402
+from hmmjax.sweep.lanes import build_lanes  # noqa: E402
+from hmmjax.sweep.plan import choose_devices  # noqa: E402
 from hmmjax.train.online import SGD, advance  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -94,8 +104,7 @@ def measure(run, seconds: float, first: int, reps: int) -> tuple[int, float]:
 XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_prefer_vector_width": 512}
 
 
-def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = False,
-                  options: dict | None = None):  # fmt: skip
+def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = False):
     model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign", g="erf")
     students = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(1), E))
     keys = jax.random.split(jax.random.PRNGKey(2), E)
@@ -111,8 +120,38 @@ def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = Fal
             ensemble, mesh=mesh, in_specs=(P("e"), P("e"), P()), out_specs=P("e")
         )
         students, keys = jax.device_put((students, keys), NamedSharding(mesh, P("e")))
-    fn = jax.jit(ensemble, compiler_options=options)
+    fn = jax.jit(ensemble)
     return lambda steps: jax.block_until_ready(fn(students, keys, jnp.asarray(steps)))
+
+
+def engine_runner(E: int, block: int, groups: int | None = None, options: dict | None = None):
+    """The engine's own compiled chunk (what ``simulate`` runs) on this benchmark's
+    ensemble: one recording interval of ``steps`` steps, then the interval's measurement
+    on a test set of 100. ``groups``: the most independent groups of the batch
+    (``hmmjax.core.groups``; default: the engine's, ``cpu_groups``). ``options``: XLA
+    compiler options for this program only."""
+    cfg = config_from_dict({
+        "data": {"model": "hmm", "N": N, "D": D, "f": "sign"}, "teacher": {"M": M},
+        "student": {"K": K, "g": "erf"}, "sgd": {"lr": LR},
+        "run": {"ensemble": E, "block": block, "test_size": 100, "devices": 1},
+    })  # fmt: skip
+    chunk = compiled_chunk(tuple(choose_devices(cfg)), True, block, True, groups)
+    lanes = build_lanes([cfg])
+    rest = (lanes.trainer, lanes.model, lanes.keys, lanes.test)
+    dead = jnp.zeros((1, 1, E), bool)
+    bound = jnp.asarray(cfg.run.diverge_eg, jnp.float32)
+
+    def args(steps):
+        lo, hi = jnp.asarray(np.array([0])), jnp.asarray(np.array([steps]))
+        return lanes.students, dead, rest, lo, hi, bound
+
+    if options is not None:
+        chunk = chunk.lower(*args(1)).compile(compiler_options=options)
+
+    def run(steps):
+        jax.block_until_ready(chunk(*args(steps)))
+
+    return run
 
 
 # ---------------------------------------------------------------- NumPy
@@ -168,27 +207,33 @@ def main() -> None:
     seconds = 0.4 if args.quick else args.seconds
     reps = 2 if args.quick else args.reps
 
-    # (label, E, runner); hmmjax block sizes are the best measured for each E.
+    # (E, implementation, block). "hmmjax": the engine's chunk (what simulate runs, in
+    # the engine's independent groups); "vmap of advance": the trainer alone, vmapped
+    # over the members as before the lanes; "whole blocks": every block's samples at once.
     configs = [(1, "numpy", None), (1, "hmmjax", 64)]
     if not args.quick:
         configs += [(16, "numpy", None), (16, "hmmjax", 64)]
-    configs += [(256, "numpy", None), (256, "hmmjax", 16), (256, "hmmjax", 64)]
-    configs += [(256, "hmmjax, whole blocks", 16), (256, "hmmjax, whole blocks", 64)]
+    configs += [(256, "numpy", None), (256, "hmmjax", 64), (256, "hmmjax, 1 group", 64)]
+    if not args.quick:
+        configs += [(256, "vmap of advance", 16), (256, "vmap of advance", 64)]
+        configs += [(256, "vmap of advance, whole blocks", 16)]
+        configs += [(256, "vmap of advance, whole blocks", 64)]
     if jax.default_backend() == "cpu":
         configs += [(1, "hmmjax, XLA options", 64), (256, "hmmjax, XLA options", 64)]
     if args.devices > 1:
-        configs += [(256, f"hmmjax, {args.devices} devices", 4)]
-
+        configs += [(256, f"vmap of advance, {args.devices} devices", 4)]
     load = os.getloadavg()[0]  # other processes on the machine distort the timings
     peak = fp32_peak(2048 if args.quick else 4096, reps)
     rows = []
     for E, impl, block in configs:
+        options = XLA_OPTIONS if "XLA options" in impl else None
         if impl == "numpy":
             run = numpy_runner(E)
+        elif impl.startswith("hmmjax"):
+            run = engine_runner(E, block, 1 if "1 group" in impl else None, options)
         else:
             devices = args.devices if "devices" in impl else 1
-            options = XLA_OPTIONS if "XLA options" in impl else None
-            run = hmmjax_runner(E, block, devices, whole_blocks="whole" in impl, options=options)
+            run = hmmjax_runner(E, block, devices, whole_blocks="whole" in impl)
         steps, t = measure(run, seconds, 64 if impl == "numpy" else 256, reps)
         rate = E * steps / t
         gflops = rate * FLOPS_PER_STEP / 1e9

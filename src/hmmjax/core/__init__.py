@@ -1,6 +1,6 @@
 """Foundations: counter-based random numbers, the activation table with its Gaussian
-constants, the Gaussian integrals of the ODEs, learning-rate schedules, pytree helpers and
-atomic file writes.
+constants, the Gaussian integrals of the ODEs, learning-rate schedules, pytree helpers,
+independent groups of a batch (for the cores of a CPU) and atomic file writes.
 
 The names are imported on first use (PEP 562): ``hmmjax.core.files`` (atomic writes, used
 by the results files and figures) does not import JAX.
@@ -16,6 +16,7 @@ _PUBLIC: dict[str, str] = {
     "CACHE_VARIABLE": "hmmjax.core.cache",
     "G_NAMES": "hmmjax.core.integrals",
     "GaussianConstants": "hmmjax.core.activations",
+    "MAX_GROUPS": "hmmjax.core.groups",
     "MIN_COMPILE_SECONDS": "hmmjax.core.cache",
     "NAMES": "hmmjax.core.activations",
     "NpzError": "hmmjax.core.files",
@@ -32,14 +33,17 @@ _PUBLIC: dict[str, str] = {
     "cast_schedule": "hmmjax.core.schedules",
     "check_table": "hmmjax.core.tables",
     "covariance": "hmmjax.core.integrals",
+    "cpu_groups": "hmmjax.core.groups",
     "eg": "hmmjax.core.integrals",
     "eg_from_covariance": "hmmjax.core.integrals",
     "enable_compile_cache": "hmmjax.core.cache",
     "gaussian_constants": "hmmjax.core.activations",
     "gaussian_expectation": "hmmjax.core.activations",
+    "group_bounds": "hmmjax.core.groups",
     "i2": "hmmjax.core.integrals",
     "i3": "hmmjax.core.integrals",
     "i4": "hmmjax.core.integrals",
+    "in_groups": "hmmjax.core.groups",
     "j2": "hmmjax.core.integrals",
     "key_words": "hmmjax.core.rng",
     "lazy_face": "hmmjax.core.lazy",

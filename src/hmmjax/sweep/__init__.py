@@ -19,6 +19,7 @@ from hmmjax.sweep.checkpoint import (
     unpack,
 )
 from hmmjax.sweep.engine import (
+    MIN_GROUP_UNITS,
     Progress,
     check_resume_fits,
     compiled_chunk,
@@ -74,6 +75,7 @@ from hmmjax.sweep.plan import Footprint, Plan, choose_devices, device_budget
 from hmmjax.sweep.setup import Keys, Setup, build, draw_function, draw_students, dtype_of, run_keys
 
 __all__ = [
+    'MIN_GROUP_UNITS',
     'FORMAT',
     'Footprint',
     'InvariantResult',

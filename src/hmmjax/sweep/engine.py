@@ -16,6 +16,14 @@ axis is
   (``hmmjax.sweep.plan``) says the whole grid does not fit, so every batch reuses one
   compilation.
 
+On a CPU, the members of each device's lanes of one point (a single run, a grid whose
+points do not share data streams) run as independent groups (``hmmjax.core.groups``: at
+most one per core the device has to itself, each of at least two members and
+``MIN_GROUP_UNITS`` members of its lanes), which XLA runs on different cores at the same
+time; every member's numbers are those of the unsplit batch. A device's single
+lane runs unbatched (no lane axis of one around the members, which made XLA:CPU's program
+for a large ensemble 3x slower).
+
 Divergence: a member whose state or monitored value turns non-finite, or whose monitored
 value exceeds the bound (``run.diverge_eg``), is frozen at its last state before that
 interval (what it computes afterwards is dropped), its measurements from then on are NaN,
@@ -43,6 +51,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from hmmjax.config.schema import ConfigError
+from hmmjax.core.groups import cpu_groups, in_groups
 from hmmjax.core.trees import take
 from hmmjax.sweep.checkpoint import Resume, check_resume, header, pack, save_checkpoint, unpack
 from hmmjax.sweep.lanes import Lanes, Layout, lane_shape
@@ -56,7 +65,13 @@ __all__ = [
     "run_points",
     "check_resume_fits",
     "diverged_at",
+    "MIN_GROUP_UNITS",
 ]
+
+
+# members (x lanes) an independent group of a chunk has at least: below it, the program's
+# copies cost more to compile than the cores give back (a guess; E = 16 is one group)
+MIN_GROUP_UNITS = 16
 
 
 def _freeze(dead, old, new):
@@ -115,9 +130,12 @@ def _expand(tree):
 
 
 def _over_slots(fn: Callable, Q: int, in_axes: tuple) -> Callable:
-    """``fn`` mapped over the Q slots of a lane (arguments with axis 0 in ``in_axes``);
-    for Q = 1 called on the one slot, so that a lane of one point computes exactly as a
-    point does (a batch of one may be rounded differently)."""
+    """``fn`` mapped over the Q slots of a lane (arguments with axis 0 in ``in_axes``;
+    the outputs' axis 0); for Q = 1 called on the one slot, so that a lane of one point
+    computes exactly as a point does (a batch of one may be rounded differently). Used
+    for the lanes too: a device's one lane (a single run) runs unbatched, as a batch of
+    one over the lanes outside a batch over many members made XLA:CPU's program 3x
+    slower (E = 256)."""
     if Q > 1:
         return jax.vmap(fn, in_axes=in_axes)
 
@@ -138,14 +156,19 @@ def _blank(dead, a):
     return jnp.where(dead, jnp.nan if jnp.issubdtype(a.dtype, jnp.inexact) else 0, a)
 
 
-def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps):
+def _points_chunk(
+    states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps, groups
+):
     """vmap over lanes of a vmap over members (each advancing the lane's Q points).
     ``same_steps``: every lane records at the same steps (no N axis), given once, so the
-    loop bounds are not batched. Outputs: states (L, Q, E, ...), flags (L, Q, E),
-    measurements and flags (L, Q, E, C, ...)."""
+    loop bounds are not batched. ``groups``: the most independent groups
+    (``core.groups``) the members of this device's lanes of one point are split into,
+    each with ``MIN_GROUP_UNITS`` members or more. Outputs: states (L, Q, E, ...), flags
+    (L, Q, E), measurements and flags (L, Q, E, C, ...)."""
     trainer, model, keys, test = lanes_rest
+    L, E = keys.shape[:2]
     # the members of a lane (fixed by the config, unlike the lanes of this device or batch)
-    trainer = trainer.batched(keys.shape[1])
+    trainer = trainer.batched(E)
     axis = None if shared else 0
     per_member = jax.vmap(
         partial(_member_chunk, block=block),
@@ -153,7 +176,17 @@ def _points_chunk(states, dead, lanes_rest, starts, stops, bound, *, shared, blo
         out_axes=1,
     )
     steps_axis = None if same_steps else 0
-    per_lane = jax.vmap(per_member, in_axes=(0, 0, 0, 0, 0, 0, steps_axis, steps_axis, None))
+    lane_axes = (0, 0, 0, 0, 0, 0, steps_axis, steps_axis, None)
+    per_lane = _over_slots(per_member, L, lane_axes)
+    # groups of at least two members (a batch of one is rounded differently), each of
+    # MIN_GROUP_UNITS or more, in lanes of one point. Fewer lanes than the device's, or
+    # fewer members of a lane of many points (advance_many's products over its points),
+    # were rounded differently (1 ulp): the numbers would depend on the cores
+    Q = dead.shape[1]
+    groups = min(groups, dead.size // MIN_GROUP_UNITS, E // 2) if Q == 1 else 1
+    member = None if shared else 1  # the states, flags, keys, member-wise models and tests
+    in_axes = (2, 2, None, member, 1, member, None, None, None)
+    per_lane = in_groups(per_lane, groups, in_axes, 2, E)
     return per_lane(states, dead, trainer, model, keys, test, starts, stops, bound)
 
 
@@ -189,12 +222,20 @@ def _place(tree: Any, sharding: Any) -> Any:
 
 
 def compiled_chunk(
-    devices: tuple[jax.Device, ...], shared: bool, block: int, same_steps: bool
+    devices: tuple[jax.Device, ...],
+    shared: bool,
+    block: int,
+    same_steps: bool,
+    groups: int | None = None,
 ) -> Callable:
-    """The jitted chunk function, its lane axis sharded over ``devices`` (cached)."""
-    key = (devices, shared, block, same_steps)
+    """The jitted chunk function, its lane axis sharded over ``devices``, each device's
+    share run in at most ``groups`` independent groups (default ``cpu_groups(devices)``;
+    cached)."""
+    groups = cpu_groups(devices) if groups is None else groups
+    key = (devices, shared, block, same_steps, groups)
     if key not in _COMPILED:
-        fn = partial(_points_chunk, shared=shared, block=block, same_steps=same_steps)
+        fn = partial(_points_chunk, shared=shared, block=block, same_steps=same_steps,
+                     groups=groups)  # fmt: skip
         if len(devices) > 1:
             mesh = jax.sharding.Mesh(np.array(devices), ("grid",))
             g, rep = PartitionSpec("grid"), PartitionSpec()

@@ -1,0 +1,72 @@
+"""Independent groups: a batched function run as a few independent computations, so that
+XLA's CPU runtime can run them at the same time on different cores.
+
+On a CPU, XLA runs one batched step (the ``vmap`` of an ensemble's or a grid's step) as a
+sequence of operations, each of which mostly runs on one core (the matrix products use
+the others). Independent computations of one program, on the other hand, are run
+concurrently by the runtime, each on its own core. ``in_groups`` splits the batch axis of
+a function's arguments into ``groups`` consecutive slices, calls the function on each
+slice (each call traced separately: independent loops in the program) and joins the
+outputs. The units of a batch do not interact, so every unit's numbers are those of the
+unsplit call, bit for bit (tests/test_groups.py); only the speed changes. On a GPU or TPU
+the batch axis is where the parallelism comes from: ``cpu_groups`` gives 1 there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["MAX_GROUPS", "cpu_groups", "group_bounds", "in_groups"]
+
+MAX_GROUPS = 8  # the most groups a batch is split into (each adds a copy of the program)
+
+
+def cpu_groups(devices: Sequence[jax.Device]) -> int:
+    """The groups a device's batch is split into: on a CPU, the cores each of ``devices``
+    has to itself (the process's cores over the devices in use, at most ``MAX_GROUPS``);
+    1 on an accelerator."""
+    if devices[0].platform != "cpu":
+        return 1
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, min(MAX_GROUPS, cores // len(devices)))
+
+
+def group_bounds(size: int, groups: int) -> list[tuple[int, int]]:
+    """``groups`` consecutive slices (start, stop) of ``range(size)``, of sizes differing
+    by at most one (fewer when ``size < groups``, one when ``groups < 1``; none empty)."""
+    edges = np.linspace(0, size, max(1, min(groups, size)) + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def in_groups(
+    fn: Callable, groups: int, in_axes: Sequence[int | None], out_axis: int, size: int
+) -> Callable:
+    """``fn`` called on ``groups`` consecutive slices of its batch axis, outputs joined.
+
+    ``in_axes``: for each positional argument (a pytree), the batch axis of all its
+    leaves, or None for an argument every group gets whole. ``out_axis``: the batch axis
+    of every output leaf. ``size``: the length of the batch axis. With one group (or a
+    batch of one) ``fn`` itself is returned."""
+    bounds = group_bounds(size, groups)
+    if len(bounds) == 1:
+        return fn
+
+    def sliced(tree: Any, axis: int | None, lo: int, hi: int) -> Any:
+        if axis is None:
+            return tree
+        return jax.tree.map(lambda a: jax.lax.slice_in_dim(a, lo, hi, axis=axis), tree)
+
+    def grouped(*args: Any) -> Any:
+        if len(args) != len(in_axes):
+            raise TypeError(f"{len(args)} arguments for {len(in_axes)} in_axes")
+        outs = [fn(*(sliced(a, ax, lo, hi) for a, ax in zip(args, in_axes, strict=True)))
+                for lo, hi in bounds]  # fmt: skip
+        return jax.tree.map(lambda *parts: jax.numpy.concatenate(parts, out_axis), *outs)
+
+    return grouped
