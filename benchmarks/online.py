@@ -5,11 +5,13 @@ layer trained, lr = 0.2, float32. E students, each with its own initial weights 
 stream, share F and the teacher. The "hmmjax" rows run the engine's own compiled chunk
 (``hmmjax.sweep.engine.compiled_chunk``, what ``simulate`` runs for a config with
 ``run.ensemble = E``): one recording interval of the timed steps, then its measurement on
-a test set of 100. On a CPU the engine splits a large batch into independent groups, one
-per core (``hmmjax.core.groups``); the row "1 group" is the same program unsplit. The rows
+a test set of 100. On a CPU the engine splits a large ensemble into two independent
+groups (``hmmjax.core.groups``); the row "1 group" is the same program unsplit. The rows
 "vmap of advance" are the trainer alone, ``jax.vmap(advance)`` over the members with the
 trainer the engine would use (``SGD.batched``: for E >= 16 each step's inputs are made
-inside the step loop); "whole blocks" make every block's samples at once instead. The
+inside the step loop); "whole blocks" make every block's samples at once instead; "in a
+lane axis of one" wraps them in a ``vmap`` over one lane, as the engine ran a single point
+before 2026-12-03 (3x slower at E = 256 on a 2-core CPU). The
 "XLA options" rows compile the engine's chunk with two XLA:CPU options (``XLA_OPTIONS``).
 With ``--devices 2`` (the default) the script also runs the E = 256 ensemble split over
 two XLA host devices with ``shard_map`` (one per core).
@@ -33,6 +35,7 @@ import math
 import os
 import sys
 import time
+from functools import partial
 
 DEVICES = int(sys.argv[sys.argv.index("--devices") + 1]) if "--devices" in sys.argv else 2
 # XLA reads this flag when jax initialises: it must be set before jax is imported.
@@ -104,7 +107,10 @@ def measure(run, seconds: float, first: int, reps: int) -> tuple[int, float]:
 XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_prefer_vector_width": 512}
 
 
-def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = False):
+def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = False,
+                  lane_axis: bool = False):  # fmt: skip
+    """``jax.vmap(advance)`` over the members; ``lane_axis``: inside a ``vmap`` over a
+    lane axis of one, as the engine ran a single point before 2026-12-03 (commit e787ab0)."""
     model = make_data_model(jax.random.PRNGKey(0), "hmm", N=N, M=M, D=D, f="sign", g="erf")
     students = jax.vmap(lambda k: init_network(k, K, N))(jax.random.split(jax.random.PRNGKey(1), E))
     keys = jax.random.split(jax.random.PRNGKey(2), E)
@@ -114,6 +120,10 @@ def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = Fal
     def ensemble(students, keys, stop):
         return jax.vmap(lambda s, k: advance(s, sgd, model, k, 0, stop, block))(students, keys)
 
+    if lane_axis:
+        one = partial(jax.tree.map, lambda a: a[None])
+        students, keys = one(students), one(keys)
+        ensemble = jax.vmap(ensemble, in_axes=(0, 0, None))
     if devices > 1:
         mesh = jax.make_mesh((devices,), ("e",))
         ensemble = jax.shard_map(
@@ -218,6 +228,7 @@ def main() -> None:
         configs += [(256, "vmap of advance", 16), (256, "vmap of advance", 64)]
         configs += [(256, "vmap of advance, whole blocks", 16)]
         configs += [(256, "vmap of advance, whole blocks", 64)]
+        configs += [(256, "vmap of advance in a lane axis of one", 64)]
     if jax.default_backend() == "cpu":
         configs += [(1, "hmmjax, XLA options", 64), (256, "hmmjax, XLA options", 64)]
     if args.devices > 1:
@@ -233,7 +244,8 @@ def main() -> None:
             run = engine_runner(E, block, 1 if "1 group" in impl else None, options)
         else:
             devices = args.devices if "devices" in impl else 1
-            run = hmmjax_runner(E, block, devices, whole_blocks="whole" in impl)
+            run = hmmjax_runner(E, block, devices, whole_blocks="whole" in impl,
+                                lane_axis="lane axis" in impl)  # fmt: skip
         steps, t = measure(run, seconds, 64 if impl == "numpy" else 256, reps)
         rate = E * steps / t
         gflops = rate * FLOPS_PER_STEP / 1e9

@@ -1,14 +1,21 @@
 """Independent groups (hmmjax.core.groups): a batch split into groups gives every unit the
-numbers of the unsplit batch, bit for bit, in the engine too (its members split)."""
+numbers of the unsplit batch; in the engine (its members split) the training bit for bit,
+the test-set error to its last bit."""
+
+import os
+import subprocess
+import sys
+import textwrap
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import small_config
 
 import hmmjax.sweep.engine as engine
-from hmmjax.core.groups import MAX_GROUPS, cpu_groups, group_bounds, in_groups
+from hmmjax.core.groups import CPU_GROUPS, cpu_groups, group_bounds, in_groups
 from hmmjax.experiments.driver import simulate
 
 BOUNDS = [(7, 3), (5, 3), (2, 8), (1, 4), (9, 1), (8, 2), (3, 0)]  # (size, groups)
@@ -24,9 +31,13 @@ def test_group_bounds_cover_the_axis_in_near_equal_slices(size, groups):
     assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
 
 
-def test_cpu_groups_one_per_core_of_each_device_at_most_max():
-    cpu = jax.devices("cpu")
-    assert 1 <= cpu_groups(cpu[:1]) <= MAX_GROUPS
+@pytest.mark.parametrize("cores", [1, 2, 64])
+def test_cpu_groups_fixed_whatever_the_cores(monkeypatch, cores):
+    """The same program, hence the same numbers, on every CPU; none on an accelerator."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    cpu = jax.devices("cpu")[0]
+    assert cpu_groups([cpu]) == cpu_groups([cpu, cpu]) == CPU_GROUPS == 2
 
     class Accelerator:
         platform = "gpu"
@@ -54,45 +65,85 @@ def test_in_groups_equals_the_unsplit_call():
 
 
 # configs on top of conftest's SMALL: the members of one point split (data shared or not,
-# an uneven split of 5); the members of a grid's 12 lanes of one point (seed, N, M differ:
-# different recording steps; M padded); a finite training set; and lanes of many points
-# (lr, K share a data stream), which the engine does not split
+# an uneven split of 5; 32 members: each step's samples made in the step loop); the members
+# of a grid's 12 lanes of one point (seed, N, M differ: different recording steps; M
+# padded); a finite training set; and lanes of many points (lr, K share a data stream),
+# which the engine does not split
 CASES = {
     "members": ({"run": {"ensemble": 6}}, True),
     "members, data per member": ({"data": {"shared": False}, "run": {"ensemble": 5}}, True),
+    "members, samples in the step loop": ({"run": {"ensemble": 32}}, True),
     "lanes": (
         {"grid": {"seed": [0, 1, 2], "N": [30, 40], "M": [1, 2]}, "run": {"ensemble": 4}},
         True,
-    ),  # fmt: skip
+    ),
     "finite set": ({"finite": {"P": 40}, "run": {"ensemble": 4, "t_max": 3.0}}, True),
     "points of a lane": (
         {"grid": {"lr": [0.3, 0.6], "K": [1, 2]}, "run": {"ensemble": 4}},
         False,
-    ),  # fmt: skip
+    ),
 }
+
+
+def _assert_same(whole, split):
+    """The training bit for bit; the test-set error (eg_mc, a batched product over the
+    group's members) to its last float32 bit."""
+    assert set(split.data_vars) == set(whole.data_vars)
+    for name in whole.data_vars:
+        a, b = whole[name].values, split[name].values
+        if name == "eg_mc":
+            np.testing.assert_allclose(b, a, rtol=3e-7, atol=0, err_msg=name)
+        elif np.issubdtype(a.dtype, np.number) or a.dtype == bool:
+            np.testing.assert_array_equal(b, a, err_msg=name)
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_engine_in_groups_gives_the_ungrouped_numbers(monkeypatch, case):
     layer, splits_members = CASES[case]
     cfg = small_config(layer)
+    monkeypatch.setattr(engine, "_COMPILED", {})  # traced here, with this test's settings
     monkeypatch.setattr(engine, "cpu_groups", lambda devices: 1)
     whole = simulate(cfg, progress=False)
-    monkeypatch.setattr(engine, "MIN_GROUP_UNITS", 1)
+    monkeypatch.setattr(engine, "_COMPILED", {})
+    monkeypatch.setattr(engine, "MIN_GROUP_MEMBERS", 2)
     monkeypatch.setattr(engine, "cpu_groups", lambda devices: 4)
-    splits = []  # the engine's groups: (groups, members)
+    members = []  # the members each traced call of the lanes' function got
 
     def spy(fn, groups, in_axes, out_axis, size):
-        splits.append((len(group_bounds(size, groups)), size))
-        return in_groups(fn, groups, in_axes, out_axis, size)
+        def counted(*args):
+            members.append(args[4].shape[1])  # the keys (L, E, ...)
+            return fn(*args)
+
+        return in_groups(counted, groups, in_axes, out_axis, size)
 
     monkeypatch.setattr(engine, "in_groups", spy)
     split = simulate(cfg, progress=False)
-    assert splits and all(size >= 2 * n for n, size in splits if n > 1)  # two members a group
-    assert any(n >= 2 for n, _ in splits) == splits_members
-    assert set(split.data_vars) == set(whole.data_vars)
-    for name in whole.data_vars:
-        a, b = whole[name].values, split[name].values
-        if np.issubdtype(a.dtype, np.number) or a.dtype == bool:
-            np.testing.assert_array_equal(b, a, err_msg=name)
+    _assert_same(whole, split)
+    assert min(members) >= 2  # two members a group at least
+    E = cfg.run.ensemble
+    assert (min(members) < E) == splits_members  # split, or kept whole
     assert np.isfinite(whole.eg_mc.values).any()
+
+
+def test_groups_at_the_default_optimisation_level(tmp_path):
+    """As users' programs are compiled (conftest compiles the suite at level 0): a single
+    run of 32 and of 64 members (samples made in the step loop), whole and in the CPU's
+    groups (the engine's defaults)."""
+    code = f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from conftest import small_config
+        import hmmjax.sweep.engine as engine
+        from hmmjax.experiments import simulate
+        for E in (32, 64):
+            for groups in (1, 2):
+                engine.cpu_groups = lambda devices, g=groups: g
+                ds = simulate(small_config(run={{"ensemble": E}}), progress=False)
+                ds.drop_attrs().to_netcdf(r"{tmp_path}/E%d_g%d.nc" % (E, groups))
+    """
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, check=True,
+                   capture_output=True, text=True, timeout=300)  # fmt: skip
+    for E in (32, 64):
+        whole, split = (xr.load_dataset(tmp_path / f"E{E}_g{g}.nc") for g in (1, 2))
+        _assert_same(whole, split)

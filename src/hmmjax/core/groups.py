@@ -1,40 +1,40 @@
 """Independent groups: a batched function run as a few independent computations, so that
 XLA's CPU runtime can run them at the same time on different cores.
 
-On a CPU, XLA runs one batched step (the ``vmap`` of an ensemble's or a grid's step) as a
-sequence of operations, each of which mostly runs on one core (the matrix products use
-the others). Independent computations of one program, on the other hand, are run
-concurrently by the runtime, each on its own core. ``in_groups`` splits the batch axis of
-a function's arguments into ``groups`` consecutive slices, calls the function on each
-slice (each call traced separately: independent loops in the program) and joins the
-outputs. The units of a batch do not interact, so every unit's numbers are those of the
-unsplit call, bit for bit (tests/test_groups.py); only the speed changes. On a GPU or TPU
-the batch axis is where the parallelism comes from: ``cpu_groups`` gives 1 there.
+On a CPU, XLA runs one batched step (the ``vmap`` of an ensemble's step) as a sequence of
+operations, most of which run on one core (the matrix products use the others).
+Independent computations of one program, on the other hand, are run concurrently by the
+runtime, each on its own core. ``in_groups`` splits the batch axis of a function's
+arguments into ``groups`` consecutive slices, calls the function on each slice (each call
+traced separately: independent loops in the program) and joins the outputs. The units of
+a batch do not interact; what XLA computes for a slice can still be rounded differently
+from the whole batch (a batched product over fewer rows), so callers that need the same
+numbers on every machine split a fixed number of ways, not one per core:
+``cpu_groups`` gives ``CPU_GROUPS`` on a CPU, whatever its cores, and 1 on a GPU or TPU,
+where the batch axis is where the parallelism comes from.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["MAX_GROUPS", "cpu_groups", "group_bounds", "in_groups"]
+__all__ = ["CPU_GROUPS", "cpu_groups", "group_bounds", "in_groups"]
 
-MAX_GROUPS = 8  # the most groups a batch is split into (each adds a copy of the program)
+# the groups of a CPU: fixed, so that a config's program (and its numbers) do not depend
+# on the machine's cores; 2 measured 1.27x faster than 1 on 2 cores, and no slower on one
+# (benchmarks/RESULTS.md, online SGD, E = 256)
+CPU_GROUPS = 2
 
 
 def cpu_groups(devices: Sequence[jax.Device]) -> int:
-    """The groups a device's batch is split into: on a CPU, the cores each of ``devices``
-    has to itself (the process's cores over the devices in use, at most ``MAX_GROUPS``);
-    1 on an accelerator."""
-    if devices[0].platform != "cpu":
-        return 1
-    affinity = getattr(os, "sched_getaffinity", None)
-    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
-    return max(1, min(MAX_GROUPS, cores // len(devices)))
+    """The groups a batch on ``devices`` is split into: ``CPU_GROUPS`` on a CPU, 1 on an
+    accelerator."""
+    return CPU_GROUPS if devices[0].platform == "cpu" else 1
 
 
 def group_bounds(size: int, groups: int) -> list[tuple[int, int]]:
@@ -67,6 +67,6 @@ def in_groups(
             raise TypeError(f"{len(args)} arguments for {len(in_axes)} in_axes")
         outs = [fn(*(sliced(a, ax, lo, hi) for a, ax in zip(args, in_axes, strict=True)))
                 for lo, hi in bounds]  # fmt: skip
-        return jax.tree.map(lambda *parts: jax.numpy.concatenate(parts, out_axis), *outs)
+        return jax.tree.map(lambda *parts: jnp.concatenate(parts, out_axis), *outs)
 
     return grouped

@@ -19,7 +19,7 @@ from hmmjax.sweep.checkpoint import (
     unpack,
 )
 from hmmjax.sweep.engine import (
-    MIN_GROUP_UNITS,
+    MIN_GROUP_MEMBERS,
     Progress,
     check_resume_fits,
     compiled_chunk,
@@ -75,7 +75,6 @@ from hmmjax.sweep.plan import Footprint, Plan, choose_devices, device_budget
 from hmmjax.sweep.setup import Keys, Setup, build, draw_function, draw_students, dtype_of, run_keys
 
 __all__ = [
-    'MIN_GROUP_UNITS',
     'FORMAT',
     'Footprint',
     'InvariantResult',
@@ -83,6 +82,7 @@ __all__ = [
     'LaneDraws',
     'Lanes',
     'Layout',
+    'MIN_GROUP_MEMBERS',
     'OdeModel',
     'Plan',
     'Progress',

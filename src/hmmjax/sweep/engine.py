@@ -16,11 +16,12 @@ axis is
   (``hmmjax.sweep.plan``) says the whole grid does not fit, so every batch reuses one
   compilation.
 
-On a CPU, the members of each device's lanes of one point (a single run, a grid whose
-points do not share data streams) run as independent groups (``hmmjax.core.groups``: at
-most one per core the device has to itself, each of at least two members and
-``MIN_GROUP_UNITS`` members of its lanes), which XLA runs on different cores at the same
-time; every member's numbers are those of the unsplit batch. A device's single
+On a CPU, the members of lanes of one point (a single run, a grid whose points do not
+share data streams) run as ``core.groups.CPU_GROUPS`` independent groups (of at least
+``MIN_GROUP_MEMBERS`` members), which XLA runs on different cores at the same time. The
+training is that of the unsplit batch, bit for bit; the test-set measurement (eg_mc) may
+differ in its last bit. The split follows from the config alone, not from the machine's
+cores or devices. A device's single
 lane runs unbatched (no lane axis of one around the members, which made XLA:CPU's program
 for a large ensemble 3x slower).
 
@@ -65,13 +66,14 @@ __all__ = [
     "run_points",
     "check_resume_fits",
     "diverged_at",
-    "MIN_GROUP_UNITS",
+    "MIN_GROUP_MEMBERS",
 ]
 
 
-# members (x lanes) an independent group of a chunk has at least: below it, the program's
-# copies cost more to compile than the cores give back (a guess; E = 16 is one group)
-MIN_GROUP_UNITS = 16
+# the members of a lane an independent group of a chunk has at least: below it, the
+# program's copies cost more to compile than the cores give back (a guess; E = 16 is one
+# group); a count of the config's, so that the split does not depend on the devices
+MIN_GROUP_MEMBERS = 16
 
 
 def _freeze(dead, old, new):
@@ -162,8 +164,8 @@ def _points_chunk(
     """vmap over lanes of a vmap over members (each advancing the lane's Q points).
     ``same_steps``: every lane records at the same steps (no N axis), given once, so the
     loop bounds are not batched. ``groups``: the most independent groups
-    (``core.groups``) the members of this device's lanes of one point are split into,
-    each with ``MIN_GROUP_UNITS`` members or more. Outputs: states (L, Q, E, ...), flags
+    (``core.groups``) the members of lanes of one point are split into, each with
+    ``MIN_GROUP_MEMBERS`` members or more. Outputs: states (L, Q, E, ...), flags
     (L, Q, E), measurements and flags (L, Q, E, C, ...)."""
     trainer, model, keys, test = lanes_rest
     L, E = keys.shape[:2]
@@ -178,12 +180,11 @@ def _points_chunk(
     steps_axis = None if same_steps else 0
     lane_axes = (0, 0, 0, 0, 0, 0, steps_axis, steps_axis, None)
     per_lane = _over_slots(per_member, L, lane_axes)
-    # groups of at least two members (a batch of one is rounded differently), each of
-    # MIN_GROUP_UNITS or more, in lanes of one point. Fewer lanes than the device's, or
-    # fewer members of a lane of many points (advance_many's products over its points),
-    # were rounded differently (1 ulp): the numbers would depend on the cores
+    # groups of MIN_GROUP_MEMBERS members or more, in lanes of one point (those of many
+    # points share their samples already; a split of their members, or of the lanes,
+    # changed the training in its last bit, where this one changes only the measurement)
     Q = dead.shape[1]
-    groups = min(groups, dead.size // MIN_GROUP_UNITS, E // 2) if Q == 1 else 1
+    groups = min(groups, E // MIN_GROUP_MEMBERS) if Q == 1 else 1
     member = None if shared else 1  # the states, flags, keys, member-wise models and tests
     in_axes = (2, 2, None, member, 1, member, None, None, None)
     per_lane = in_groups(per_lane, groups, in_axes, 2, E)
