@@ -62,6 +62,8 @@ def test_in_groups_equals_the_unsplit_call():
     assert in_groups(fn, 1, (0, 1, None), 0, 7) is fn
     with pytest.raises(TypeError, match="2 arguments for 3 in_axes"):
         in_groups(fn, 2, (0, 1, None), 0, 7)(w, x)
+    with pytest.raises(ValueError, match=r"lengths \[7\], expected 6"):
+        in_groups(fn, 2, (0, 1, None), 0, 6)(w, x, scale)
 
 
 # configs on top of conftest's SMALL: the members of one point split (data shared or not,

@@ -26,7 +26,7 @@ import numpy as np
 __all__ = ["CPU_GROUPS", "cpu_groups", "group_bounds", "in_groups"]
 
 # the groups of a CPU: fixed, so that a config's program (and its numbers) do not depend
-# on the machine's cores; 2 measured 1.27x faster than 1 on 2 cores, and no slower on one
+# on the machine's cores; 2 measured 1.10-1.27x faster than 1 on 2 cores, no slower on one
 # (benchmarks/RESULTS.md, online SGD, E = 256)
 CPU_GROUPS = 2
 
@@ -65,6 +65,10 @@ def in_groups(
     def grouped(*args: Any) -> Any:
         if len(args) != len(in_axes):
             raise TypeError(f"{len(args)} arguments for {len(in_axes)} in_axes")
+        sizes = {a.shape[ax] for t, ax in zip(args, in_axes, strict=True) if ax is not None
+                 for a in jax.tree.leaves(t)}  # fmt: skip
+        if sizes != {size}:
+            raise ValueError(f"batch axes of lengths {sorted(sizes)}, expected {size}")
         outs = [fn(*(sliced(a, ax, lo, hi) for a, ax in zip(args, in_axes, strict=True)))
                 for lo, hi in bounds]  # fmt: skip
         return jax.tree.map(lambda *parts: jnp.concatenate(parts, out_axis), *outs)
