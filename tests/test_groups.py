@@ -56,14 +56,16 @@ def test_in_groups_equals_the_unsplit_call():
         return {"h": h, "sum": h.sum(-1)}
 
     whole = jax.jit(fn)(w, x, scale)
-    split = jax.jit(in_groups(fn, 3, (0, 1, None), 0, 7))(w, x, scale)
+    split = jax.jit(in_groups(fn, 3, (0, 1, None), 0))(w, x, scale)
     for k in whole:
         np.testing.assert_array_equal(np.asarray(split[k]), np.asarray(whole[k]))
-    assert in_groups(fn, 1, (0, 1, None), 0, 7) is fn
+    assert in_groups(fn, 1, (0, 1, None), 0) is fn
+    one = in_groups(fn, 3, (0, 1, None), 0)(w[:1], x[:, :1], scale)  # a batch of one: whole
+    np.testing.assert_array_equal(np.asarray(one["h"]), np.asarray(fn(w[:1], x[:, :1], scale)["h"]))
     with pytest.raises(TypeError, match="2 arguments for 3 in_axes"):
-        in_groups(fn, 2, (0, 1, None), 0, 7)(w, x)
-    with pytest.raises(ValueError, match=r"lengths \[7\], expected 6"):
-        in_groups(fn, 2, (0, 1, None), 0, 6)(w, x, scale)
+        in_groups(fn, 2, (0, 1, None), 0)(w, x)
+    with pytest.raises(ValueError, match=r"lengths \[6, 7\], expected one length"):
+        in_groups(fn, 2, (0, 1, None), 0)(w, x[:, :6], scale)
 
 
 # configs on top of conftest's SMALL: the members of one point split (data shared or not,
@@ -111,12 +113,12 @@ def test_engine_in_groups_gives_the_ungrouped_numbers(monkeypatch, case):
     monkeypatch.setattr(engine, "cpu_groups", lambda devices: 4)
     members = []  # the members each traced call of the lanes' function got
 
-    def spy(fn, groups, in_axes, out_axis, size):
+    def spy(fn, groups, in_axes, out_axis):
         def counted(*args):
             members.append(args[4].shape[1])  # the keys (L, E, ...)
             return fn(*args)
 
-        return in_groups(counted, groups, in_axes, out_axis, size)
+        return in_groups(counted, groups, in_axes, out_axis)
 
     monkeypatch.setattr(engine, "in_groups", spy)
     split = simulate(cfg, progress=False)

@@ -44,17 +44,14 @@ def group_bounds(size: int, groups: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def in_groups(
-    fn: Callable, groups: int, in_axes: Sequence[int | None], out_axis: int, size: int
-) -> Callable:
+def in_groups(fn: Callable, groups: int, in_axes: Sequence[int | None], out_axis: int) -> Callable:
     """``fn`` called on ``groups`` consecutive slices of its batch axis, outputs joined.
 
     ``in_axes``: for each positional argument (a pytree), the batch axis of all its
-    leaves, or None for an argument every group gets whole. ``out_axis``: the batch axis
-    of every output leaf. ``size``: the length of the batch axis. With one group (or a
-    batch of one) ``fn`` itself is returned."""
-    bounds = group_bounds(size, groups)
-    if len(bounds) == 1:
+    leaves, or None for an argument every group gets whole; the batch axes must have one
+    length. ``out_axis``: the batch axis of every output leaf. With one group ``fn``
+    itself is returned; a batch of one is not split."""
+    if groups <= 1:
         return fn
 
     def sliced(tree: Any, axis: int | None, lo: int, hi: int) -> Any:
@@ -67,8 +64,11 @@ def in_groups(
             raise TypeError(f"{len(args)} arguments for {len(in_axes)} in_axes")
         sizes = {a.shape[ax] for t, ax in zip(args, in_axes, strict=True) if ax is not None
                  for a in jax.tree.leaves(t)}  # fmt: skip
-        if sizes != {size}:
-            raise ValueError(f"batch axes of lengths {sorted(sizes)}, expected {size}")
+        if len(sizes) != 1:
+            raise ValueError(f"batch axes of lengths {sorted(sizes)}, expected one length")
+        bounds = group_bounds(sizes.pop(), groups)
+        if len(bounds) == 1:
+            return fn(*args)
         outs = [fn(*(sliced(a, ax, lo, hi) for a, ax in zip(args, in_axes, strict=True)))
                 for lo, hi in bounds]  # fmt: skip
         return jax.tree.map(lambda *parts: jnp.concatenate(parts, out_axis), *outs)

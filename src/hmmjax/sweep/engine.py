@@ -21,9 +21,8 @@ share data streams) run as ``core.groups.CPU_GROUPS`` independent groups (of at 
 ``MIN_GROUP_MEMBERS`` members), which XLA runs on different cores at the same time. The
 training is that of the unsplit batch, bit for bit; the test-set measurement (eg_mc) may
 differ in its last bit. The split follows from the config alone, not from the machine's
-cores or devices. A device's single
-lane runs unbatched (no lane axis of one around the members, which made XLA:CPU's program
-for a large ensemble 3x slower).
+cores or devices. A device's single lane runs unbatched (no lane axis of one around the
+members, which made XLA:CPU's program for a large ensemble 3x slower).
 
 Divergence: a member whose state or monitored value turns non-finite, or whose monitored
 value exceeds the bound (``run.diverge_eg``), is frozen at its last state before that
@@ -187,7 +186,7 @@ def _points_chunk(
     groups = min(groups, E // MIN_GROUP_MEMBERS) if Q == 1 else 1
     member = None if shared else 1  # the states, flags, keys, member-wise models and tests
     in_axes = (2, 2, None, member, 1, member, None, None, None)
-    per_lane = in_groups(per_lane, groups, in_axes, 2, E)
+    per_lane = in_groups(per_lane, groups, in_axes, 2)
     return per_lane(states, dead, trainer, model, keys, test, starts, stops, bound)
 
 
