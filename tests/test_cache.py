@@ -38,39 +38,35 @@ def _program(entry: str) -> str:
     return entry.rsplit("-", 2)[0]
 
 
-def test_second_run_loads_its_programs_from_the_cache(tmp_path):
-    """The first run writes its compiled programs, the second finds every one of them
-    and gives the same numbers. Only programs that took ``MIN_COMPILE_SECONDS`` to compile
-    are written, so a small program just under the threshold in the first run may be
-    written by the second (a loaded CPU: CI once saw ``jit__threefry_split``); what must
-    not happen is a program of the first run compiled again under a new key."""
+def test_on_by_default_off_on_request_and_the_second_run_loads_its_programs(tmp_path):
+    """Off on request: nothing written. On by default (in $XDG_CACHE_HOME/hmmjax/jax): the
+    first run writes its compiled programs, the second finds every one of them and gives
+    the same numbers. Only programs that took ``MIN_COMPILE_SECONDS`` to compile are
+    written, so a small program just under the threshold in the first run may be written
+    by the second (a loaded CPU: CI once saw ``jit__threefry_split``); what must not
+    happen is a program of the first run compiled again under a new key. (One test: each
+    run is a fresh interpreter that compiles or loads every program.)"""
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
         '[data]\nmodel = "hmm"\nN = 40\nD = 6\n[run]\nt_max = 3.0\nn_times = 10\n'
         "ensemble = 2\ntest_size = 300\n"
     )
-    cache = tmp_path / "cache"
-    first = _run(cfg, tmp_path / "a.nc", cache)
+    xdg = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    off = _run(cfg, tmp_path / "off.nc", Path("off"), **xdg)
+    assert off.returncode == 0, off.stderr
+    assert not (tmp_path / "xdg" / "hmmjax").exists()
+    cache = tmp_path / "xdg" / "hmmjax" / "jax"
+    first = _run(cfg, tmp_path / "a.nc", None, **xdg)
     assert first.returncode == 0, first.stderr
     entries = sorted(p.name for p in cache.iterdir())
     assert entries, "nothing was written to the cache"
-    second = _run(cfg, tmp_path / "b.nc", cache)
+    second = _run(cfg, tmp_path / "b.nc", None, **xdg)
     assert second.returncode == 0, second.stderr
     after = sorted(p.name for p in cache.iterdir())
     assert set(entries) <= set(after)
     programs = {_program(name) for name in entries}
     again = [name for name in after if name not in entries and _program(name) in programs]
     assert not again, f"compiled again under a new key: {again}"  # every program found
-    a, b = xr.open_dataset(tmp_path / "a.nc"), xr.open_dataset(tmp_path / "b.nc")
-    np.testing.assert_array_equal(a["eg_sim"].values, b["eg_sim"].values)
-
-
-def test_on_by_default_in_the_user_cache_and_off_on_request(tmp_path):
-    cfg = tmp_path / "tiny.toml"
-    cfg.write_text('[data]\nmodel = "iid"\nN = 20\n[run]\nt_max = 1.0\nn_times = 5\n')
-    off = _run(cfg, tmp_path / "c.nc", Path("off"), XDG_CACHE_HOME=str(tmp_path / "xdg"))
-    assert off.returncode == 0, off.stderr
-    assert not (tmp_path / "xdg" / "hmmjax").exists()
-    on = _run(cfg, tmp_path / "d.nc", None, XDG_CACHE_HOME=str(tmp_path / "xdg"))
-    assert on.returncode == 0, on.stderr
-    assert any((tmp_path / "xdg" / "hmmjax" / "jax").iterdir())
+    runs = [xr.load_dataset(tmp_path / f"{name}.nc") for name in ("off", "a", "b")]
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other["eg_sim"].values, runs[0]["eg_sim"].values)

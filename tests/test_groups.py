@@ -68,13 +68,12 @@ def test_in_groups_equals_the_unsplit_call():
         in_groups(fn, 2, (0, 1, None), 0)(w, x[:, :6], scale)
 
 
-# configs on top of conftest's SMALL: the members of one point split (data shared or not,
-# an uneven split of 5; 32 members: each step's samples made in the step loop); the members
-# of a grid's 12 lanes of one point (seed, N, M differ: different recording steps; M
-# padded); a finite training set; and lanes of many points (lr, K share a data stream),
-# which the engine does not split
+# configs on top of conftest's SMALL: the members of one point split (data per member, an
+# uneven split of 5; shared data, 32 members: each step's samples made in the step loop);
+# the members of a grid's 12 lanes of one point (seed, N, M differ: different recording
+# steps; M padded); a finite training set; and lanes of many points (lr, K share a data
+# stream), which the engine does not split
 CASES = {
-    "members": ({"run": {"ensemble": 6}}, True),
     "members, data per member": ({"data": {"shared": False}, "run": {"ensemble": 5}}, True),
     "members, samples in the step loop": ({"run": {"ensemble": 32}}, True),
     "lanes": (
@@ -101,7 +100,12 @@ def _assert_same(whole, split):
             np.testing.assert_array_equal(b, a, err_msg=name)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# the lanes of a grid and a finite set: under the slow marker (10 s each)
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=pytest.mark.slow) if c in ("lanes", "finite set") else c
+     for c in CASES],
+)  # fmt: skip
 def test_engine_in_groups_gives_the_ungrouped_numbers(monkeypatch, case):
     layer, splits_members = CASES[case]
     cfg = small_config(layer)
@@ -129,25 +133,24 @@ def test_engine_in_groups_gives_the_ungrouped_numbers(monkeypatch, case):
     assert np.isfinite(whole.eg_mc.values).any()
 
 
-def test_groups_at_the_default_optimisation_level(tmp_path):
+@pytest.mark.parametrize("E", [32, pytest.param(64, marks=pytest.mark.slow)])
+def test_groups_at_the_default_optimisation_level(tmp_path, E):
     """As users' programs are compiled (conftest compiles the suite at level 0): a single
-    run of 32 and of 64 members (samples made in the step loop), whole and in the CPU's
-    groups (the engine's defaults)."""
+    run of E members (samples made in the step loop), whole and in the CPU's groups (the
+    engine's defaults)."""
     code = f"""
         import sys
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from conftest import small_config
         import hmmjax.sweep.engine as engine
         from hmmjax.experiments import simulate
-        for E in (32, 64):
-            for groups in (1, 2):
-                engine.cpu_groups = lambda devices, g=groups: g
-                ds = simulate(small_config(run={{"ensemble": E}}), progress=False)
-                ds.drop_attrs().to_netcdf(r"{tmp_path}/E%d_g%d.nc" % (E, groups))
+        for groups in (1, 2):
+            engine.cpu_groups = lambda devices, g=groups: g
+            ds = simulate(small_config(run={{"ensemble": {E}}}), progress=False)
+            ds.drop_attrs().to_netcdf(r"{tmp_path}/g%d.nc" % groups)
     """
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
     subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, check=True,
                    capture_output=True, text=True, timeout=300)  # fmt: skip
-    for E in (32, 64):
-        whole, split = (xr.load_dataset(tmp_path / f"E{E}_g{g}.nc") for g in (1, 2))
-        _assert_same(whole, split)
+    whole, split = (xr.load_dataset(tmp_path / f"g{g}.nc") for g in (1, 2))
+    _assert_same(whole, split)

@@ -261,11 +261,12 @@ def test_hmm_ode_gradient_with_respect_to_the_schedule(solver):
 
 def test_simulation_follows_the_ode_under_a_power_schedule():
     """i.i.d. data, K = M = 2, eta(t) = 1.5 / (1 + t)^0.7: the ensemble mean of eg against
-    the ODE from the same initial weights, at N = 1000."""
+    the ODE from the same initial weights, at N = 300 (seeds 0-3: at most 2.6% apart at
+    t >= 2; 0.7-2.2% at N = 500; the analytic eg, so the test set is small)."""
     cfg = small_config(
-        data={"model": "iid", "N": 1000},
+        data={"model": "iid", "N": 300},
         sgd={"lr": 1.5, "schedule": "power", "tau": 1.0, "power": 0.7},
-        run={"mode": "both", "t_max": 6.0, "n_times": 12, "ensemble": 16, "test_size": 2000,
+        run={"mode": "both", "t_max": 6.0, "n_times": 12, "ensemble": 16, "test_size": 200,
              "same_init": True},
     )  # fmt: skip
     ds = simulate(cfg, progress=False)
@@ -287,12 +288,13 @@ def test_grid_points_with_a_schedule_equal_their_single_runs(tmp_path):
     grid = simulate(base.replace(grid={"lr": [0.3, 0.9], "K": [1, 2], "N": [30, 40]}),
                     progress=False)  # fmt: skip
     assert "schedule_table" in grid.attrs  # the results keep the table
-    for lr, K, N in ((0.3, 1, 30), (0.9, 2, 40)):  # t = step / N with each point's true N
-        one = simulate(base.replace(sgd={"lr": lr}, student={"K": K}, data={"N": N}),
-                       progress=False, times=grid.t.values)  # the grid's times  # fmt: skip
-        point = grid.sel(lr=lr, K=K, N=N)
-        np.testing.assert_allclose(point.eg.values, one.eg.values, rtol=2e-5, atol=1e-7)
-        np.testing.assert_allclose(point.eg_ode.values, one.eg_ode.values, rtol=1e-10)
+    # a point padded in K and N (t = step / N with each point's true N)
+    lr, K, N = 0.9, 1, 30
+    one = simulate(base.replace(sgd={"lr": lr}, student={"K": K}, data={"N": N}),
+                   progress=False, times=grid.t.values)  # the grid's times  # fmt: skip
+    point = grid.sel(lr=lr, K=K, N=N)
+    np.testing.assert_allclose(point.eg.values, one.eg.values, rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(point.eg_ode.values, one.eg_ode.values, rtol=1e-10)
     # the same table in the config (sgd.schedule = "piecewise"): the same schedule, to the
     # bit, so the same programs and runs
     inline = {"schedule": "piecewise", "schedule_file": "", "schedule_times": [0, 0.5, 1.5],

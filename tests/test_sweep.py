@@ -74,7 +74,9 @@ def test_grid_points_and_shared_times(hmm_grid):
     np.testing.assert_allclose(t, np.broadcast_to(t[0], t.shape), atol=0.5 / 40)
 
 
-@pytest.mark.parametrize("point", [0, 3, 6])  # K, M, D, N; K, N; M, D, N in a lane of 2
+@pytest.mark.parametrize(
+    "point", [0, pytest.param(3, marks=pytest.mark.slow), 6]
+)  # K, M, D, N; K, N; M, D, N in a lane of 2
 def test_padded_point_equals_its_unpadded_run(hmm_grid, point):
     """K, M, D, N padded to the grid's maximum and masked: the same numbers."""
     cfgs, steps, prog = hmm_grid

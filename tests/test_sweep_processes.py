@@ -28,7 +28,7 @@ def _python(code: str, env_extra: dict[str, str], timeout: float = 300):
 
 @pytest.mark.parametrize(
     "parts",
-    [("grid", "lanes"), pytest.param(("finite", "invariant"), marks=pytest.mark.slow)],
+    [("grid",), pytest.param(("lanes", "finite", "invariant"), marks=pytest.mark.slow)],
 )
 def test_sharded_over_two_devices_equals_one_device(tmp_path, parts):
     """The grid axis over 2 XLA host devices: the training is bit-identical (Q, v, the
@@ -187,6 +187,7 @@ out = "{out}"
 """
 
 
+@pytest.mark.slow  # three processes, 34 s of the default suite; the options: test_reliability
 def test_two_processes_with_jax_distributed_gather_into_one_file(tmp_path):
     """`hmmjax run --distributed`: each process runs its share of the grid, process 0
     writes the whole Dataset; it equals the single-process run."""

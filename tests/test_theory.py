@@ -84,15 +84,18 @@ def test_mode_ode_alone_and_iid():
 N_BIG, D_BIG = 2000, 1000
 
 
-def test_hmm_ode_follows_the_simulation_within_the_finite_size_band():
-    """Same F, theta and initial weights; E = 8 data streams at N = 2000, delta = 0.5.
+@pytest.mark.parametrize("N", [1000, pytest.param(N_BIG, marks=pytest.mark.slow)])
+def test_hmm_ode_follows_the_simulation_within_the_finite_size_band(N):
+    """Same F, theta and initial weights; E = 8 data streams at N = 1000 (2000 under the
+    slow marker), delta = 0.5.
 
     The ensemble mean must lie within 4 standard errors (std over members / sqrt(E)) of
     the ODE, plus 0.5% for the O(1/N) bias of a finite system (THEORY 6: a few 1e-3
-    with the exact teacher term)."""
+    with the exact teacher term). Measured beyond the 4 standard errors: at most 0.06% of
+    the ODE at N = 1000 (seeds 0-2), 0.11% at N = 2000 (seed 0)."""
     cfg = config_from_dict(
         {
-            "data": {"model": "hmm", "N": N_BIG, "D": D_BIG, "f": "sign"},
+            "data": {"model": "hmm", "N": N, "D": N // 2, "f": "sign"},
             "sgd": {"lr": 0.2},
             "run": {"t_max": 10.0, "n_times": 15, "ensemble": 8, "test_size": 100,
                     "mode": "both", "same_init": True, "chunk": 16},
