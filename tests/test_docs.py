@@ -419,7 +419,6 @@ def test_run_help_stands_alone():
 def test_hook_leaves_no_raw_math():
     """The hook turns arithmatex's math into MathML; math in a form it does not convert
     stops the build rather than leaving raw TeX on the page."""
-    pytest.importorskip("latex2mathml")  # the [docs] extra
     hooks = _hooks()
     page = type("Page", (), {"file": _page("x.md").file, "toc": []})()
     html = hooks.on_page_content(r'<span class="arithmatex">\(x^2\)</span>', page, None, None)

@@ -111,8 +111,9 @@ def test_memory_refusal_names_a_need_above_what_is_available():
 
 
 def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog, no_disk_cache):
-    """The chunk is compiled while planning, before the engine (and its progress bar)
-    starts, and the engine reuses it: no compilation of the chunk inside the engine."""
+    """The chunk and the first measurement are compiled while planning, before the engine
+    (and its progress bar) starts, and the engine reuses them: no compilation of either
+    inside the engine, and one measurement program for all the lanes."""
     real, marks = driver.run_points, []
 
     def engine(*args, **kwargs):
@@ -121,14 +122,15 @@ def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog, no_disk
         marks.append(len(caplog.records))
         return out
 
-    def chunk_compiles(records) -> int:
-        return sum("XLA compilation of jit(_points_chunk)" in r.getMessage() for r in records)
+    def compiles(records, name) -> int:
+        return sum(f"XLA compilation of jit({name})" in r.getMessage() for r in records)
 
     monkeypatch.setattr(driver, "run_points", engine)
     with caplog.at_level("WARNING"), jax.log_compiles(True):
         ds = simulate(small_config(GRID, run={"block": 5, "devices": 1}), progress=False)
-    assert chunk_compiles(caplog.records[: marks[0]]) == 1
-    assert chunk_compiles(caplog.records[marks[0] : marks[1]]) == 0
+    before, inside = caplog.records[: marks[0]], caplog.records[marks[0] : marks[1]]
+    for name in ("_points_chunk", "measure_lane"):
+        assert (compiles(before, name), compiles(inside, name)) == (1, 0), name
     assert ds.attrs["memory_need_gib"] > 0 and "needed (measured)" in ds.attrs["plan"]
 
 

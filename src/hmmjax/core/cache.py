@@ -13,7 +13,7 @@ Where the cache lives, in order:
 - else ``$XDG_CACHE_HOME/hmmjax/jax`` (``~/.cache/hmmjax/jax``).
 
 Only programs that took at least ``MIN_COMPILE_SECONDS`` (0.3 s) to compile are written:
-caching every one of the many small programs (the first measurement runs op by op) made
+caching every one of the many small programs (the first measurement ran op by op then) made
 the quickstart's first run take 44 s instead of 28 s and its second 33 s, while with the
 threshold the second run compiles 2.6 s instead of 6.5 s (benchmarks/RESULTS.md, warm
 starts). The cache is trusted code: keep it in a folder only you can write to. A damaged

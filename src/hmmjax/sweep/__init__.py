@@ -25,6 +25,7 @@ from hmmjax.sweep.engine import (
     compiled_chunk,
     diverged_at,
     first_measure,
+    measure_lane,
     placements,
     run_points,
 )
@@ -123,6 +124,7 @@ __all__ = [
     'make_trainer',
     'manifold_draws',
     'measure_footprint',
+    'measure_lane',
     'model_checkpoint',
     'ode_model',
     'ode_points',

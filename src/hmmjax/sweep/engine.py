@@ -60,6 +60,7 @@ from hmmjax.sweep.plan import Plan
 __all__ = [
     "compiled_chunk",
     "first_measure",
+    "measure_lane",
     "placements",
     "Progress",
     "run_points",
@@ -190,19 +191,37 @@ def _points_chunk(
     return per_lane(states, dead, trainer, model, keys, test, starts, stops, bound)
 
 
-def first_measure(states, trainer, model, test, *, shared):
-    """The measurement of every member of every slot of every lane at its initial state
-    (L, Q, E, ...). Run op by op (not jitted) on the lanes as built (not sharded): a fused
-    or partitioned program would round the outputs of networks at their initial state
-    (exactly zero for the invariant manifolds' centred networks) differently on
-    different device counts."""
+def _measure_lane(states, trainer, model, test, *, shared):
+    """The measurement of every member of every slot of one lane at its state (Q, E, ...)."""
     axis = None if shared else 0
 
     def per_slot(trainer, states, model, test):
         return jax.vmap(trainer.measure, in_axes=(0, axis, axis))(states, model, test)
 
-    Q = jax.tree.leaves(states)[0].shape[1]  # (L, Q, E, ...)
-    return jax.vmap(_over_slots(per_slot, Q, (0, 0, None, None)))(trainer, states, model, test)
+    Q = jax.tree.leaves(states)[0].shape[0]  # (Q, E, ...)
+    return _over_slots(per_slot, Q, (0, 0, None, None))(trainer, states, model, test)
+
+
+@partial(jax.jit, static_argnames="shared")
+def measure_lane(lanes, i, *, shared):
+    """The measurement of every member of every slot of lane ``i`` (an int32 scalar,
+    traced) of ``lanes`` = (states, trainer, model, test), leaves (L, ...): (Q, E, ...).
+    One program for every lane of a batch."""
+    return _measure_lane(*jax.tree.map(lambda a: a[i], lanes), shared=shared)
+
+
+def first_measure(states, trainer, model, test, *, shared):
+    """The measurement of every member of every slot of every lane at its initial state
+    (L, Q, E, ...), on the host. Computed lane by lane (``measure_lane``) on the lanes as
+    built (not sharded): the number of lanes in a batch follows the device count, and a
+    program over all of them (fused, or partitioned over the devices) could round the
+    outputs of networks at their initial state (exactly zero for the invariant
+    manifolds' centred networks) differently on different device counts. (It ran op by
+    op before: 47 of the quickstart's 81 compilations, now 34.)"""
+    lanes = (states, trainer, model, test)
+    L = jax.tree.leaves(states)[0].shape[0]
+    each = [measure_lane(lanes, np.int32(i), shared=shared) for i in range(L)]
+    return jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *each)
 
 
 _COMPILED: dict[Any, Callable] = {}
@@ -348,7 +367,7 @@ def run_points(
             part = _place(part, split)
             students = part.students
             dead = _place(jnp.zeros((len(idx), Q, E), bool), split)
-            first = jax.tree.map(lambda a: _slots(np.asarray(a))[:, :, None], first)
+            first = jax.tree.map(lambda a: _slots(a)[:, :, None], first)
             pieces = [_with_dead(first, np.zeros((len(idx) * Q, E, 1), bool))]
             c0 = 0
         rest = (part.trainer, part.model, part.keys, part.test)
@@ -398,9 +417,9 @@ def check_resume_fits(
     ``jax.eval_shape``) recording ``n_records`` times, in batches of ``batch`` lanes and
     chunks of ``chunk`` intervals (``checkpoint.check_resume``); nothing is computed."""
     L = lane_shape(lanes)[0]
-    measured = jax.eval_shape(
-        lambda ls: first_measure(ls.students, ls.trainer, ls.model, ls.test, shared=shared), lanes
-    )
+    one = jax.eval_shape(partial(measure_lane, shared=shared),
+                         (lanes.students, lanes.trainer, lanes.model, lanes.test), np.int32(0))
+    measured = jax.tree.map(lambda a: jax.ShapeDtypeStruct((L, *a.shape), a.dtype), one)
     check_resume(resume, checkpoint, batch=batch, n_batches=-(-L // batch),
                  n_chunks=_n_chunks(n_records, chunk), chunk=chunk, students=lanes.students,
                  measured=measured._asdict(), keep_final=keep_final)  # fmt: skip

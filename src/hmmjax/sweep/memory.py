@@ -41,7 +41,7 @@ import numpy as np
 from hmmjax.config.schema import REAL_DATA, ConfigError
 from hmmjax.config.settings import Config
 from hmmjax.data.real import shape
-from hmmjax.sweep.engine import compiled_chunk, first_measure, placements
+from hmmjax.sweep.engine import compiled_chunk, measure_lane, placements
 from hmmjax.sweep.lanes import Lanes, lane_shape, setup_key
 from hmmjax.sweep.plan import Footprint, Plan
 from hmmjax.sweep.setup import draw_function, run_keys
@@ -167,12 +167,17 @@ def chunk_bytes(
     temporaries include the first measurement's bytes."""
     args = _chunk_args(lanes, batch, chunk, devices, same_steps)
     out, temp = compiled_bytes(compiled_chunk(tuple(devices), shared, block, same_steps), *args)
-    # the first measurement runs before the chunk (op by op: its fused program stands in
-    # for it); its memory may not be returned to the system in between, so it counts on top
-    students, _, rest = args[:3]
-    first = jax.jit(partial(first_measure, shared=shared))
-    first_out, first_temp = compiled_bytes(first, students, *rest[:2], rest[3])
-    return out, temp + first_out + first_temp
+    # the first measurement runs before the chunk, lane by lane on the unsharded lanes
+    # (engine.first_measure): every lane's outputs, one lane's temporaries. Its memory may
+    # not be returned to the system in between, so it counts on top. Compiled here, like
+    # the chunk, for the run to reuse.
+    def whole(a):
+        return jax.ShapeDtypeStruct((batch, *a.shape[1:]), a.dtype)
+
+    shapes = jax.tree.map(whole, (lanes.students, lanes.trainer, lanes.model, lanes.test))
+    index = jax.ShapeDtypeStruct((), np.int32)
+    first_out, first_temp = compiled_bytes(measure_lane, shapes, index, shared=shared)
+    return out, temp + batch * first_out + first_temp
 
 
 def plan_grid(
