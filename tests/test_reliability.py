@@ -113,7 +113,8 @@ def test_memory_refusal_names_a_need_above_what_is_available():
 def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog, no_disk_cache):
     """The chunk and the first measurement are compiled while planning, before the engine
     (and its progress bar) starts, and the engine reuses them: no compilation of either
-    inside the engine, and one measurement program for all the lanes."""
+    inside the engine, and one measurement program for all the lanes (two seeds: two
+    lanes of three learning rates)."""
     real, marks = driver.run_points, []
 
     def engine(*args, **kwargs):
@@ -127,7 +128,10 @@ def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog, no_disk
 
     monkeypatch.setattr(driver, "run_points", engine)
     with caplog.at_level("WARNING"), jax.log_compiles(True):
-        ds = simulate(small_config(GRID, run={"block": 5, "devices": 1}), progress=False)
+        cfg = small_config(GRID, run={"block": 5, "devices": 1},
+                           grid={"lr": [0.1, 0.2, 0.3], "seed": [0, 1]})  # fmt: skip
+        ds = simulate(cfg, progress=False)
+    assert "in 1 batch(es) of 2 on 1 device(s)" in ds.attrs["plan"]  # two lanes
     before, inside = caplog.records[: marks[0]], caplog.records[marks[0] : marks[1]]
     for name in ("_points_chunk", "measure_lane"):
         assert (compiles(before, name), compiles(inside, name)) == (1, 0), name

@@ -191,8 +191,12 @@ def _points_chunk(
     return per_lane(states, dead, trainer, model, keys, test, starts, stops, bound)
 
 
-def _measure_lane(states, trainer, model, test, *, shared):
-    """The measurement of every member of every slot of one lane at its state (Q, E, ...)."""
+@partial(jax.jit, static_argnames="shared")
+def measure_lane(lanes, i, *, shared):
+    """The measurement of every member of every slot of lane ``i`` (an int32 scalar,
+    traced) of ``lanes`` = (states, trainer, model, test), leaves (L, ...): (Q, E, ...).
+    One program for every lane of a batch."""
+    states, trainer, model, test = jax.tree.map(lambda a: a[i], lanes)
     axis = None if shared else 0
 
     def per_slot(trainer, states, model, test):
@@ -200,14 +204,6 @@ def _measure_lane(states, trainer, model, test, *, shared):
 
     Q = jax.tree.leaves(states)[0].shape[0]  # (Q, E, ...)
     return _over_slots(per_slot, Q, (0, 0, None, None))(trainer, states, model, test)
-
-
-@partial(jax.jit, static_argnames="shared")
-def measure_lane(lanes, i, *, shared):
-    """The measurement of every member of every slot of lane ``i`` (an int32 scalar,
-    traced) of ``lanes`` = (states, trainer, model, test), leaves (L, ...): (Q, E, ...).
-    One program for every lane of a batch."""
-    return _measure_lane(*jax.tree.map(lambda a: a[i], lanes), shared=shared)
 
 
 def first_measure(states, trainer, model, test, *, shared):

@@ -122,18 +122,21 @@ def measure_footprint(lanes: Lanes, cfgs: list[Config], kind: str) -> Footprint:
                      states=tree_bytes(lanes.students))  # fmt: skip
 
 
+def _batch_shapes(tree: Any, batch: int, sharding: Any = None) -> Any:
+    """The shapes of ``batch`` lanes of ``tree`` (leaves with a leading lane axis)."""
+    return jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct((batch, *a.shape[1:]), a.dtype, sharding=sharding), tree
+    )
+
+
 def _chunk_args(lanes: Lanes, batch: int, chunk: int, devices: list[jax.Device],
                 same_steps: bool) -> tuple:  # fmt: skip
     """The chunk's arguments for ``batch`` lanes of ``lanes``, as sharded shapes."""
     split, whole = placements(devices)
-
-    def lane_axis(a):
-        return jax.ShapeDtypeStruct((batch, *a.shape[1:]), a.dtype, sharding=split)
-
-    students = jax.tree.map(lane_axis, lanes.students)
+    students = _batch_shapes(lanes.students, batch, split)
     _, Q, E = lane_shape(lanes)
     dead = jax.ShapeDtypeStruct((batch, Q, E), jnp.bool_, sharding=split)
-    rest = jax.tree.map(lane_axis, (lanes.trainer, lanes.model, lanes.keys, lanes.test))
+    rest = _batch_shapes((lanes.trainer, lanes.model, lanes.keys, lanes.test), batch, split)
     step = jax.dtypes.canonicalize_dtype(np.int64)
     bounds = jax.ShapeDtypeStruct((chunk,) if same_steps else (batch, chunk), step,
                                   sharding=whole if same_steps else split)  # fmt: skip
@@ -171,10 +174,7 @@ def chunk_bytes(
     # (engine.first_measure): every lane's outputs, one lane's temporaries. Its memory may
     # not be returned to the system in between, so it counts on top. Compiled here, like
     # the chunk, for the run to reuse.
-    def whole(a):
-        return jax.ShapeDtypeStruct((batch, *a.shape[1:]), a.dtype)
-
-    shapes = jax.tree.map(whole, (lanes.students, lanes.trainer, lanes.model, lanes.test))
+    shapes = _batch_shapes((lanes.students, lanes.trainer, lanes.model, lanes.test), batch)
     index = jax.ShapeDtypeStruct((), np.int32)
     first_out, first_temp = compiled_bytes(measure_lane, shapes, index, shared=shared)
     return out, temp + batch * first_out + first_temp
