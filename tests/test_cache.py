@@ -40,16 +40,17 @@ def _program(entry: str) -> str:
 
 def test_on_by_default_off_on_request_and_the_second_run_loads_its_programs(tmp_path):
     """Off on request: nothing written. On by default (in $XDG_CACHE_HOME/hmmjax/jax): the
-    first run writes its compiled programs, the second finds every one of them and gives
-    the same numbers. Only programs that took ``MIN_COMPILE_SECONDS`` to compile are
-    written, so a small program just under the threshold in the first run may be written
-    by the second (a loaded CPU: CI once saw ``jit__threefry_split``); what must not
-    happen is a program of the first run compiled again under a new key. (One test: each
-    run is a fresh interpreter that compiles or loads every program.)"""
+    first run writes its compiled programs (the simulation's and the ODE's), the second
+    finds every one of them and gives the same numbers. Only programs that took
+    ``MIN_COMPILE_SECONDS`` to compile are written, so a small program just under the
+    threshold in the first run may be written by the second (a loaded CPU: CI once saw
+    ``jit__threefry_split``); what must not happen is a program of the first run compiled
+    again under a new key. (One test: each run is a fresh interpreter that compiles or
+    loads every program.)"""
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(
-        '[data]\nmodel = "hmm"\nN = 40\nD = 6\n[run]\nt_max = 3.0\nn_times = 10\n'
-        "ensemble = 2\ntest_size = 300\n"
+        '[data]\nmodel = "hmm"\nN = 40\nD = 6\n[run]\nmode = "both"\nt_max = 3.0\n'
+        "n_times = 10\nensemble = 2\ntest_size = 300\n[ode]\nnodes = 5\n"
     )
     xdg = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
     off = _run(cfg, tmp_path / "off.nc", Path("off"), **xdg)
@@ -60,6 +61,9 @@ def test_on_by_default_off_on_request_and_the_second_run_loads_its_programs(tmp_
     assert first.returncode == 0, first.stderr
     entries = sorted(p.name for p in cache.iterdir())
     assert entries, "nothing was written to the cache"
+    # the ODE too: a program with a host callback (diffrax's run-time checks) is not
+    # written, and compiled again by every run (hmmjax.ode.solve)
+    assert "jit_ode_of_points" in {_program(name) for name in entries}, entries
     second = _run(cfg, tmp_path / "b.nc", None, **xdg)
     assert second.returncode == 0, second.stderr
     after = sorted(p.name for p in cache.iterdir())
@@ -69,4 +73,5 @@ def test_on_by_default_off_on_request_and_the_second_run_loads_its_programs(tmp_
     assert not again, f"compiled again under a new key: {again}"  # every program found
     runs = [xr.load_dataset(tmp_path / f"{name}.nc") for name in ("off", "a", "b")]
     for other in runs[1:]:
-        np.testing.assert_array_equal(other["eg_sim"].values, runs[0]["eg_sim"].values)
+        for name in ("eg_sim", "eg_ode"):
+            np.testing.assert_array_equal(other[name].values, runs[0][name].values)

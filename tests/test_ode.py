@@ -5,7 +5,9 @@
 - the linear i.i.d. ODE matches its closed-form solution;
 - the HMM right-hand side reduces to the i.i.d. one where they must coincide;
 - i.i.d. erf shows the Saad-Solla plateau and learns a realisable teacher;
-- adaptive Tsit5 and Euler converge to the same curve; vmap over lr equals separate runs.
+- adaptive Tsit5 and Euler converge to the same curve; vmap over lr equals separate runs;
+- the compiled ODE has no host callback (JAX's compilation cache keeps it), and a failed
+  adaptive solve is raised on the host (``throw``) or flagged (``ok``).
 """
 
 import math
@@ -28,8 +30,10 @@ from hmmjax.ode import (
     hmm_rhs,
     iid_rhs,
     solve_hmm,
+    solve_hmm_state,
     solve_iid,
 )
+from hmmjax.ode.spectral import state_from_arrays
 
 LR_REF = 0.3
 
@@ -301,3 +305,54 @@ def test_gaussian_constants_used():
     assert args.zeta == pytest.approx(c.f2 - c.mu1**2)
     assert isinstance(args, HMMArgs)
     assert isinstance(hmm_problem(a, lr=0.1)[0], HMMState)
+
+
+# --- the compiled program ---------------------------------------------------------------
+
+
+def _iid_case():
+    rng = np.random.default_rng(3)
+    w, theta = rng.standard_normal((2, 50)), rng.standard_normal((2, 50))
+    return w @ w.T / 50, w @ theta.T / 50, np.ones(2), theta @ theta.T / 50, np.ones(2)
+
+
+@pytest.mark.parametrize("solver", ["euler", "tsit5"])
+def test_the_compiled_ode_has_no_host_callbacks(solver):
+    """diffrax's run-time checks are host callbacks, and JAX does not write a program with
+    one to its persistent cache: the ODE would compile again in every run. The lowered
+    program (i.i.d. ODE, and the HMM ODE on p nodes, vmapped over lr as a sweep runs it)
+    calls no host callback."""
+    ts = np.array([0.0, 0.5, 2.0])
+    with jax.enable_x64(True):
+        a = {k: jnp.asarray(x, float) for k, x in _random_hmm(2, 2, 2, 20).items()}
+        state = state_from_arrays(a, 5)
+
+    def iid(lr):
+        return solve_iid(*_iid_case(), ts, lr=lr, solver=solver).eg
+
+    def hmm(lr):
+        return solve_hmm_state(state, ts, v=a["v"], A=a["A"], delta=0.5, lr=lr, f="sign",
+                               g="erf", solver=solver).eg  # fmt: skip
+
+    with jax.enable_x64(True):
+        for fn in (iid, hmm):
+            text = jax.jit(jax.vmap(fn)).lower(jnp.asarray([0.1, 0.3])).as_text()
+            assert "callback" not in text, fn.__name__
+
+
+def test_a_failed_adaptive_solve_is_raised_on_the_host_or_flagged():
+    """max_steps too small to reach the last save time: ``throw`` (the default) raises one
+    line after the call; ``throw=False``, and any solve inside vmap, gives ok = False
+    and non-finite values from where it stopped; enough steps give ok = True."""
+    ts = np.array([0.0, 1.0, 50.0])
+    kw = dict(solver="tsit5", max_steps=4)
+    with pytest.raises(RuntimeError, match="stopped before t = 50 .*max_steps = 4"):
+        solve_iid(*_iid_case(), ts, lr=0.5, **kw)
+    flagged = solve_iid(*_iid_case(), ts, lr=0.5, throw=False, **kw)
+    assert not bool(flagged.ok) and not np.isfinite(flagged.eg[-1])
+    with jax.enable_x64(True):
+        ok = jax.vmap(lambda lr: solve_iid(*_iid_case(), ts, lr=lr, **kw).ok)(
+            jnp.asarray([0.1, 0.5])
+        )
+    assert not np.any(ok)
+    assert bool(solve_iid(*_iid_case(), ts, lr=0.5, solver="tsit5").ok)

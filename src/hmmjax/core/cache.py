@@ -18,7 +18,9 @@ the quickstart's first run take 44 s instead of 28 s and its second 33 s, while 
 threshold the second run compiles 2.6 s instead of 6.5 s (benchmarks/RESULTS.md, warm
 starts). The cache is trusted code: keep it in a folder only you can write to. A damaged
 entry is not an error: JAX warns and compiles. Numbers do not depend on the cache: a
-loaded program is the program that was compiled.
+loaded program is the program that was compiled. JAX does not write a program that calls
+back to Python (a host callback): hmmjax's programs have none (the ODE's diffrax checks are
+made on the host instead, ``hmmjax.ode.solve``).
 """
 
 from __future__ import annotations

@@ -26,12 +26,23 @@ float32 0.1 differs from 0.1 by 1.5e-8. ``solve`` itself uses the dtype of ``y0`
 Everything is jit- and vmap-able: e.g. ``jax.vmap(lambda lr: solve_hmm(a, ts, lr=lr).eg)``.
 Save times are taken as concrete (NumPy) values: the Euler step counts are fixed before
 tracing.
+
+No host callbacks: the compiled ODE is a program JAX's persistent compilation cache can
+keep (``hmmjax.core.cache``), so a second run of a config loads it instead of compiling
+it again. JAX does not write programs with host callbacks to the cache, and diffrax's
+run-time checks are Equinox ``error_if`` callbacks: the checks of its arguments (save
+times increasing and inside [t0, t1], the sign of dt0), which ``solve`` makes on the host
+before tracing, and ``throw`` (the solver failed), which ``solve`` raises on the host
+after the call (``_solver_failed``). ``_host_checks_only`` turns Equinox's checks off
+while diffrax is traced here, and only then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -137,6 +148,27 @@ def _check_times(ts: Any) -> np.ndarray:
     return ts
 
 
+@contextlib.contextmanager
+def _host_checks_only():
+    """Equinox's run-time checks (``error_if``) off while a diffrax solve is traced in
+    this module: each is a host callback, and JAX's persistent cache does not keep a
+    program with one (its ODE would compile again in every run). ``solve`` checks the
+    arguments on the host and raises a failed solve after the call (``_solver_failed``).
+    Equinox reads the mode (its ``EQX_ON_ERROR``) from this module attribute when a check
+    is traced; if a later Equinox has none, nothing is changed (and
+    tests/test_ode.py::test_the_compiled_ode_has_no_host_callbacks fails)."""
+    errors = sys.modules.get("equinox._errors")
+    if errors is None or not hasattr(errors, "EQX_ON_ERROR"):
+        yield
+        return
+    before = errors.EQX_ON_ERROR
+    errors.EQX_ON_ERROR = "off"
+    try:
+        yield
+    finally:
+        errors.EQX_ON_ERROR = before
+
+
 @eqx.filter_jit
 def _solve_euler(rhs, observe, y0, args, starts, ends, dt, max_gap):
     def step_units(s, y, a):  # dy/ds = dt * rhs: one Euler step is exactly s -> s + 1
@@ -146,18 +178,20 @@ def _solve_euler(rhs, observe, y0, args, starts, ends, dt, max_gap):
 
     def chunk(y, interval):
         s0, s1 = interval
-        sol = dfx.diffeqsolve(
-            term,
-            dfx.Euler(),
-            t0=s0,
-            t1=s1,
-            dt0=jnp.asarray(1.0, s0.dtype),
-            y0=y,
-            args=args,
-            saveat=dfx.SaveAt(t1=True),
-            stepsize_controller=dfx.ConstantStepSize(),
-            max_steps=max_gap,
-        )
+        with _host_checks_only():  # s0 <= s1 by construction; max_gap is never reached
+            sol = dfx.diffeqsolve(
+                term,
+                dfx.Euler(),
+                t0=s0,
+                t1=s1,
+                dt0=jnp.asarray(1.0, s0.dtype),
+                y0=y,
+                args=args,
+                saveat=dfx.SaveAt(t1=True),
+                stepsize_controller=dfx.ConstantStepSize(),
+                max_steps=max_gap,
+                throw=False,
+            )
         y1 = jax.tree_util.tree_map(lambda x: x[0], sol.ys)
         return y1, (observe(y1, args), sol.stats["num_steps"])
 
@@ -166,22 +200,40 @@ def _solve_euler(rhs, observe, y0, args, starts, ends, dt, max_gap):
 
 
 @eqx.filter_jit
-def _solve_adaptive(rhs, observe, y0, args, ts, solver, rtol, atol, max_steps, throw, steer):
+def _solve_adaptive(rhs, observe, y0, args, ts, solver, rtol, atol, max_steps, steer):
     norm = optx.rms_norm if steer is None else (lambda err: optx.rms_norm(steer(err)))
-    sol = dfx.diffeqsolve(
-        dfx.ODETerm(rhs),
-        solver,
-        t0=jnp.zeros((), ts.dtype),
-        t1=ts[-1],
-        dt0=None,
-        y0=y0,
-        args=args,
-        saveat=dfx.SaveAt(ts=ts, fn=lambda t, y, a: observe(y, a)),
-        stepsize_controller=dfx.PIDController(rtol=rtol, atol=atol, norm=norm),
-        max_steps=max_steps,
-        throw=throw,
-    )
+    with _host_checks_only():  # ts checked by ``_check_times``; a failure by ``solve``
+        sol = dfx.diffeqsolve(
+            dfx.ODETerm(rhs),
+            solver,
+            t0=jnp.zeros((), ts.dtype),
+            t1=ts[-1],
+            dt0=None,
+            y0=y0,
+            args=args,
+            saveat=dfx.SaveAt(ts=ts, fn=lambda t, y, a: observe(y, a)),
+            stepsize_controller=dfx.PIDController(rtol=rtol, atol=atol, norm=norm),
+            max_steps=max_steps,
+            throw=False,
+        )
     return sol.ys, sol.stats["num_steps"], sol.result == dfx.RESULTS.successful
+
+
+def _solver_failed(ok: Any, solver: str, t_end: float, max_steps: int) -> None:
+    """The error ``throw`` asks for, raised on the host once the solve has run: any
+    point (of a vmapped solve) whose adaptive solver stopped early. Inside a caller's
+    trace (jit, vmap, grad) the flags are not known yet: the failure then shows as
+    ``Solution.ok = False`` (and non-finite values from where it stopped)."""
+    if isinstance(ok, jax.core.Tracer):
+        return
+    failed = ~np.asarray(ok, bool)
+    if failed.any():
+        raise RuntimeError(
+            f"the {solver} ODE solver stopped before t = {t_end:g} in {int(failed.sum())} "
+            f"of {failed.size} solve(s): max_steps = {max_steps} adaptive steps did not "
+            "reach it (a diverging or very stiff run). Raise max_steps, or pass "
+            "throw=False to get Solution.ok = False instead of this error"
+        )
 
 
 def solve(
@@ -204,10 +256,11 @@ def solve(
     ``solver``: "euler" (fixed ``dt``; ``ts`` multiples of dt, saved exactly after
     round(t/dt) steps) or an adaptive "tsit5", "dopri5", "dopri8" (``rtol``, ``atol``,
     at most ``max_steps`` steps; with ``throw=False`` a failed solve is not raised but
-    flagged by ``Solution.ok = False``, useful inside large sweeps). A run whose eg is
-    not finite (diverged) is flagged the same way. ``steer``: the part of the state whose
-    error sets the adaptive steps (default: all of it), so that passive parts (a probe)
-    do not change the steps.
+    flagged by ``Solution.ok = False``, useful inside large sweeps; called inside a
+    caller's jit, vmap or grad, a failure is flagged the same way: it is known only once
+    the program has run). A run whose eg is not finite (diverged) is flagged the same
+    way. ``steer``: the part of the state whose error sets the adaptive steps (default:
+    all of it), so that passive parts (a probe) do not change the steps.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; allowed: {', '.join(SOLVERS)}")
@@ -242,9 +295,10 @@ def solve(
             rtol,
             atol,
             max_steps,
-            throw,
             steer,
         )
+        if throw:
+            _solver_failed(ok, solver, float(ts_np[-1]), max_steps)
     ok = ok & jnp.all(jnp.isfinite(obs.eg))
     return Solution(ts=t_saved, eg=obs.eg, Q=obs.Q, R=obs.R, v=obs.v, num_steps=nsteps, ok=ok,
                     eg_probe=getattr(obs, "eg_probe", None))  # fmt: skip

@@ -182,11 +182,13 @@ def _ode(
 def _vmapped(one, arrays: tuple, schedule, batched: bool):
     """``one(*arrays, schedule)`` vmapped over the points (the schedule too if
     ``batched``), compiled, in float64."""
-    with jax.enable_x64(True):
-        if batched:
-            return jax.jit(jax.vmap(one))(*arrays, schedule)
+
+    def ode_of_points(*a):  # the program's name, and its compilation cache entry's
         # one schedule: a constant of the program, as in a run (the same bits)
-        return jax.jit(jax.vmap(lambda *a: one(*a, schedule)))(*arrays)
+        return one(*a) if batched else one(*a, schedule)
+
+    with jax.enable_x64(True):
+        return jax.jit(jax.vmap(ode_of_points))(*arrays, *([schedule] if batched else []))
 
 
 def _iid(cfgs, pts, sz, grid, v, A, options):
