@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], dest="sets")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = ap.parse_args()
+    if args.sets and args.config is None:
+        ap.error("--set changes the command given with --config; give --config too")
     cases = CASES if args.config is None else ((args.config, args.sets),)
     table, commands = [], []
     for config, sets in cases:

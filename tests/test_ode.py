@@ -12,6 +12,7 @@
 
 import math
 
+import diffrax as dfx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -338,6 +339,31 @@ def test_the_compiled_ode_has_no_host_callbacks(solver):
         for fn in (iid, hmm):
             text = jax.jit(jax.vmap(fn)).lower(jnp.asarray([0.1, 0.3])).as_text()
             assert "callback" not in text, fn.__name__
+
+
+def test_the_checks_stay_on_outside_the_ode():
+    """The checks are off for hmmjax's solves only: a user's diffrax solve of the same
+    shapes, traced before and after one of hmmjax's, keeps its check (a callback), and
+    hmmjax's program has none whatever was traced before it (Equinox caches the trace of
+    a check by its arguments, not by its mode)."""
+    ts = np.array([0.0, 0.5, 2.0])
+
+    def user(t):
+        sol = dfx.diffeqsolve(dfx.ODETerm(lambda s, y, a: -y), dfx.Tsit5(), t0=0.0, t1=2.0,
+                              dt0=None, y0=jnp.ones(()), saveat=dfx.SaveAt(ts=t),
+                              stepsize_controller=dfx.PIDController(rtol=1e-6, atol=1e-8),
+                              throw=False)  # fmt: skip
+        return sol.ys
+
+    def ours(lr):
+        return solve_iid(*_iid_case(), ts, lr=lr, solver="tsit5").eg
+
+    with jax.enable_x64(True):
+        before = jax.jit(user).lower(jnp.asarray(ts)).as_text()
+        mine = jax.jit(jax.vmap(ours)).lower(jnp.asarray([0.1, 0.3])).as_text()
+        after = jax.jit(user).lower(jnp.asarray(ts)).as_text()
+    assert "callback" in before and "callback" in after
+    assert "callback" not in mine
 
 
 def test_a_failed_adaptive_solve_is_raised_on_the_host_or_flagged():

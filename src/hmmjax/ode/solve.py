@@ -31,10 +31,11 @@ No host callbacks: the compiled ODE is a program JAX's persistent compilation ca
 keep (``hmmjax.core.cache``), so a second run of a config loads it instead of compiling
 it again. JAX does not write programs with host callbacks to the cache, and diffrax's
 run-time checks are Equinox ``error_if`` callbacks: the checks of its arguments (save
-times increasing and inside [t0, t1], the sign of dt0), which ``solve`` makes on the host
-before tracing, and ``throw`` (the solver failed), which ``solve`` raises on the host
-after the call (``_solver_failed``). ``_host_checks_only`` turns Equinox's checks off
-while diffrax is traced here, and only then.
+times increasing and inside [t0, t1], which ``solve`` makes on the host before tracing;
+the sign of dt0, positive by construction), and ``throw`` (the solver failed), which
+``solve`` raises on the host after an eager call (``_solver_failed``; inside a caller's
+jit, vmap or grad a failure is ``Solution.ok = False``). ``_host_checks_only`` turns
+Equinox's checks off for the diffrax solves traced here, and for nothing else.
 """
 
 from __future__ import annotations
@@ -154,19 +155,30 @@ def _host_checks_only():
     this module: each is a host callback, and JAX's persistent cache does not keep a
     program with one (its ODE would compile again in every run). ``solve`` checks the
     arguments on the host and raises a failed solve after the call (``_solver_failed``).
-    Equinox reads the mode (its ``EQX_ON_ERROR``) from this module attribute when a check
-    is traced; if a later Equinox has none, nothing is changed (and
-    tests/test_ode.py::test_the_compiled_ode_has_no_host_callbacks fails)."""
+
+    Equinox traces a check with array arguments through its jitted
+    ``equinox._errors.branched_error_if_impl_jit``. For the duration of the context that
+    name is the unjitted check with ``on_error = "off"`` (no callback). Equinox's mode
+    (``EQX_ON_ERROR``) is left alone, and so is the jitted check's trace cache: a check
+    traced outside the context, before or after, keeps the user's mode (setting the mode
+    instead leaked through that cache, both ways). If a later Equinox has no such name,
+    nothing is changed, and tests/test_ode.py::test_the_compiled_ode_has_no_host_callbacks
+    fails. Not thread-safe: hmmjax traces on one thread."""
     errors = sys.modules.get("equinox._errors")
-    if errors is None or not hasattr(errors, "EQX_ON_ERROR"):
+    impl = getattr(errors, "branched_error_if_impl", None)
+    if impl is None or not hasattr(errors, "branched_error_if_impl_jit"):
         yield
         return
-    before = errors.EQX_ON_ERROR
-    errors.EQX_ON_ERROR = "off"
+
+    def off(x, pred, index, msgs, *, on_error="default"):
+        return impl(x, pred, index, msgs, on_error="off")
+
+    before = errors.branched_error_if_impl_jit
+    errors.branched_error_if_impl_jit = off
     try:
         yield
     finally:
-        errors.EQX_ON_ERROR = before
+        errors.branched_error_if_impl_jit = before
 
 
 @eqx.filter_jit
@@ -178,7 +190,7 @@ def _solve_euler(rhs, observe, y0, args, starts, ends, dt, max_gap):
 
     def chunk(y, interval):
         s0, s1 = interval
-        with _host_checks_only():  # s0 <= s1 by construction; max_gap is never reached
+        with _host_checks_only():  # s0 <= s1 by construction; max_gap covers s1 - s0
             sol = dfx.diffeqsolve(
                 term,
                 dfx.Euler(),
@@ -193,10 +205,11 @@ def _solve_euler(rhs, observe, y0, args, starts, ends, dt, max_gap):
                 throw=False,
             )
         y1 = jax.tree_util.tree_map(lambda x: x[0], sol.ys)
-        return y1, (observe(y1, args), sol.stats["num_steps"])
+        done = sol.result == dfx.RESULTS.successful
+        return y1, (observe(y1, args), sol.stats["num_steps"], done)
 
-    _, (obs, nsteps) = jax.lax.scan(chunk, y0, (starts, ends))
-    return obs, jnp.sum(nsteps), jnp.asarray(True)
+    _, (obs, nsteps, done) = jax.lax.scan(chunk, y0, (starts, ends))
+    return obs, jnp.sum(nsteps), jnp.all(done)
 
 
 @eqx.filter_jit
