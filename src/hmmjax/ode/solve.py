@@ -233,20 +233,17 @@ def _solve_adaptive(rhs, observe, y0, args, ts, solver, rtol, atol, max_steps, s
 
 
 def _solver_failed(ok: Any, solver: str, t_end: float, max_steps: int) -> None:
-    """The error ``throw`` asks for, raised on the host once the solve has run: any
-    point (of a vmapped solve) whose adaptive solver stopped early. Inside a caller's
-    trace (jit, vmap, grad) the flags are not known yet: the failure then shows as
-    ``Solution.ok = False`` (and non-finite values from where it stopped)."""
-    if isinstance(ok, jax.core.Tracer):
+    """The error ``throw`` asks for, raised on the host once an eager solve has run and
+    its adaptive solver stopped early. Inside a caller's trace (jit, vmap, grad) the flag
+    is not known yet: the failure then shows as ``Solution.ok = False`` (and non-finite
+    values from where it stopped)."""
+    if isinstance(ok, jax.core.Tracer) or bool(ok):
         return
-    failed = ~np.asarray(ok, bool)
-    if failed.any():
-        raise RuntimeError(
-            f"the {solver} ODE solver stopped before t = {t_end:g} in {int(failed.sum())} "
-            f"of {failed.size} solve(s): max_steps = {max_steps} adaptive steps did not "
-            "reach it (a diverging or very stiff run). Raise max_steps, or pass "
-            "throw=False to get Solution.ok = False instead of this error"
-        )
+    raise RuntimeError(
+        f"the {solver} ODE solver stopped before t = {t_end:g} after max_steps = "
+        f"{max_steps} adaptive steps (a diverging or very stiff run). Raise max_steps, or "
+        "pass throw=False to get Solution.ok = False instead of this error"
+    )
 
 
 def solve(
