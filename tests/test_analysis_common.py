@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from hmmjax.analysis.common import (
+    divergence_notes,
     ensemble_dims,
     ensemble_mean,
     format_value,
@@ -87,3 +88,28 @@ def test_quiet_silences_all_nan_warnings_only_inside():
             assert np.isnan(np.nanmean([np.nan]))
         with pytest.raises(RuntimeWarning):
             np.nanmean([np.nan])
+
+
+def test_divergence_notes_name_what_diverged_and_from_when():
+    t = np.linspace(0, 1, 5)
+    grid = {"lr": [0.1, 1.0, 10.0]}
+    diverged = np.array([[False, False], [False, True], [True, True]])  # (lr, member)
+    t_div = np.where(diverged, [[np.nan] * 2, [np.nan, 0.5], [0.75, 0.25]], np.nan)
+    ds = xr.Dataset(
+        {
+            "eg": (("lr", "member", "t"), np.zeros((3, 2, 5))),
+            "diverged": (("lr", "member"), diverged),
+            "t_diverged": (("lr", "member"), t_div),
+            "diverged_ode": (("lr",), np.array([False, False, True])),
+            "t_diverged_ode": (("lr",), np.array([np.nan, np.nan, 0.5])),
+        },
+        coords={"t": t, **grid},
+        attrs={"ode_ok": 0},
+    )
+    notes = divergence_notes(ds)
+    assert notes[0].startswith("3 of 6 students diverged (the first at t = 0.25)")
+    assert notes[1].startswith("the ODE diverged at 1 of 3 grid points (the first at t = 0.5)")
+    assert "ode_ok = 0" in notes[2] and len(notes) == 3
+    fine = ds.assign(diverged=ds.diverged & False, diverged_ode=ds.diverged_ode & False)
+    assert divergence_notes(fine.assign_attrs(ode_ok=1)) == []
+    assert divergence_notes(xr.Dataset({"eg": ("t", t)})) == []  # nothing recorded

@@ -125,6 +125,24 @@ def test_run_writes_results_and_figure(tmp_path, monkeypatch, capsys):
     assert str(out) in printed and str(tmp_path / "o" / "r.png") in printed
 
 
+def test_run_says_which_students_diverged(tmp_path, monkeypatch, capsys):
+    """Members that diverged stay in the results (NaN from then on); the run says so."""
+
+    def simulate(cfg, progress=True, checkpoint=None):
+        ds = fake_results(cfg)
+        flag = np.array([False, True, True])
+        return ds.assign(diverged=("member", flag),
+                         t_diverged=("member", np.where(flag, [0, 2.0, 0.5], np.nan)))  # fmt: skip
+
+    monkeypatch.setattr(driver, "simulate", simulate)
+    path = write(tmp_path / "exp.toml", "[run]\nensemble = 3\n")
+    out = tmp_path / "r.nc"
+    assert main(["run", str(path), "--out", str(out), "-q", "--no-figure"]) == 0
+    err = capsys.readouterr().err
+    assert "hmmjax: warning: 2 of 3 students diverged (the first at t = 0.5)" in err
+    assert read_dataset(out)["diverged"].values.tolist() == [False, True, True]
+
+
 def test_run_figure_option_and_bad_figure_format(tmp_path, monkeypatch):
     monkeypatch.setattr(
         "hmmjax.experiments.driver.simulate",

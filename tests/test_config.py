@@ -8,6 +8,7 @@ import sys
 import typing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hmmjax.config.schema import (
@@ -415,6 +416,78 @@ def test_keys_a_kind_of_run_does_not_use_keep_their_defaults(base, key, value, r
     config_from_dict(base)  # the base itself is fine
     with pytest.raises(ConfigError, match=rf"{key} = "):
         config_from_dict({**d, "grid": {"seed": [0, 1]}})
+
+
+DIGITS = {"data": {"model": "digits", "N": 64}, "finite": {"P": 32}}
+
+
+@pytest.mark.parametrize(
+    ("base", "key", "value", "why"),
+    [
+        (DIGITS, "data.noise", 0.3, 'data.model = "digits": a data set'),
+        (DIGITS, "data.D", 20, 'data.model = "digits": a data set'),
+        (DIGITS, "data.f", "erf", 'data.model = "digits": a data set'),
+        (DIGITS, "teacher.M", 3, 'data.model = "digits": a data set'),
+        (DIGITS, "teacher.g", "relu", 'data.model = "digits": a data set'),
+        (DIGITS, "data.path", "x.idx", 'only data.model = "mnist" reads it'),
+        ({"data": {"model": "iid"}}, "data.D", 20, 'data.model = "iid": Gaussian inputs'),
+        ({"data": {"model": "iid"}}, "data.f", "erf", 'data.model = "iid": Gaussian inputs'),
+        ({}, "data.path", "x.idx", 'only data.model = "mnist" reads it'),
+    ],
+)
+def test_keys_a_data_model_does_not_read_keep_their_defaults(base, key, value, why):
+    """A key that the run's data model never reads is refused in one line naming it; in a
+    grid only if no point reads it (a grid over data.model keeps the keys of its models)."""
+    section, name = key.split(".")
+    d = {s: dict(v) for s, v in base.items()}
+    d.setdefault(section, {})[name] = value
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{re.escape(key)} = .*: the run does not read it "
+        rf"\({re.escape(why)}.*\); leave it at its default",
+    ):
+        config_from_dict(d)
+    config_from_dict(base)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)} = .*: no point of the grid reads"):
+        config_from_dict({**d, "grid": {"seed": [0, 1]}})
+
+
+def test_a_grid_over_models_keeps_the_keys_one_of_its_models_reads():
+    grid = {"model": ["hmm", "digits"]}
+    # D, f, noise and the teacher are read by the hmm points: accepted
+    config_from_dict({"data": {"N": 64, "D": 20, "f": "erf", "noise": 0.1},
+                      "teacher": {"M": 3}, "finite": {"P": 32}, "grid": grid})  # fmt: skip
+    d = {"data": {"N": 64, "D": 20}, "finite": {"P": 32}, "grid": {"model": ["iid", "digits"]}}
+    with pytest.raises(
+        ConfigError,
+        match=r"^data.D = 20: no point of the grid reads it "
+        r'\(data.model = \["iid", "digits"\]\)',
+    ):
+        config_from_dict(d)
+    axis = {**d, "data": {"N": 64}, "grid": {"model": ["iid", "digits"], "D": [5, 10]}}
+    with pytest.raises(ConfigError, match=r"^grid.D = \[5, 10\]: no point .*; remove the axis$"):
+        config_from_dict(axis)
+
+
+def test_the_keys_refused_as_unread_change_nothing(monkeypatch):
+    """The evidence behind ``_MODEL_UNREAD``: with the check off, a digits run and an iid
+    run give bit-identical results with those keys changed."""
+    import hmmjax.config.settings as settings
+    from hmmjax.experiments.driver import simulate
+
+    monkeypatch.setattr(settings, "_check_unread", lambda cfg, points: None)
+    run = {"t_max": 1.0, "n_times": 2, "ensemble": 2, "test_size": 50, "chunk": 1}
+    for base, changed in [
+        ({**DIGITS, "run": run}, {"data": {"noise": 0.3, "D": 20, "f": "erf", "path": "x"},
+                                  "teacher": {"M": 3, "g": "relu", "scaling": "normalise"}}),
+        ({"data": {"model": "iid", "N": 30}, "run": {**run, "mode": "both"}},
+         {"data": {"D": 20, "f": "erf"}}),
+    ]:  # fmt: skip
+        other = {s: {**base.get(s, {}), **changed.get(s, {})} for s in {*base, *changed}}
+        a, b = (simulate(config_from_dict(x), progress=False) for x in (base, other))
+        assert set(a.data_vars) == set(b.data_vars)
+        for name in a.data_vars:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
 
 
 def test_momentum_is_a_key_of_the_momentum_optimizer():

@@ -171,17 +171,28 @@ def test_checkpoint_resume_with_optimiser_state(tmp_path, saved_checkpoints):
         ({"sgd": {"batch": 7}}, "sgd.batch = 7: expected a divisor of finite.P = 60"),
         ({"run": {"mode": "both"}}, 'run.mode = "both": finite.P = 60'),
         ({"data": {"shared": False}}, "data.shared = false"),
-        ({"data": {"model": "digits"}}, 'data.N = 40: data.model = "digits" has 64 inputs'),
-        ({"data": {"model": "digits", "N": 64}, "finite": {"P": 1700}}, "finite.P = 1700"),
-        ({"data": {"model": "digits", "N": 64}, "grid": {"P": [60, 1700]}},
-         "grid.P: not an axis of finite-set runs"),
-        ({"data": {"model": "digits", "N": 64}, "finite": {"P": 1700}, "grid": {"seed": [0, 1]}},
-         "finite.P = 1700"),
         (
-            {"data": {"model": "mnist", "N": 784, "path": "/nowhere/x-images-idx3-ubyte"}},
+            {"data": {"model": "digits", "D": 10}},
+            'data.N = 40: data.model = "digits" has 64 inputs',
+        ),
+        ({"data": {"model": "digits", "N": 64, "D": 10}, "finite": {"P": 1700}}, "finite.P = 1700"),
+        (
+            {"data": {"model": "digits", "N": 64, "D": 10}, "grid": {"P": [60, 1700]}},
+            "grid.P: not an axis of finite-set runs",
+        ),
+        (
+            {
+                "data": {"model": "digits", "N": 64, "D": 10},
+                "finite": {"P": 1700},
+                "grid": {"seed": [0, 1]},
+            },
+            "finite.P = 1700",
+        ),
+        (
+            {"data": {"model": "mnist", "N": 784, "D": 10, "path": "/nowhere/x-images-idx3-ubyte"}},
             "data.path",
         ),
-        ({"data": {"model": "digits", "N": 64}, "finite": {"P": 0}}, "set finite.P > 0"),
+        ({"data": {"model": "digits", "N": 64, "D": 10}, "finite": {"P": 0}}, "set finite.P > 0"),
         ({"finite": {"P": 0, "optimizer": "adam"}}, 'finite.optimizer = "adam"'),
         ({"finite": {"labels": "shuffled"}}, "finite.labels"),
     ],
@@ -194,7 +205,7 @@ def test_config_errors(sections, words):
 
 
 def test_digits_end_to_end():
-    cfg = small_config(FINITE, data={"model": "digits", "N": 64}, finite={"P": 200},
+    cfg = small_config(FINITE, data={"model": "digits", "N": 64, "D": 10}, finite={"P": 200},
                        run={"t_max": 1.0, "test_size": 300})  # fmt: skip
     ds = simulate(cfg, progress=False)
     # even vs odd on 8x8 digits: the linear predictor is far better than chance

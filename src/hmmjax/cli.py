@@ -287,11 +287,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     ds = driver.simulate(cfg, progress=not args.quiet, checkpoint=ckpt)
     if ds is not None:  # None: a process > 0 of a multi-host run (process 0 writes)
         _write(ds, out)
+        _warn_divergence(ds)
     for done in driver.run_checkpoints(cfg, ckpt) if ckpt is not None else []:
         done.unlink()  # the results are safely written
     if ds is not None and not args.no_figure:
         _plot(ds, out, figure)
     return 0
+
+
+def _warn_divergence(ds) -> None:
+    """Say on stderr which runs diverged (their values stay in the results, NaN from then)."""
+    from hmmjax.analysis import divergence_notes  # noqa: PLC0415 (xarray: not for --help)
+
+    for note in divergence_notes(ds):
+        print(f"hmmjax: warning: {note}", file=sys.stderr)
 
 
 # --- hmmjax optimise -----------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hmmjax.analysis.common import (
     ENSEMBLE_DIMS,
+    divergence_notes,
     ensemble_dims,
     ensemble_mean,
     format_value,
@@ -82,6 +83,7 @@ __all__ = [
     'SweepData',
     'check_grid',
     'ensemble_band',
+    'divergence_notes',
     'ensemble_dims',
     'ensemble_mean',
     'ensemble_stats',

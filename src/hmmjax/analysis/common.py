@@ -1,6 +1,7 @@
 """Helpers shared by the analysis modules (NumPy and xarray only): means over the
 ensemble dims, last finite values of diverged runs, grid points and their keys, number
-formatting, and silencing numpy's all-NaN warnings.
+formatting, silencing numpy's all-NaN warnings, and the lines that tell a user which
+runs diverged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "ensemble_dims",
     "ensemble_mean",
     "last_finite",
+    "divergence_notes",
 ]
 
 
@@ -75,3 +77,43 @@ def _last_finite_values(a: np.ndarray) -> np.ndarray:
 def last_finite(da: xr.DataArray) -> xr.DataArray:
     """The last finite value of ``da`` over time (before it diverged)."""
     return xr.apply_ufunc(_last_finite_values, da.astype(float), input_core_dims=[["t"]])
+
+
+def _first_time(ds: xr.Dataset, name: str, flag: np.ndarray) -> str:
+    """`` (first at t = ...)`` from the variable ``name`` (times), or nothing."""
+    if name not in ds or not flag.any():
+        return ""
+    with quiet():
+        first = np.nanmin(np.asarray(ds[name], dtype=float)[flag])
+    return f" (the first at t = {first:.4g})" if np.isfinite(first) else ""
+
+
+def divergence_notes(ds: xr.Dataset) -> list[str]:
+    """One line for each kind of failure that a results Dataset of ``simulate`` records:
+    members that diverged (``diverged``), grid points whose ODE diverged
+    (``diverged_ode``), an adaptive ODE solver that stopped before the end
+    (``ode_ok = 0``). Empty when every run reached its end."""
+    notes = []
+    if "diverged" in ds:
+        flag = np.asarray(ds["diverged"], dtype=bool)
+        if flag.any():
+            notes.append(
+                f"{int(flag.sum())} of {flag.size} students diverged"
+                f"{_first_time(ds, 't_diverged', flag)}: their values are NaN from then on "
+                "(the variables diverged, t_diverged; a smaller sgd.lr may help)"
+            )
+    if "diverged_ode" in ds:
+        flag = np.asarray(ds["diverged_ode"], dtype=bool)
+        if flag.any():
+            where = (f"{int(flag.sum())} of {flag.size} grid points" if flag.size > 1
+                     else "its grid point")  # fmt: skip
+            notes.append(
+                f"the ODE diverged at {where}{_first_time(ds, 't_diverged_ode', flag)}: eg_ode "
+                "is NaN from then on (diverged_ode, t_diverged_ode)"
+            )
+    if ds.attrs.get("ode_ok", 1) == 0:
+        notes.append(
+            "the adaptive ODE solver (ode.solver) stopped before the end of the run at some "
+            "grid point (ode_ok = 0): the ODE diverged or became too stiff there"
+        )
+    return notes

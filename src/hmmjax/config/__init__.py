@@ -14,6 +14,7 @@ from hmmjax.config.grid import (
     Axes,
     Grid,
     Value,
+    building_point,
     grid_reference_markdown,
     parse_grid,
 )
@@ -131,6 +132,7 @@ __all__ = [
     'TRAINERS',
     'TeacherConfig',
     'Value',
+    'building_point',
     'closest',
     'config_from_dict',
     'config_reference_markdown',

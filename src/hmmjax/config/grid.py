@@ -24,6 +24,7 @@ holds a Grid) only as the dataclass it is given.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import itertools
 import math
@@ -44,6 +45,7 @@ __all__ = [
     "Grid",
     "parse_grid",
     "grid_reference_markdown",
+    "building_point",
 ]
 
 
@@ -157,11 +159,14 @@ class Grid:
         for name, value in point.items():
             section, key = AXES[name]
             updates.setdefault(section, {})[key] = value
+        token = _BUILDING.set(True)
         try:  # as base.replace(grid={}, **updates), without the round trip through dicts
             sections = {s: dataclasses.replace(getattr(base, s), **u) for s, u in updates.items()}
             return dataclasses.replace(base, grid=Grid(), **sections)
         except ConfigError as err:
             raise ConfigError(self._relabel(str(err), i, point)) from None
+        finally:
+            _BUILDING.reset(token)
 
     def check_each(self, base: _C, check: Callable[[_C], None]) -> None:
         """``check(config)`` for every point's config (``base`` itself without a grid); a
@@ -184,6 +189,15 @@ class Grid:
                 return f"{_label(self.kind, name, index)} = {message[len(prefix) :]}"
         where = f"grid.points[{i}]" if self.kind == "points" else f"grid point {show(point)}"
         return f"{message} (at {where})"
+
+
+_BUILDING = contextvars.ContextVar("hmmjax_building_grid_point", default=False)
+
+
+def building_point() -> bool:
+    """True while ``Grid.configs`` makes the config of one of its points: checks of the
+    whole grid (a key that no point reads) skip the point's own config."""
+    return _BUILDING.get()
 
 
 def parse_grid(table: Any) -> Grid:

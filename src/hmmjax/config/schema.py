@@ -277,7 +277,7 @@ class DataConfig(_Section):
         choices=DATA_MODELS,
     )
     N: int = option(784, "input dimension", gt=0)
-    D: int = option(10, "latent (manifold) dimension; ignored for iid", gt=0)
+    D: int = option(10, "latent (manifold) dimension; iid, digits and mnist have none", gt=0)
     f: str = option(
         "sign", "non-linearity of the manifold, x = f(F^T c / sqrt D)", choices=ACTIVATIONS
     )

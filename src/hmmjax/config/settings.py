@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmmjax.config.grid import AXES, Grid, grid_reference_markdown, parse_grid
+from hmmjax.config.grid import AXES, Grid, building_point, grid_reference_markdown, parse_grid
 from hmmjax.config.schema import (
     ALL_SECTIONS,
     DEFAULT_STEM,
@@ -103,9 +103,11 @@ class Config:
             object.__setattr__(self, "output", _default_out(self.output, DEFAULT_STEM))
         if self.grid.kind == "none":
             _check_cross_keys(self)
+            if not building_point():  # a grid's point: the grid checks it with the others
+                _check_unread(self, [self])
         else:  # the swept keys of the base are placeholders: check every point instead
             _check_grid_axes(self)
-            self.grid.configs(self)
+            _check_unread(self, self.grid.configs(self))
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict ``{section: {key: value}}`` (JSON- and TOML-serialisable),
@@ -435,6 +437,58 @@ def _check_unused(cfg: Config, keys: Iterable[str], runs: str) -> None:
                 f"{key} = {show(value)}: {runs} do not use it; leave it at its default "
                 f"{show(default)}"
             )
+
+
+_LATENT_KEYS = ("data.D", "data.f")
+_TEACHER_KEYS = ("data.noise", "teacher.M", "teacher.g", "teacher.scaling")
+_MODEL_UNREAD: dict[str, tuple[tuple[str, ...], str]] = {
+    "iid": (_LATENT_KEYS, "Gaussian inputs, no manifold"),
+    "digits": ((*_LATENT_KEYS, *_TEACHER_KEYS), "a data set, labelled even / odd"),
+    "mnist": ((*_LATENT_KEYS, *_TEACHER_KEYS), "a data set, labelled even / odd"),
+}
+"""Keys that runs of a built-in data model do not read (each found as for
+``_INVARIANT_UNUSED``), and what the model is; data.path is read by mnist only. Data models
+registered by a user (``hmmjax.data.register_data_model``) are not checked."""
+
+
+def _unread(cfg: Config) -> tuple[str, ...]:
+    """The keys that the run of ``cfg`` (no grid) does not read, of those checked."""
+    if is_invariant(cfg):  # _check_cross_keys checks these
+        return ()
+    keys = _MODEL_UNREAD.get(cfg.data.model, ((), ""))[0]
+    return keys if cfg.data.model == "mnist" else (*keys, "data.path")
+
+
+def _check_unread(cfg: Config, points: list[Config]) -> None:
+    """A key that no point of the run reads (``points``: the grid's configs, or the config
+    itself) keeps its default, since any other value would change nothing. Over a grid a
+    key is refused only if no point reads it: the base's data.D of a grid over data.model =
+    ["hmm", "digits"] is read by its hmm points."""
+    unread = set.intersection(*(set(_unread(p)) for p in points))
+    axis_of = {f"{section}.{key}": name for name, (section, key) in AXES.items()}
+    for key in sorted(unread):
+        section, name = key.split(".")
+        default = SCHEMA[section][name].default
+        values = [getattr(getattr(p, section), name) for p in points]
+        changed = [i for i, v in enumerate(values) if v != default]
+        if not changed:
+            continue
+        models = list(dict.fromkeys(p.data.model for p in points))
+        if key == "data.path":
+            why = 'only data.model = "mnist" reads it'
+        elif len(models) > 1:
+            why = f"data.model = {show(models)}"
+        else:
+            why = f"data.model = {show(models[0])}: {_MODEL_UNREAD[models[0]][1]}"
+        if axis_of.get(key) in cfg.grid.names:
+            label, value = f"grid.{axis_of[key]}", list(dict.fromkeys(values))
+            fix = "remove the axis"
+        else:
+            label, value = key, values[changed[0]]
+            fix = f"leave it at its default {show(default)}"
+        runs = ("the run does not read it" if cfg.grid.kind == "none"
+                else "no point of the grid reads it")  # fmt: skip
+        raise ConfigError(f"{label} = {show(value)}: {runs} ({why}); {fix}")
 
 
 def _check_owned(cfg: Config, section: str, kind_key: str, owners: Mapping[str, str]) -> None:
