@@ -4,9 +4,12 @@ Setting: HMM data (teacher on c), f = sign, g = erf, N = 784, D = 10, K = M = 2,
 layer trained, lr = 0.2, float32. E students, each with its own initial weights and data
 stream, share F and the teacher. The "hmmjax" rows run the engine's own compiled chunk
 (``hmmjax.sweep.engine.compiled_chunk``, what ``simulate`` runs for a config with
-``run.ensemble = E``): one recording interval of the timed steps, then its measurement on
-a test set of 100. On a CPU the engine splits a large ensemble into two independent
-groups (``hmmjax.core.groups``); the row "1 group" is the same program unsplit. The rows
+``run.ensemble = E``, on the devices it would use): one recording interval of the timed
+steps, then its measurement on a test set of 100. On a CPU the engine splits a large
+ensemble into two member parts (``engine.member_parts``), one per XLA host device (what
+``hmmjax run`` sets up: one per core); "one device" runs the parts on one device as two
+independent groups (a Python session without XLA_FLAGS); "1 group" is the same program
+unsplit, on one device. The rows
 "vmap of advance" are the trainer alone, ``jax.vmap(advance)`` over the members with the
 trainer the engine would use (``SGD.batched``: for E >= 16 each step's inputs are made
 inside the step loop); "whole blocks" make every block's samples at once instead; "in a
@@ -53,8 +56,13 @@ from scipy.special import erf  # noqa: E402
 from hmmjax.config.settings import config_from_dict  # noqa: E402
 from hmmjax.data import make_data_model  # noqa: E402
 from hmmjax.models.two_layer import init_network  # noqa: E402
-from hmmjax.sweep.engine import compiled_chunk  # noqa: E402
-from hmmjax.sweep.lanes import build_lanes  # noqa: E402
+from hmmjax.sweep.engine import compiled_chunk, member_parts, placements  # noqa: E402
+from hmmjax.sweep.lanes import (  # noqa: E402
+    build_lanes,
+    lane_shape,
+    split_members,
+    stream_layout,
+)
 from hmmjax.sweep.plan import choose_devices  # noqa: E402
 from hmmjax.train.online import SGD, advance  # noqa: E402
 
@@ -134,26 +142,41 @@ def hmmjax_runner(E: int, block: int, devices: int = 1, whole_blocks: bool = Fal
     return lambda steps: jax.block_until_ready(fn(students, keys, jnp.asarray(steps)))
 
 
-def engine_runner(E: int, block: int, groups: int | None = None, options: dict | None = None):
-    """The engine's own compiled chunk (what ``simulate`` runs) on this benchmark's
-    ensemble: one recording interval of ``steps`` steps, then the interval's measurement
-    on a test set of 100. ``groups``: the most independent groups of the batch
-    (``hmmjax.core.groups``; default: the engine's, ``cpu_groups``). ``options``: XLA
+def engine_runner(E: int, block: int, groups: int | None = None, options: dict | None = None,
+                  parts: bool = True, devices: str | int = "all"):  # fmt: skip
+    """The engine's own compiled chunk on this benchmark's ensemble, laid out as
+    ``simulate`` lays it out (``engine.member_parts``: on a CPU, a large ensemble in
+    member parts, one per host device): one recording interval of ``steps`` steps, then
+    the interval's measurement on a test set of 100. ``groups``: the most independent
+    groups of a lane's members (default: the engine's, ``cpu_groups``); ``parts``: False
+    for one lane (no member parts); ``devices``: ``run.devices``. ``options``: XLA
     compiler options for this program only."""
     cfg = config_from_dict({
         "data": {"model": "hmm", "N": N, "D": D, "f": "sign"}, "teacher": {"M": M},
         "student": {"K": K, "g": "erf"}, "sgd": {"lr": LR},
-        "run": {"ensemble": E, "block": block, "test_size": 100, "devices": 1},
+        "run": {"ensemble": E, "block": block, "test_size": 100, "devices": devices},
     })  # fmt: skip
-    chunk = compiled_chunk(tuple(choose_devices(cfg)), True, block, True, groups)
-    lanes = build_lanes([cfg])
-    rest = (lanes.trainer, lanes.model, lanes.keys, lanes.test)
-    dead = jnp.zeros((1, 1, E), bool)
-    bound = jnp.asarray(cfg.run.diverge_eg, jnp.float32)
+    layout = stream_layout([cfg])
+    if parts:
+        whole = jax.eval_shape(lambda: build_lanes([cfg], layout=layout))
+        layout = split_members(layout, member_parts(whole, layout, True, jax.local_devices()))
+    chosen = tuple(choose_devices(cfg, layout.n_lanes))
+    chunk = compiled_chunk(chosen, True, block, True, groups, layout.parts)
+    lanes = build_lanes([cfg], layout=layout)
+    split, whole = placements(chosen)
+
+    def place(tree, sharding):
+        return tree if sharding is None else jax.device_put(tree, sharding)
+
+    L, Q, members = lane_shape(lanes)
+    students = place(lanes.students, split)
+    dead = place(jnp.zeros((L, Q, members), bool), split)
+    rest = place((lanes.trainer, lanes.model, lanes.keys, lanes.test), split)
+    bound = place(jnp.asarray(cfg.run.diverge_eg, jnp.float32), whole)
 
     def args(steps):
-        lo, hi = jnp.asarray(np.array([0])), jnp.asarray(np.array([steps]))
-        return lanes.students, dead, rest, lo, hi, bound
+        lo, hi = (place(jnp.asarray(np.array([s])), whole) for s in (0, steps))
+        return students, dead, rest, lo, hi, bound
 
     if options is not None:
         chunk = chunk.lower(*args(1)).compile(compiler_options=options)
@@ -223,7 +246,8 @@ def main() -> None:
     configs = [(1, "numpy", None), (1, "hmmjax", 64)]
     if not args.quick:
         configs += [(16, "numpy", None), (16, "hmmjax", 64)]
-    configs += [(256, "numpy", None), (256, "hmmjax", 64), (256, "hmmjax, 1 group", 64)]
+    configs += [(256, "numpy", None), (256, "hmmjax", 64), (256, "hmmjax, one device", 64)]
+    configs += [(256, "hmmjax, 1 group", 64)]
     if not args.quick:
         configs += [(256, "vmap of advance", 16), (256, "vmap of advance", 64)]
         configs += [(256, "vmap of advance, whole blocks", 16)]
@@ -241,7 +265,9 @@ def main() -> None:
         if impl == "numpy":
             run = numpy_runner(E)
         elif impl.startswith("hmmjax"):
-            run = engine_runner(E, block, 1 if "1 group" in impl else None, options)
+            one = "1 group" in impl
+            run = engine_runner(E, block, 1 if one else None, options, parts=not one,
+                                devices=1 if "one device" in impl or one else "all")  # fmt: skip
         else:
             devices = args.devices if "devices" in impl else 1
             run = hmmjax_runner(E, block, devices, whole_blocks="whole" in impl,

@@ -1,6 +1,7 @@
 """Independent groups (hmmjax.core.groups): a batch split into groups gives every unit the
 numbers of the unsplit batch; in the engine (its members split) the training bit for bit,
-the test-set error to its last bit."""
+the test-set error to its last bit. A single run's members in parts (lanes of their own,
+``engine.member_parts``): the numbers of its groups, on one device or on two."""
 
 import os
 import subprocess
@@ -17,6 +18,7 @@ from conftest import small_config
 import hmmjax.sweep.engine as engine
 from hmmjax.core.groups import CPU_GROUPS, cpu_groups, group_bounds, in_groups
 from hmmjax.experiments.driver import simulate
+from hmmjax.sweep.lanes import Layout, split_members
 
 BOUNDS = [(7, 3), (5, 3), (2, 8), (1, 4), (9, 1), (8, 2), (3, 0)]  # (size, groups)
 
@@ -154,3 +156,99 @@ def test_groups_at_the_default_optimisation_level(tmp_path, E):
                    capture_output=True, text=True, timeout=300)  # fmt: skip
     whole, split = (xr.load_dataset(tmp_path / f"g{g}.nc") for g in (1, 2))
     _assert_same(whole, split)
+
+
+class _Device:
+    def __init__(self, platform):
+        self.platform = platform
+
+
+@pytest.mark.parametrize(
+    ("points", "members", "shared", "platform", "model", "parts"),
+    [
+        ([[0]], 256, True, "cpu", 10, 2),  # a single run: two parts
+        ([[0]], 32, True, "cpu", 10, 2),  # 16 members a part, the least
+        ([[0]], 30, True, "cpu", 10, 1),  # 15 a part: too few
+        ([[0]], 33, True, "cpu", 10, 1),  # parts of unequal sizes: not split
+        ([[0]], 256, False, "cpu", 10, 1),  # data per member: not split
+        ([[0], [1]], 256, True, "cpu", 10, 1),  # two lanes: the devices take lanes
+        ([[0, 1]], 256, True, "cpu", 10, 1),  # a lane of two points
+        ([[0]], 256, True, "gpu", 10, 1),  # an accelerator batches the members
+        ([[0]], 256, True, "cpu", 512, 2),  # a model as large as the states
+        ([[0]], 256, True, "cpu", 513, 1),  # larger: each part would read it all
+    ],
+)
+def test_member_parts(points, members, shared, platform, model, parts):
+    """From the layout, the lanes' shapes (members' states (L, Q, E, 2, N); the model, D
+    rows of N) and the platform."""
+    from hmmjax.sweep.lanes import Lanes
+
+    N, L, Q = 30, *np.array(points).shape
+    shape = jax.ShapeDtypeStruct
+    lanes = Lanes(students=shape((L, Q, members, 2, N), np.float32), trainer=None,
+                  model=shape((L, model, N), np.float32), keys=shape((L, members, 2), np.uint32),
+                  test=None)  # fmt: skip
+    layout = Layout(np.array(points))
+    assert engine.member_parts(lanes, layout, shared, [_Device(platform)]) == parts
+
+
+def test_a_layout_in_parts_joins_its_members_back():
+    """Lanes (3 points, 2 slots) split in 2 parts: to_points gives the unsplit arrays."""
+    whole = Layout(np.array([[0, 1], [2, 2]]))  # the second lane repeats its point
+    split = split_members(whole, 2)
+    assert split.n_lanes == 4 and split.parts == 2
+    E, n = 6, 3
+    a = np.arange(whole.n_lanes * 2 * E * n).reshape(whole.n_lanes * 2, E, n)  # (L Q, E, n)
+    lanes = a.reshape(2, 2, 2, E // 2, n)  # (lane, slot, part, members of a part, n)
+    parts = lanes.transpose(0, 2, 1, 3, 4).reshape(8, E // 2, n)  # (lane part, slot) flat
+    np.testing.assert_array_equal(split.to_points(parts), whole.to_points(a))
+    assert split_members(whole, 1) is whole
+    with pytest.raises(ValueError, match="already split in 2 parts"):
+        split_members(split, 2)
+
+
+def test_member_parts_on_one_or_two_devices(tmp_path):
+    """At the default optimisation level, with two host devices: a single run of E = 32
+    whole (no groups, no parts), in 2 parts on one device and on two. The parts give the
+    same numbers on one device or two, bit for bit, and the whole run's numbers (the
+    test-set error to its last bit)."""
+    code = f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from conftest import small_config
+        import hmmjax.sweep.engine as engine
+        from hmmjax.experiments import simulate
+        runs = {{"whole": (1, 1), "one": (2, 1), "two": (2, "all")}}
+        for name, (groups, devices) in runs.items():
+            engine.cpu_groups = lambda devices, g=groups: g
+            engine._COMPILED.clear()
+            cfg = small_config(run={{"ensemble": 32, "devices": devices}})
+            ds = simulate(cfg, progress=False)
+            print(name, ds.attrs["plan"])
+            ds.drop_attrs().to_netcdf(r"{tmp_path}/%s.nc" % name)
+    """
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, check=True,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    plans = dict(line.split(" ", 1) for line in run.stdout.strip().splitlines())
+    assert "1 data stream(s) in 1 batch(es) of 1 lanes on 1 device(s)" in plans["whole"]
+    assert "its members in 2 parts, in 1 batch(es) of 2 lanes on 1 device(s)" in plans["one"]
+    assert "its members in 2 parts, in 1 batch(es) of 2 lanes on 2 device(s)" in plans["two"]
+    whole, one, two = (xr.load_dataset(tmp_path / f"{n}.nc") for n in ("whole", "one", "two"))
+    for name in one.data_vars:
+        np.testing.assert_array_equal(two[name].values, one[name].values, err_msg=name)
+    _assert_same(whole, two)
+
+
+def test_a_run_in_member_parts_resumes_bit_for_bit(tmp_path, saved_checkpoints):
+    """A single run of 32 members (two parts, one device here) killed after its second
+    chunk resumes from the checkpoint to the uninterrupted numbers."""
+    cfg = small_config(run={"ensemble": 32, "chunk": 1, "n_times": 4})
+    ckpt = tmp_path / "run.ckpt.npz"
+    full = simulate(cfg, progress=False, checkpoint=ckpt)
+    assert "its members in 2 parts" in full.attrs["plan"]
+    assert len(saved_checkpoints) >= 3
+    np.savez(ckpt, **saved_checkpoints[1])  # as if killed after the second chunk
+    resumed = simulate(cfg, progress=False, checkpoint=ckpt)
+    for name in full.data_vars:
+        np.testing.assert_array_equal(resumed[name].values, full[name].values, err_msg=name)

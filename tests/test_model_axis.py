@@ -66,7 +66,7 @@ def test_string_axes_are_checked():
 def test_cli_run_plot_and_per_model_checkpoints(tmp_path, capsys):
     cfg = tmp_path / "models.toml"
     cfg.write_text(
-        '[data]\nmodel = "hmm"\nN = 30\nD = 10\n[run]\nt_max = 1.0\nn_times = 4\n'
+        '[data]\nmodel = "hmm"\nN = 30\nD = 8\n[run]\nt_max = 1.0\nn_times = 4\n'
         'ensemble = 2\ntest_size = 50\nchunk = 1\n[grid]\nmodel = ["iid", "hmm"]\nK = [1, 2]\n'
     )
     out = tmp_path / "m.nc"

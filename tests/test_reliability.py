@@ -131,7 +131,7 @@ def test_the_run_reuses_the_compilation_of_the_plan(monkeypatch, caplog, no_disk
         cfg = small_config(GRID, run={"block": 5, "devices": 1},
                            grid={"lr": [0.1, 0.2, 0.3], "seed": [0, 1]})  # fmt: skip
         ds = simulate(cfg, progress=False)
-    assert "in 1 batch(es) of 2 on 1 device(s)" in ds.attrs["plan"]  # two lanes
+    assert "in 1 batch(es) of 2 lanes on 1 device(s)" in ds.attrs["plan"]  # two lanes
     before, inside = caplog.records[: marks[0]], caplog.records[marks[0] : marks[1]]
     for name in ("_points_chunk", "measure_lane"):
         assert (compiles(before, name), compiles(inside, name)) == (1, 0), name

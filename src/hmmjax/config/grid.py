@@ -24,11 +24,12 @@ holds a Grid) only as the dataclass it is given.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,7 +46,8 @@ __all__ = [
     "Grid",
     "parse_grid",
     "grid_reference_markdown",
-    "building_point",
+    "part_of_grid",
+    "in_part_of_grid",
 ]
 
 
@@ -159,14 +161,12 @@ class Grid:
         for name, value in point.items():
             section, key = AXES[name]
             updates.setdefault(section, {})[key] = value
-        token = _BUILDING.set(True)
         try:  # as base.replace(grid={}, **updates), without the round trip through dicts
             sections = {s: dataclasses.replace(getattr(base, s), **u) for s, u in updates.items()}
-            return dataclasses.replace(base, grid=Grid(), **sections)
+            with part_of_grid():
+                return dataclasses.replace(base, grid=Grid(), **sections)
         except ConfigError as err:
             raise ConfigError(self._relabel(str(err), i, point)) from None
-        finally:
-            _BUILDING.reset(token)
 
     def check_each(self, base: _C, check: Callable[[_C], None]) -> None:
         """``check(config)`` for every point's config (``base`` itself without a grid); a
@@ -191,13 +191,24 @@ class Grid:
         return f"{message} (at {where})"
 
 
-_BUILDING = contextvars.ContextVar("hmmjax_building_grid_point", default=False)
+_PART = contextvars.ContextVar("hmmjax_part_of_grid", default=False)
 
 
-def building_point() -> bool:
-    """True while ``Grid.configs`` makes the config of one of its points: checks of the
-    whole grid (a key that no point reads) skip the point's own config."""
-    return _BUILDING.get()
+@contextlib.contextmanager
+def part_of_grid() -> Iterator[None]:
+    """The configs made inside are points or parts of a grid already checked as a whole
+    (``Grid.configs``; a run split by data model): the checks that concern the whole grid
+    (a key that no point reads) skip them."""
+    token = _PART.set(True)
+    try:
+        yield
+    finally:
+        _PART.reset(token)
+
+
+def in_part_of_grid() -> bool:
+    """True inside ``part_of_grid``."""
+    return _PART.get()
 
 
 def parse_grid(table: Any) -> Grid:

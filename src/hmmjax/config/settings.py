@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmmjax.config.grid import AXES, Grid, building_point, grid_reference_markdown, parse_grid
+from hmmjax.config.grid import (
+    AXES,
+    Grid,
+    grid_reference_markdown,
+    in_part_of_grid,
+    parse_grid,
+)
 from hmmjax.config.schema import (
     ALL_SECTIONS,
     DEFAULT_STEM,
@@ -101,13 +107,16 @@ class Config:
             raise ConfigError("Config(grid=...) must be a Grid")
         if not self.output.out:
             object.__setattr__(self, "output", _default_out(self.output, DEFAULT_STEM))
+        whole = not in_part_of_grid()  # a point or part of a grid: checked with the grid
         if self.grid.kind == "none":
             _check_cross_keys(self)
-            if not building_point():  # a grid's point: the grid checks it with the others
+            if whole:
                 _check_unread(self, [self])
         else:  # the swept keys of the base are placeholders: check every point instead
             _check_grid_axes(self)
-            _check_unread(self, self.grid.configs(self))
+            points = self.grid.configs(self)
+            if whole:
+                _check_unread(self, points)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict ``{section: {key: value}}`` (JSON- and TOML-serialisable),

@@ -59,6 +59,7 @@ _PUBLIC: dict[str, str] = {
     "stack": "hmmjax.core.trees",
     "subkey_words": "hmmjax.core.rng",
     "take": "hmmjax.core.trees",
+    "tree_bytes": "hmmjax.core.trees",
     "tree_norm": "hmmjax.core.trees",
     "threefry2x32": "hmmjax.core.rng",
 }

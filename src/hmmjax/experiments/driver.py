@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from hmmjax.config.grid import AXES
+from hmmjax.config.grid import AXES, part_of_grid
 from hmmjax.config.schema import ConfigError, show
 from hmmjax.config.settings import is_invariant
 from hmmjax.core.cache import enable_compile_cache
@@ -41,7 +41,7 @@ from hmmjax.sweep.checkpoint import (
     model_checkpoint,
     unpack,
 )
-from hmmjax.sweep.engine import check_resume_fits, run_points
+from hmmjax.sweep.engine import check_resume_fits, member_parts, run_points
 from hmmjax.sweep.finite import build_finite_lanes
 from hmmjax.sweep.hosts import gather_shares, process_share
 from hmmjax.sweep.lanes import (
@@ -51,6 +51,7 @@ from hmmjax.sweep.lanes import (
     point_configs,
     point_steps,
     record_times,
+    split_members,
     stream_layout,
 )
 from hmmjax.sweep.memory import measure_footprint, plan_grid
@@ -104,15 +105,21 @@ def simulate(
         kind = "invariant" if invariant else "finite" if finite else "online"
         with jax.enable_x64(cfg.run.precision == "float64"):
             steps = invariant_steps(cfgs) if invariant else point_steps(cfgs, times)
+            shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))  # nothing drawn
+            parts = member_parts(shapes, layout, shared, devices) if share else 1
+            if parts > 1:  # a single run on a CPU: its members in parts (host devices)
+                layout = split_members(layout, parts)
+                devices = choose_devices(cfg, layout.n_lanes)
+                shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))
             saved = _saved(cfg, checkpoint, devices)  # validated before any work
             batch = int(saved["plan"][0]) if saved is not None else None
-            shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))  # nothing drawn
             if saved is not None:  # and what it holds against this run's lanes
                 check_resume_fits(unpack(saved), checkpoint, shapes, steps.shape[1],
                                   batch=batch, chunk=cfg.run.chunk, shared=shared,
                                   keep_final=invariant)  # fmt: skip
                 print(f"hmmjax: resuming from {checkpoint}", file=sys.stderr)  # also when quiet
-            plan = _plan(cfg, cfgs, kind, shapes, steps, devices, progress, batch)
+            plan = _plan(cfg, cfgs, kind, shapes, steps, devices, progress, batch,
+                         layout.parts)  # fmt: skip
             lanes = _builder(cfgs, kind, layout)(setups)
             if kind == "online":
                 analytic = _analytic(cfg, setups)
@@ -204,7 +211,7 @@ def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
 
 
 def _plan(cfg, cfgs, kind: str, shapes, steps, devices, progress: bool,
-          batch: int | None) -> Plan:  # fmt: skip
+          batch: int | None, parts: int) -> Plan:  # fmt: skip
     """The measured memory plan (``hmmjax.sweep.memory``) of lanes of ``shapes`` (their
     ``jax.eval_shape``: nothing drawn), the compiled programs' bytes from XLA; refuses a
     grid that cannot fit."""
@@ -219,7 +226,7 @@ def _plan(cfg, cfgs, kind: str, shapes, steps, devices, progress: bool,
         keep_setups=cfg.run.mode != "sim",
         chunk=cfg.run.chunk, shared=cfg.data.shared and kind != "invariant",
         block=cfg.run.block, same_steps=bool(np.all(steps == steps[:1])), what=what,
-        batch=batch,
+        batch=batch, parts=parts,
     )  # fmt: skip
     return dataclasses.replace(plan, points=len(cfgs))
 
@@ -259,7 +266,8 @@ def _split(cfgs) -> tuple[str, list] | None:
 def _part(cfg, axis: str, value, checkpoint: Path | None):
     """The config of one value of a split axis, and its checkpoint."""
     section, key = AXES[axis]
-    sub = cfg.replace(**{section: {key: value}}, grid=cfg.grid.select(axis, value))
+    with part_of_grid():  # checked as a whole: a key its other parts read is kept
+        sub = cfg.replace(**{section: {key: value}}, grid=cfg.grid.select(axis, value))
     tag = value if axis == "model" else f"{axis}-{value}"
     return sub, (model_checkpoint(checkpoint, tag) if checkpoint is not None else None)
 

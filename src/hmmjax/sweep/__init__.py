@@ -26,6 +26,7 @@ from hmmjax.sweep.engine import (
     diverged_at,
     first_measure,
     measure_lane,
+    member_parts,
     placements,
     run_points,
 )
@@ -55,6 +56,7 @@ from hmmjax.sweep.lanes import (
     point_steps,
     record_times,
     setup_key,
+    split_members,
     stack_lanes,
     stream_key,
     stream_layout,
@@ -69,7 +71,6 @@ from hmmjax.sweep.memory import (
     plan_grid,
     record_bytes,
     setup_bytes,
-    tree_bytes,
 )
 from hmmjax.sweep.ode import OdeModel, ode_model, ode_points
 from hmmjax.sweep.plan import Footprint, Plan, choose_devices, device_budget
@@ -84,6 +85,7 @@ __all__ = [
     'Lanes',
     'Layout',
     'MIN_GROUP_MEMBERS',
+    'member_parts',
     'OdeModel',
     'Plan',
     'Progress',
@@ -146,8 +148,8 @@ __all__ = [
     'share_of',
     'stack_lanes',
     'stream_key',
+    'split_members',
     'stream_layout',
-    'tree_bytes',
     'unit_masks',
     'unpack',
 ]

@@ -20,9 +20,13 @@ On a CPU, the members of lanes of one point (a single run, a grid whose points d
 share data streams) run as ``core.groups.CPU_GROUPS`` independent groups (of at least
 ``MIN_GROUP_MEMBERS`` members), which XLA runs on different cores at the same time. The
 training is that of the unsplit batch, bit for bit; the test-set measurement (eg_mc) may
-differ in its last bit. The split follows from the config alone, not from the machine's
-cores or devices. A device's single lane runs unbatched (no lane axis of one around the
-members, which made XLA:CPU's program for a large ensemble 3x slower).
+differ in its last bit. A single run's members are split the same way one level up, into
+lanes of their own (``member_parts``, ``lanes.split_members``), so that the host devices
+(one per core under ``hmmjax run``) run them side by side, or one device as independent
+groups: the same numbers either way, and those of the groups. The split follows from the
+config alone, not from the machine's cores or devices. A device's single lane runs
+unbatched (no lane axis of one around the members, which made XLA:CPU's program for a
+large ensemble 3x slower).
 
 Divergence: a member whose state or monitored value turns non-finite, or whose monitored
 value exceeds the bound (``run.diverge_eg``), is frozen at its last state before that
@@ -39,7 +43,7 @@ resumed run gives the uninterrupted numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -52,7 +56,7 @@ from tqdm.auto import tqdm
 
 from hmmjax.config.schema import ConfigError
 from hmmjax.core.groups import cpu_groups, in_groups
-from hmmjax.core.trees import take
+from hmmjax.core.trees import take, tree_bytes
 from hmmjax.sweep.checkpoint import Resume, check_resume, header, pack, save_checkpoint, unpack
 from hmmjax.sweep.lanes import Lanes, Layout, lane_shape
 from hmmjax.sweep.plan import Plan
@@ -67,6 +71,7 @@ __all__ = [
     "check_resume_fits",
     "diverged_at",
     "MIN_GROUP_MEMBERS",
+    "member_parts",
 ]
 
 
@@ -74,6 +79,29 @@ __all__ = [
 # program's copies cost more to compile than the cores give back (a guess; E = 16 is one
 # group); a count of the config's, so that the split does not depend on the devices
 MIN_GROUP_MEMBERS = 16
+
+
+def member_parts(lanes: Lanes, layout: Layout, shared: bool, devices: Sequence[jax.Device]) -> int:
+    """The parts (``lanes.split_members``) the members of ``lanes`` (arrays or their
+    shapes; unsplit, laid out as ``layout``) on ``devices`` (their platform) are split into.
+
+    On a CPU, a run of one lane of one point (a single run) whose data the members share
+    is split into ``cpu_groups`` lanes (the count of the groups the lane would run in),
+    with at least ``MIN_GROUP_MEMBERS`` members a part, when the shared data model is no
+    larger than the members' states: each part reads the whole model every step (F, D N
+    numbers), so at N = 10^4, D = 5000, E = 64 two parts were 8% slower. The host devices
+    (one per core under ``hmmjax run``) run the parts side by side, one device as
+    independent groups; each part computes as that group did, on one device or on several
+    (the tests compare them). E = 256 at N = 784 ran about 3.5x faster on two host devices
+    than in one program (benchmarks/RESULTS.md). 1: no split."""
+    L, Q = layout.points.shape
+    parts = cpu_groups(devices)
+    members = lanes.keys.shape[1]
+    if parts == 1 or not shared or (L, Q) != (1, 1) or members % parts:
+        return 1
+    if tree_bytes(lanes.model) > tree_bytes(lanes.students):
+        return 1
+    return parts if members // parts >= MIN_GROUP_MEMBERS else 1
 
 
 def _freeze(dead, old, new):
@@ -159,18 +187,20 @@ def _blank(dead, a):
 
 
 def _points_chunk(
-    states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps, groups
+    states, dead, lanes_rest, starts, stops, bound, *, shared, block, same_steps, groups, parts
 ):
     """vmap over lanes of a vmap over members (each advancing the lane's Q points).
     ``same_steps``: every lane records at the same steps (no N axis), given once, so the
     loop bounds are not batched. ``groups``: the most independent groups
     (``core.groups``) the members of lanes of one point are split into, each with
-    ``MIN_GROUP_MEMBERS`` members or more. Outputs: states (L, Q, E, ...), flags
-    (L, Q, E), measurements and flags (L, Q, E, C, ...)."""
+    ``MIN_GROUP_MEMBERS`` members or more. ``parts`` > 1: the lanes are member parts of
+    one point (``lanes.split_members``), run as independent groups of one lane each, the
+    members of a lane unsplit. Outputs: states (L, Q, E, ...), flags (L, Q, E),
+    measurements and flags (L, Q, E, C, ...)."""
     trainer, model, keys, test = lanes_rest
     L, E = keys.shape[:2]
     # the members of a lane (fixed by the config, unlike the lanes of this device or batch)
-    trainer = trainer.batched(E)
+    trainer = trainer.batched(E * parts)
     axis = None if shared else 0
     per_member = jax.vmap(
         partial(_member_chunk, block=block),
@@ -179,6 +209,9 @@ def _points_chunk(
     )
     steps_axis = None if same_steps else 0
     lane_axes = (0, 0, 0, 0, 0, 0, steps_axis, steps_axis, None)
+    if parts > 1:  # each lane its own program, as on a device of its own
+        per_lane = in_groups(_over_slots(per_member, 1, lane_axes), L, lane_axes, 0)
+        return per_lane(states, dead, trainer, model, keys, test, starts, stops, bound)
     per_lane = _over_slots(per_member, L, lane_axes)
     # groups of MIN_GROUP_MEMBERS members or more, in lanes of one point (those of many
     # points share their samples already; a split of their members, or of the lanes,
@@ -242,15 +275,16 @@ def compiled_chunk(
     block: int,
     same_steps: bool,
     groups: int | None = None,
+    parts: int = 1,
 ) -> Callable:
     """The jitted chunk function, its lane axis sharded over ``devices``, each device's
     share run in at most ``groups`` independent groups (default ``cpu_groups(devices)``;
-    cached)."""
+    cached); ``parts``: the member parts of ``Layout`` (each lane an independent group)."""
     groups = cpu_groups(devices) if groups is None else groups
-    key = (devices, shared, block, same_steps, groups)
+    key = (devices, shared, block, same_steps, groups, parts)
     if key not in _COMPILED:
         fn = partial(_points_chunk, shared=shared, block=block, same_steps=same_steps,
-                     groups=groups)  # fmt: skip
+                     groups=groups, parts=parts)  # fmt: skip
         if len(devices) > 1:
             mesh = jax.sharding.Mesh(np.array(devices), ("grid",))
             g, rep = PartitionSpec("grid"), PartitionSpec()
@@ -311,7 +345,7 @@ def run_points(
     dtype = _float_dtype(lanes.students)
     bound = jnp.asarray(bound, dtype)
     same = bool(np.all(steps == steps[:1]))
-    chunk_fn = compiled_chunk(tuple(devices), shared, block, same)
+    chunk_fn = compiled_chunk(tuple(devices), shared, block, same, parts=layout.parts)
     C = chunk
     n_chunks = _n_chunks(n, C)
     # interval bounds (L, n_chunks * C), padded with empty intervals at the last step

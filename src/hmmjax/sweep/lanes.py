@@ -37,6 +37,7 @@ from jaxtyping import Array, PyTree, UInt32
 
 from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import Config
+from hmmjax.core.groups import group_bounds
 from hmmjax.core.schedules import AbstractSchedule, make_schedule
 from hmmjax.core.trees import stack
 from hmmjax.data.base import Batch, data_model_entry
@@ -57,6 +58,7 @@ __all__ = [
     "stream_key",
     "Layout",
     "stream_layout",
+    "split_members",
     "stack_lanes",
     "one_per_lane",
     "build_lanes",
@@ -105,9 +107,12 @@ def lane_shape(lanes: Lanes) -> tuple[int, int, int]:
 class Layout:
     """Which grid point sits in which slot: ``points[l, q]`` is the point of slot q of
     lane l (a lane with fewer points than Q repeats its last point; the copy is
-    computed and dropped)."""
+    computed and dropped). ``parts`` > 1: the members of each row of points are split
+    over ``parts`` consecutive lanes (``split_members``), part p holding the p-th of
+    ``parts`` equal slices of the members; the lanes are joined back by ``to_points``."""
 
     points: np.ndarray  # (L, Q) point indices
+    parts: int = 1
 
     @property
     def n_lanes(self) -> int:
@@ -125,8 +130,25 @@ class Layout:
         return cls(np.arange(n_points)[:, None])
 
     def to_points(self, a: np.ndarray) -> np.ndarray:
-        """Reorder an array of flat slots (leading axis L Q) into the points' order."""
-        return a[self.slots]
+        """Reorder an array of flat slots (leading axis L Q, then the members) into the
+        points' order, the member parts of a point joined along the member axis."""
+        if self.parts == 1:
+            return a[self.slots]
+        L, Q = self.points.shape
+        rows, (E, *rest) = L // self.parts, a.shape[1:]
+        a = a.reshape(rows, self.parts, Q, E, *rest).swapaxes(1, 2)
+        whole = Layout(self.points[:: self.parts])
+        return whole.to_points(a.reshape(rows * Q, self.parts * E, *rest))
+
+
+def split_members(layout: Layout, parts: int) -> Layout:
+    """``layout`` with the members of each lane split over ``parts`` lanes (the lanes'
+    data and test set copied to each part; only for data shared by the members)."""
+    if parts == 1:
+        return layout
+    if layout.parts != 1:
+        raise ValueError(f"a layout already split in {layout.parts} parts")
+    return Layout(np.repeat(layout.points, parts, axis=0), parts)
 
 
 def stream_key(cfg: Config) -> str:
@@ -161,10 +183,16 @@ def stack_lanes(points: list[Lanes], layout: Layout) -> Lanes:
     its data) into lanes: the states and trainers of every slot, the data of each lane's
     first point (the points of a lane share it)."""
     lanes = []
-    for row in layout.points:
+    for lane, row in enumerate(layout.points):
         own = [points[i] for i in row]
-        lanes.append(Lanes(stack([p.students for p in own]), stack([p.trainer for p in own]),
-                           own[0].model, own[0].keys, own[0].test))  # fmt: skip
+        students, keys = stack([p.students for p in own]), own[0].keys
+        if layout.parts > 1:  # this lane's slice of the members (split_members)
+            E = keys.shape[0]
+            lo, hi = group_bounds(E, layout.parts)[lane % layout.parts]
+            students = jax.tree.map(lambda a, lo=lo, hi=hi: a[:, lo:hi], students)
+            keys = keys[lo:hi]
+        lanes.append(Lanes(students, stack([p.trainer for p in own]), own[0].model, keys,
+                           own[0].test))  # fmt: skip
     return stack(lanes)
 
 

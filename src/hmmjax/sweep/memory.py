@@ -40,6 +40,7 @@ import numpy as np
 
 from hmmjax.config.schema import REAL_DATA, ConfigError
 from hmmjax.config.settings import Config
+from hmmjax.core.trees import tree_bytes
 from hmmjax.data.real import shape
 from hmmjax.sweep.engine import compiled_chunk, measure_lane, placements
 from hmmjax.sweep.lanes import Lanes, lane_shape, setup_key
@@ -49,7 +50,6 @@ from hmmjax.sweep.setup import draw_function, run_keys
 __all__ = [
     "SAFETY",
     "RUNTIME_BYTES",
-    "tree_bytes",
     "compiled_bytes",
     "setup_bytes",
     "measure_footprint",
@@ -61,11 +61,6 @@ __all__ = [
 SAFETY = 1.25  # on top of the measured bytes: allocator slack, small host arrays
 
 RUNTIME_BYTES = 256 * 2**20  # XLA's runtime and compiler working memory, and Python's
-
-
-def tree_bytes(tree: Any) -> int:
-    """Bytes of the array leaves of ``tree`` (arrays or ``ShapeDtypeStruct``s)."""
-    return sum(int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize for a in jax.tree.leaves(tree))
 
 
 def compiled_bytes(fn: Callable, *args: Any, **static: Any) -> tuple[int, int]:
@@ -146,11 +141,11 @@ def _chunk_args(lanes: Lanes, batch: int, chunk: int, devices: list[jax.Device],
 
 
 def record_bytes(lanes: Lanes, chunk: int, devices: list[jax.Device], *, shared: bool,
-                 block: int, same_steps: bool) -> int:  # fmt: skip
+                 block: int, same_steps: bool, parts: int = 1) -> int:  # fmt: skip
     """The bytes one lane records per recording time (all its points and members, with
     their divergence flags), from the chunk's output shapes (nothing compiled)."""
     n = len(devices)
-    fn = compiled_chunk(tuple(devices), shared, block, same_steps)
+    fn = compiled_chunk(tuple(devices), shared, block, same_steps, parts=parts)
     _, _, meas, deads = jax.eval_shape(fn, *_chunk_args(lanes, n, chunk, devices, same_steps))
     return (tree_bytes(meas) + tree_bytes(deads)) // (n * chunk)
 
@@ -164,12 +159,14 @@ def chunk_bytes(
     shared: bool,
     block: int,
     same_steps: bool,
+    parts: int = 1,
 ) -> tuple[int, int]:
     """(outputs, temporaries) per device of the engine's chunk compiled for ``batch``
-    lanes of ``lanes`` (shapes suffice) and ``chunk`` recording intervals; the
-    temporaries include the first measurement's bytes."""
+    lanes of ``lanes`` (shapes suffice) and ``chunk`` recording intervals (``parts``: the
+    layout's member parts); the temporaries include the first measurement's bytes."""
     args = _chunk_args(lanes, batch, chunk, devices, same_steps)
-    out, temp = compiled_bytes(compiled_chunk(tuple(devices), shared, block, same_steps), *args)
+    fn = compiled_chunk(tuple(devices), shared, block, same_steps, parts=parts)
+    out, temp = compiled_bytes(fn, *args)
     # the first measurement runs before the chunk, lane by lane on the unsharded lanes
     # (engine.first_measure): every lane's outputs, one lane's temporaries. Its memory may
     # not be returned to the system in between, so it counts on top. Compiled here, like
@@ -194,6 +191,7 @@ def plan_grid(
     same_steps: bool,
     what: str,
     batch: int | None = None,
+    parts: int = 1,
 ) -> Plan:
     """The batch size of a grid whose lanes have the shapes ``lanes`` (leading axis: its
     lanes) and record ``n_records`` times: the whole grid if it fits ``budget`` bytes,
@@ -201,7 +199,7 @@ def plan_grid(
     each candidate; else a ``ConfigError`` naming ``what`` the user can reduce.
     ``keep_setups``: the drawn set-ups stay in memory during the run (for the ODE).
     ``batch``: the lanes per batch to use (a resumed checkpoint's), measured and refused
-    if it does not fit.
+    if it does not fit. ``parts``: the lanes' member parts (``lanes.Layout``).
     ``budget``: the RAM on a CPU, one device's memory on an accelerator."""
     P = lanes.keys.shape[0]
     n = len(devices)
@@ -221,7 +219,7 @@ def plan_grid(
         )
 
     per_record = record_bytes(lanes, chunk, devices, shared=shared, block=block,
-                              same_steps=same_steps)  # fmt: skip
+                              same_steps=same_steps, parts=parts)  # fmt: skip
     # the history of every lane on the host (pieces, joined, checkpointed): in the RAM
     # budget of a CPU run whatever the batch
     history = 3 * P * n_records * per_record if ram else 0
@@ -236,7 +234,7 @@ def plan_grid(
 
     def need(batch: int) -> tuple[int, tuple[int, int]]:
         out, temp = chunk_bytes(lanes, batch, chunk, devices, shared=shared, block=block,
-                                same_steps=same_steps)  # fmt: skip
+                                same_steps=same_steps, parts=parts)  # fmt: skip
         # the batch's copies: taken from the lanes (batched), placed on the devices
         copy = batch * per_lane * ((batch != P) + (n > 1))
         if ram:  # + the checkpoint's states
@@ -250,7 +248,8 @@ def plan_grid(
     while True:
         need_bytes, (out, temp) = need(batch)
         if need_bytes <= budget:
-            return Plan(P, batch, n, need_bytes, budget, footprint, (out, temp))
+            return Plan(P, batch, n, need_bytes, budget, footprint, (out, temp),
+                        parts=parts)  # fmt: skip
         if fixed:
             raise refuse(need_bytes, f"batches of {batch} lanes, as the checkpoint was "
                                      "written; or run with --fresh")  # fmt: skip

@@ -61,8 +61,9 @@ class Footprint:
 @dataclass(frozen=True)
 class Plan:
     """How a grid of ``n_lanes`` lanes (``hmmjax.sweep.lanes``: its points grouped by data
-    stream; ``points`` of them, 0: not said) runs: batches of ``batch`` lanes (a multiple
-    of the device count), sharded over ``devices`` devices; ``need_bytes``: the measured
+    stream, the members of a stream in ``parts`` lanes; ``points`` of them, 0: not said)
+    runs: batches of ``batch`` lanes (a multiple of the device count), sharded over
+    ``devices`` devices; ``need_bytes``: the measured
     estimate of the peak (``hmmjax.sweep.memory``), ``budget_bytes`` what it must fit."""
 
     n_lanes: int
@@ -73,6 +74,7 @@ class Plan:
     footprint: Footprint | None = None
     chunk_bytes: tuple[int, int] = (0, 0)  # (outputs, temporaries) per device
     points: int = 0
+    parts: int = 1  # the member parts of each data stream (``lanes.split_members``)
 
     @property
     def n_batches(self) -> int:
@@ -81,9 +83,13 @@ class Plan:
     def describe(self) -> str:
         gib = 2**30
         points = f"{self.points} grid points on " if self.points else ""
+        streams = f"{self.n_lanes} data stream(s)"
+        if self.parts > 1:  # each stream's members over several lanes
+            streams = (f"{self.n_lanes // self.parts} data stream(s), its members in "
+                       f"{self.parts} parts,")  # fmt: skip
         text = (
-            f"{points}{self.n_lanes} data stream(s) in {self.n_batches} batch(es) of "
-            f"{self.batch} on {self.devices} device(s)"
+            f"{points}{streams} in {self.n_batches} batch(es) of {self.batch} lanes on "
+            f"{self.devices} device(s)"
         )
         if self.budget_bytes:
             text += (
