@@ -113,3 +113,10 @@ def test_divergence_notes_name_what_diverged_and_from_when():
     fine = ds.assign(diverged=ds.diverged & False, diverged_ode=ds.diverged_ode & False)
     assert divergence_notes(fine.assign_attrs(ode_ok=1)) == []
     assert divergence_notes(xr.Dataset({"eg": ("t", t)})) == []  # nothing recorded
+    # a grid run in parts: the solver of one part stopped (its attributes, or as JSON)
+    parts = {"hmm": {"ode_ok": 1}, "get": {"by_features": {"dct": {"ode_ok": 0}}}}
+    for by in (parts, json.dumps(parts)):
+        notes = divergence_notes(fine.assign_attrs(ode_ok=1, by_model=by))
+        assert len(notes) == 1 and "ode_ok = 0" in notes[0]
+    one = xr.Dataset({"diverged_ode": ((), True), "t_diverged_ode": ((), 2.0)})
+    assert divergence_notes(one)[0].startswith("the ODE diverged (the first at t = 2)")

@@ -209,34 +209,62 @@ def test_a_layout_in_parts_joins_its_members_back():
 
 def test_member_parts_on_one_or_two_devices(tmp_path):
     """At the default optimisation level, with two host devices: a single run of E = 32
-    whole (no groups, no parts), in 2 parts on one device and on two. The parts give the
-    same numbers on one device or two, bit for bit, and the whole run's numbers (the
-    test-set error to its last bit)."""
+    whole (no groups, no parts), in two groups of one lane (no parts: the engine before
+    the parts), in 2 parts on one device and on two, and resumed on one device from a
+    checkpoint the two devices wrote after their second chunk. The parts give the same
+    numbers on one device or two and resumed, bit for bit, those of the two groups after
+    t = 0, and the whole run's numbers (the test-set error to its last bit)."""
     code = f"""
         import sys
+        import numpy as np
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from conftest import small_config
+        import hmmjax.experiments.driver as driver
         import hmmjax.sweep.engine as engine
         from hmmjax.experiments import simulate
-        runs = {{"whole": (1, 1), "one": (2, 1), "two": (2, "all")}}
-        for name, (groups, devices) in runs.items():
+        saved, write = [], engine.save_checkpoint
+        engine.save_checkpoint = lambda path, state: (saved.append(dict(state)),
+                                                      write(path, state))
+        parts = driver.member_parts
+        runs = {{"whole": (1, 1, True), "groups": (2, 1, False), "one": (2, 1, True),
+                 "two": (2, "all", True)}}
+        for name, (groups, devices, split) in runs.items():
             engine.cpu_groups = lambda devices, g=groups: g
+            driver.member_parts = parts if split else lambda *args: 1
             engine._COMPILED.clear()
-            cfg = small_config(run={{"ensemble": 32, "devices": devices}})
-            ds = simulate(cfg, progress=False)
+            cfg = small_config(run={{"ensemble": 32, "devices": devices, "chunk": 1,
+                                     "n_times": 4}})
+            ckpt = r"{tmp_path}/%s.ckpt.npz" % name
+            ds = simulate(cfg, progress=False, checkpoint=__import__("pathlib").Path(ckpt))
             print(name, ds.attrs["plan"])
             ds.drop_attrs().to_netcdf(r"{tmp_path}/%s.nc" % name)
+        np.savez(r"{tmp_path}/resumed.ckpt.npz", **saved[-3])  # two's, after its 2nd chunk
     """
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, check=True,
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     plans = dict(line.split(" ", 1) for line in run.stdout.strip().splitlines())
     assert "1 data stream(s) in 1 batch(es) of 1 lanes on 1 device(s)" in plans["whole"]
+    assert "1 data stream(s) in 1 batch(es) of 1 lanes on 1 device(s)" in plans["groups"]
     assert "its members in 2 parts, in 1 batch(es) of 2 lanes on 1 device(s)" in plans["one"]
     assert "its members in 2 parts, in 1 batch(es) of 2 lanes on 2 device(s)" in plans["two"]
-    whole, one, two = (xr.load_dataset(tmp_path / f"{n}.nc") for n in ("whole", "one", "two"))
+    names = ("whole", "groups", "one", "two")
+    whole, groups, one, two = (xr.load_dataset(tmp_path / f"{n}.nc") for n in names)
+    # resumed here, on this process's one device, from the two devices' checkpoint
+    cfg = small_config(run={"ensemble": 32, "chunk": 1, "n_times": 4})
+    resumed = simulate(cfg, progress=False, checkpoint=tmp_path / "resumed.ckpt.npz")
+    assert "on 1 device(s)" in resumed.attrs["plan"]
     for name in one.data_vars:
-        np.testing.assert_array_equal(two[name].values, one[name].values, err_msg=name)
+        for label, other in (("two", two), ("resumed", resumed)):
+            np.testing.assert_array_equal(other[name].values, one[name].values,
+                                          err_msg=f"{name}, {label}")  # fmt: skip
+    # the engine before the parts: its first measurement (t = 0) took the test-set error
+    # over the lane's 32 members at once, the parts over 16: the last bit; then identical
+    later = groups.isel(t=slice(1, None))
+    for name in one.data_vars:
+        np.testing.assert_array_equal(later[name].values, one.isel(t=slice(1, None))[name].values,
+                                      err_msg=name)  # fmt: skip
+    _assert_same(groups, one)
     _assert_same(whole, two)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -88,6 +89,19 @@ def _first_time(ds: xr.Dataset, name: str, flag: np.ndarray) -> str:
     return f" (the first at t = {first:.4g})" if np.isfinite(first) else ""
 
 
+def _solvers_ok(attrs: dict[str, Any]) -> bool:
+    """No ``ode_ok = 0`` in ``attrs`` nor in the attributes of a grid run in parts
+    (``by_model``, ``by_features``, ...: one dict a part, JSON in a file read back)."""
+    if attrs.get("ode_ok", 1) == 0:
+        return False
+    for key, parts in attrs.items():
+        parts = json.loads(parts) if key.startswith("by_") and isinstance(parts, str) else parts
+        if key.startswith("by_") and isinstance(parts, dict):
+            if not all(_solvers_ok(p) for p in parts.values() if isinstance(p, dict)):
+                return False
+    return True
+
+
 def divergence_notes(ds: xr.Dataset) -> list[str]:
     """One line for each kind of failure that a results Dataset of ``simulate`` records:
     members that diverged (``diverged``), grid points whose ODE diverged
@@ -105,13 +119,12 @@ def divergence_notes(ds: xr.Dataset) -> list[str]:
     if "diverged_ode" in ds:
         flag = np.asarray(ds["diverged_ode"], dtype=bool)
         if flag.any():
-            where = (f"{int(flag.sum())} of {flag.size} grid points" if flag.size > 1
-                     else "its grid point")  # fmt: skip
+            where = f" at {int(flag.sum())} of {flag.size} grid points" if flag.size > 1 else ""
             notes.append(
-                f"the ODE diverged at {where}{_first_time(ds, 't_diverged_ode', flag)}: eg_ode "
+                f"the ODE diverged{where}{_first_time(ds, 't_diverged_ode', flag)}: eg_ode "
                 "is NaN from then on (diverged_ode, t_diverged_ode)"
             )
-    if ds.attrs.get("ode_ok", 1) == 0:
+    if not _solvers_ok(ds.attrs):
         notes.append(
             "the adaptive ODE solver (ode.solver) stopped before the end of the run at some "
             "grid point (ode_ok = 0): the ODE diverged or became too stiff there"

@@ -456,8 +456,9 @@ _MODEL_UNREAD: dict[str, tuple[tuple[str, ...], str]] = {
     "mnist": ((*_LATENT_KEYS, *_TEACHER_KEYS), "a data set, labelled even / odd"),
 }
 """Keys that runs of a built-in data model do not read (each found as for
-``_INVARIANT_UNUSED``), and what the model is; data.path is read by mnist only. Data models
-registered by a user (``hmmjax.data.register_data_model``) are not checked."""
+``_INVARIANT_UNUSED``), and what the model is. data.path is read by mnist only, for every
+other model (a data model registered by a user, ``hmmjax.data.register_data_model``, is
+never given a path); a registered model's other keys are not checked."""
 
 
 def _unread(cfg: Config) -> tuple[str, ...]:

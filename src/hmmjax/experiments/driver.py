@@ -111,7 +111,7 @@ def simulate(
                 layout = split_members(layout, parts)
                 devices = choose_devices(cfg, layout.n_lanes)
                 shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))
-            saved = _saved(cfg, checkpoint, devices)  # validated before any work
+            saved = _saved(cfg, checkpoint, devices, parts)  # validated before any work
             batch = int(saved["plan"][0]) if saved is not None else None
             if saved is not None:  # and what it holds against this run's lanes
                 check_resume_fits(unpack(saved), checkpoint, shapes, steps.shape[1],
@@ -187,9 +187,10 @@ def _builder(cfgs, kind: str, layout: Layout):
     return partial(build_lanes, cfgs, layout=layout)
 
 
-def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
+def _saved(cfg, checkpoint: Path | None, devices, parts: int) -> dict | None:
     """The validated arrays of an existing checkpoint (``load_checkpoint``; written by
-    this process and on as many devices), or None."""
+    this process and on as many devices, or, for a run in member parts, which compute the
+    same on any device count, on any), or None."""
     if checkpoint is None or not checkpoint.exists():
         return None
     saved = load_checkpoint(checkpoint, fingerprint(cfg), describe_config(cfg))
@@ -201,7 +202,7 @@ def _saved(cfg, checkpoint: Path | None, devices) -> dict | None:
             "points differ; run on as many processes, or with --fresh to start afresh"
         )
     written = int(saved["plan"][1])
-    if written != len(devices):
+    if written != len(devices) and parts == 1:
         raise ConfigError(
             f"run.devices = {show(cfg.run.devices)}: checkpoint {checkpoint} was written on "
             f"{written} device(s), this run has {len(devices)}; set run.devices = {written}, "

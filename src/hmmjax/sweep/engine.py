@@ -357,12 +357,16 @@ def run_points(
     saved, resume = resume, (unpack(resume) if resume is not None else None)
     if saved is not None:
         saved.clear()  # consumed: only what is still needed stays alive
-    if resume is not None and resume.plan != (plan.batch, plan.devices):
-        raise ConfigError(
-            f"the checkpoint was written with batches of {resume.plan[0]} lanes on "
-            f"{resume.plan[1]} device(s), this run plans {plan.batch} on {plan.devices}; "
-            "run as it was (run.devices, run.memory_gib) or with --fresh"
-        )
+    if resume is not None:
+        want = (plan.batch, plan.devices)
+        if layout.parts > 1:  # member parts compute the same on any device count
+            want = (plan.batch, resume.plan[1])
+        if resume.plan != want:
+            raise ConfigError(
+                f"the checkpoint was written with batches of {resume.plan[0]} lanes on "
+                f"{resume.plan[1]} device(s), this run plans {plan.batch} on {plan.devices}; "
+                "run as it was (run.devices, run.memory_gib) or with --fresh"
+            )
     if resume is not None:  # before any work: what it holds fits this run
         check_resume_fits(resume, checkpoint, lanes, n, batch=plan.batch, chunk=C,
                           shared=shared, keep_final=keep_final)  # fmt: skip
