@@ -23,8 +23,9 @@ training is that of the unsplit batch, bit for bit; the test-set measurement (eg
 differ in its last bit. A single run's members are split the same way one level up, into
 lanes of their own (``member_parts``, ``lanes.split_members``), so that the host devices
 (one per core under ``hmmjax run``) run them side by side, or one device as independent
-groups: the same numbers either way, and those of the groups. The split follows from the
-config alone, not from the machine's cores or devices. A device's single lane runs
+groups: the same numbers either way, and those of the groups (the first measurement,
+taken lane by lane, may differ in the test-set error's last bit). The split follows from
+the config alone, not from the machine's cores or devices. A device's single lane runs
 unbatched (no lane axis of one around the members, which made XLA:CPU's program for a
 large ensemble 3x slower).
 
@@ -91,9 +92,10 @@ def member_parts(lanes: Lanes, layout: Layout, shared: bool, devices: Sequence[j
     larger than the members' states: each part reads the whole model every step (F, D N
     numbers), so at N = 10^4, D = 5000, E = 64 two parts were 8% slower. The host devices
     (one per core under ``hmmjax run``) run the parts side by side, one device as
-    independent groups; each part computes as that group did, on one device or on several
-    (the tests compare them). E = 256 at N = 784 ran about 3.5x faster on two host devices
-    than in one program (benchmarks/RESULTS.md). 1: no split."""
+    independent groups; each part computes as that group did (the first measurement aside:
+    the test-set error's last bit), on one device or on several (the tests compare them).
+    E = 256 at N = 784 ran about 3.5x faster on two host devices than in one program
+    (benchmarks/RESULTS.md). 1: no split."""
     L, Q = layout.points.shape
     parts = cpu_groups(devices)
     members = lanes.keys.shape[1]
