@@ -95,10 +95,14 @@ def _solvers_ok(attrs: dict[str, Any]) -> bool:
     if attrs.get("ode_ok", 1) == 0:
         return False
     for key, parts in attrs.items():
-        parts = json.loads(parts) if key.startswith("by_") and isinstance(parts, str) else parts
-        if key.startswith("by_") and isinstance(parts, dict):
-            if not all(_solvers_ok(p) for p in parts.values() if isinstance(p, dict)):
-                return False
+        if not key.startswith("by_"):
+            continue
+        if isinstance(parts, str):
+            parts = json.loads(parts)
+        if isinstance(parts, dict) and not all(
+            _solvers_ok(p) for p in parts.values() if isinstance(p, dict)
+        ):
+            return False
     return True
 
 
