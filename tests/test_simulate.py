@@ -1,9 +1,11 @@
 """The experiment driver: determinism, ensembles, precision, the Dataset's layout."""
 
+import jax
 import numpy as np
 import pytest
 from conftest import small_config
 
+import hmmjax.sweep.setup as sweep_setup
 from hmmjax.experiments.driver import simulate
 
 # on top of conftest's SMALL (hmm data)
@@ -54,6 +56,26 @@ def test_independent_features_and_teacher_per_member(base):
     indep = simulate(small_config(SIM, data={"shared": False}), progress=False)
     assert indep.eg.shape == base.eg.shape
     assert not np.allclose(indep.eg_mc.values, base.eg_mc.values)
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_runs_are_traced_with_full_float32_products(monkeypatch, precision):
+    """The driver traces a run's draws with float32 matrix products in full float32
+    (``hmmjax.sweep.numerics``; JAX's default on NVIDIA GPUs rounds them to TF32) and
+    x64 as ``run.precision`` says. Recorded while the draw is traced (an N of its own, so
+    that no earlier test's compiled draw is reused)."""
+    seen = []
+
+    def dtype_of(cfg):
+        seen.append((jax.config.jax_default_matmul_precision, jax.config.jax_enable_x64))
+        return real(cfg)
+
+    real = sweep_setup.dtype_of
+    monkeypatch.setattr(sweep_setup, "dtype_of", dtype_of)
+    cfg = small_config(SIM, data={"N": 37}, run={"t_max": 0.5, "n_times": 2,
+                                                 "precision": precision})  # fmt: skip
+    simulate(cfg, progress=False)
+    assert seen and set(seen) == {("float32", precision == "float64")}
 
 
 def test_float64_runs_and_agrees_early(base):

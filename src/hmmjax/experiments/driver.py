@@ -57,6 +57,7 @@ from hmmjax.sweep.lanes import (
 from hmmjax.sweep.memory import measure_footprint, plan_grid
 from hmmjax.sweep.ode import ode_points
 from hmmjax.sweep.plan import Plan, choose_devices, device_budget
+from hmmjax.sweep.setup import numerics
 
 __all__ = ["SPLIT_AXES", "simulate", "linear_errors", "run_checkpoints", "run_title"]
 
@@ -103,7 +104,7 @@ def simulate(
     sim = ode = plan = extra = analytic = None
     if cfg.run.mode != "ode":
         kind = "invariant" if invariant else "finite" if finite else "online"
-        with jax.enable_x64(cfg.run.precision == "float64"):
+        with numerics(cfg):
             steps = invariant_steps(cfgs) if invariant else point_steps(cfgs, times)
             shapes = jax.eval_shape(lambda: _builder(cfgs, kind, layout)({}))  # nothing drawn
             parts = member_parts(shapes, layout, shared, devices) if share else 1
@@ -140,7 +141,7 @@ def simulate(
                 extra = ntk_analyses(cfgs, lanes, sim, cfg.invariant.ntk_top)
             sim = sim._replace(final=None)  # used above; not gathered nor kept
     if cfg.run.mode != "sim":
-        with jax.enable_x64(cfg.run.precision == "float64"):
+        with numerics(cfg):
             ode = ode_points(cfgs, setups, times)
             analytic = _analytic(cfg, setups)
     if jax.process_count() > 1:  # gather every process's share on process 0

@@ -48,6 +48,7 @@ from hmmjax.ode.optimal import ScheduleFit, best_constant, optimise_schedule
 from hmmjax.sweep.checkpoint import model_checkpoint
 from hmmjax.sweep.lanes import point_configs, record_times
 from hmmjax.sweep.ode import ode_model
+from hmmjax.sweep.setup import numerics
 
 __all__ = ["OPTIMISE_AXES", "check_optimise", "optimise", "optimise_checkpoints", "schedule_path",
            "schedule_settings"]  # fmt: skip
@@ -145,7 +146,7 @@ def optimise(
     times = record_times(cfgs)
     n = len(cfgs)
     setups: dict = {}
-    with jax.enable_x64(cfg.run.precision == "float64"):  # draws as a run of cfg draws them
+    with numerics(cfg):  # draws as a run of cfg draws them
         model = ode_model(cfgs, setups, times)
     setups.clear()
 

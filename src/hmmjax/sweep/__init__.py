@@ -74,7 +74,16 @@ from hmmjax.sweep.memory import (
 )
 from hmmjax.sweep.ode import OdeModel, ode_model, ode_points
 from hmmjax.sweep.plan import Footprint, Plan, choose_devices, device_budget
-from hmmjax.sweep.setup import Keys, Setup, build, draw_function, draw_students, dtype_of, run_keys
+from hmmjax.sweep.setup import (
+    Keys,
+    Setup,
+    build,
+    draw_function,
+    draw_students,
+    dtype_of,
+    numerics,
+    run_keys,
+)
 
 __all__ = [
     'FORMAT',
@@ -111,6 +120,7 @@ __all__ = [
     'draw_function',
     'draw_students',
     'dtype_of',
+    'numerics',
     'epochs',
     'final_networks',
     'fingerprint',

@@ -11,7 +11,8 @@ test set (``run_keys``). The data model is the registered one of ``data.model``
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
@@ -24,7 +25,8 @@ from hmmjax.core.rng import seed_key
 from hmmjax.data.base import AbstractDataModel, Batch, make_data_model
 from hmmjax.models.two_layer import TwoLayer, init_network
 
-__all__ = ["Setup", "dtype_of", "draw_students", "Keys", "run_keys", "build", "draw_function"]
+__all__ = ["Setup", "dtype_of", "numerics", "draw_students", "Keys", "run_keys", "build",
+           "draw_function"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,18 @@ class Setup:
 
 def dtype_of(cfg):
     return jnp.float64 if cfg.run.precision == "float64" else jnp.float32
+
+
+@contextmanager
+def numerics(cfg) -> Iterator[None]:
+    """The arithmetic of ``cfg``'s runs, for the draws, the training and the ODE traced
+    inside: float64 where ``run.precision = "float64"``, and float32 matrix products in
+    full float32. (JAX's default on NVIDIA GPUs since Ampere rounds the inputs of float32
+    products to TF32, 10 mantissa bits: the students' fields, the Gaussian features and
+    the order parameters would carry relative errors of about 1e-3. On a CPU, and for
+    float64, the setting changes nothing.)"""
+    with jax.enable_x64(cfg.run.precision == "float64"), jax.default_matmul_precision("float32"):
+        yield
 
 
 def draw_students(cfg, keys: jax.Array) -> TwoLayer:
