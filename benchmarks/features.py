@@ -33,7 +33,8 @@ from hmmjax.models.two_layer import init_network
 from hmmjax.train.online import SGD, advance
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import best_seconds, machine, write_section  # noqa: E402
+from common import machine, write_section  # noqa: E402
+from peak import fp32_peak  # noqa: E402
 
 K, M, LR, E = 2, 2, 0.2, 8
 KINDS = ("gaussian", "dct", "hadamard")
@@ -79,13 +80,6 @@ def timed(run, seconds: float) -> tuple[int, float]:
         steps = max(steps * 2, int(steps * 1.2 * seconds / max(dt, 1e-3)))
 
 
-def fp32_peak(n: int = 2048) -> float:
-    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    jax.block_until_ready(f(a))
-    return 2 * n**3 / best_seconds(lambda: jax.block_until_ready(f(a)), 5) / 1e9
-
-
 def main(argv: list[str] | None = None) -> list[str]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[14, 16, 17], help="log2 N")
@@ -95,8 +89,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     ap.add_argument("--tiny", action="store_true", help="N = 2^6 (the tests)")
     ap.add_argument("--write", action="store_true", help="write the table to RESULTS.md")
     args = ap.parse_args(argv)
-    # full float32 products, as hmmjax's runs compute them (hmmjax.sweep.numerics): JAX's
-    # default on NVIDIA GPUs would round them to TF32, the peak included
+    # full float32 products, as hmmjax's runs compute them (hmmjax.sweep.numerics) and as
+    # peak.fp32_peak measures: JAX's default on NVIDIA GPUs would round them to TF32
     with jax.default_matmul_precision("float32"):
         return measure(args)
 

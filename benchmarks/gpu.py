@@ -19,8 +19,8 @@ so does the peak's product (JAX's default on NVIDIA GPUs would round both to TF3
 Columns: student-steps/s (points x members x SGD steps / time), GFLOP/s (flop per
 student-step: 2 D N + 2 D M + 2 M for the sample, 4 K N for the student; a sample shared
 by the points of a lane, ``hmmjax.sweep.lanes``, is counted once per lane), and the share
-of the device's peak, measured here as the best float32 matrix product (``peak``). The
-ODE rows give the time only.
+of the device's peak, measured here as the best float32 matrix product
+(``peak.fp32_peak``). The ODE rows give the time only.
 
 ``--tiny``: every size cut down (N = 64, E = 8, ...) so that the script runs in seconds
 on a CPU (the tests run it so). On an NVIDIA H200 the whole script took 167 s
@@ -39,8 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HMMJAX_COMPILE_CACHE", "off")  # first calls compile: cold
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from common import best_seconds, machine, write_section  # noqa: E402
+from common import machine, write_section  # noqa: E402
+from peak import fp32_peak  # noqa: E402
 
 from hmmjax.config.settings import config_from_dict  # noqa: E402
 from hmmjax.experiments.driver import simulate  # noqa: E402
@@ -65,16 +65,6 @@ class Sizes:
 
 TINY = Sizes(N_small=64, D_small=8, E=8, t_small=2.0, grid_lr=2, grid_seeds=2, N_large=200,
              D_large=100, E_large=4, lrs_large=4, ode_t=5.0, peak_n=256)  # fmt: skip
-
-
-def peak_gflops(n: int, repeats: int = 5) -> float:
-    """Best float32 n x n matrix product on the default device, in GFLOP/s: full float32
-    products, as hmmjax's runs compute them (``hmmjax.sweep.numerics``), not JAX's TF32
-    default on NVIDIA GPUs."""
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda a: jnp.matmul(a, a, precision="float32"))
-    f(a).block_until_ready()
-    return 2 * n**3 / best_seconds(lambda: f(a).block_until_ready(), repeats) / 1e9
 
 
 def online(N, D, *, E, t, grid=None, test_size=1000) -> dict:
@@ -136,7 +126,7 @@ def work(cfg) -> tuple[int, float]:
 
 
 def run(names: list[str], z: Sizes) -> list[str]:
-    peak = peak_gflops(z.peak_n)
+    peak = fp32_peak(z.peak_n)
     dev = jax.devices()[0]
     print(f"device {dev.device_kind}: float32 matmul peak {peak:.0f} GFLOP/s", flush=True)
     rows = []

@@ -68,6 +68,7 @@ from hmmjax.train.online import SGD, advance  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine  # noqa: E402
+from peak import fp32_peak  # noqa: E402
 
 N, D, K, M, LR = 784, 10, 2, 2, 0.2
 FLOPS_PER_STEP = 2 * D * N + 2 * D * M + 2 * M + 4 * K * N
@@ -213,17 +214,6 @@ def numpy_runner(E: int):
         return w
 
     return run
-
-
-# ---------------------------------------------------------------- peak
-
-
-def fp32_peak(n: int, reps: int) -> float:
-    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    jax.block_until_ready(f(a))
-    t = best_time(lambda _: jax.block_until_ready(f(a)), 0, reps)
-    return 2 * n**3 / t / 1e9
 
 
 # ---------------------------------------------------------------- main
