@@ -45,3 +45,15 @@ def test_features_benchmark_runs_at_tiny_sizes(monkeypatch):
         cells = [c.strip() for c in row.split("|")[3:-1]]  # (rounded: 0.00 at N = 2^6)
         assert float(cells[0].replace(",", "")) > 0
         assert float(cells[1]) >= 0 and float(cells[2].rstrip("%")) >= 0
+
+
+def test_testset_noise_benchmark_runs_at_tiny_sizes(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    sys.modules.pop("testset_noise", None)
+    import testset_noise  # benchmarks/testset_noise.py
+
+    line = testset_noise.main(["--config", str(ROOT / "configs" / "large_n.toml"),
+                               "--log2n", "6", "--sets", "3", "--size", "20"])  # fmt: skip
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[1:5] == ["64", "32", "3", "20"]
+    assert float(cells[5].split("%")[0]) != 0 and float(cells[6].rstrip("%")) > 0

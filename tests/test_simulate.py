@@ -78,6 +78,31 @@ def test_runs_are_traced_with_full_float32_products(monkeypatch, precision):
     assert seen and set(seen) == {("float32", precision == "float64")}
 
 
+def test_an_ode_run_draws_no_test_set(monkeypatch):
+    """``run.mode = "ode"`` draws the data model and the students but no test set (at
+    N = 2^20 the test set was 8 GiB of a set-up the ODE never reads), and what it draws
+    is, bit for bit, what a run with its test set draws."""
+    import hmmjax.sweep.ode as sweep_ode
+
+    drawn = []
+    real = sweep_ode.build
+
+    def build(cfg, test=True):
+        drawn.append(real(cfg, test=test))
+        return drawn[-1]
+
+    monkeypatch.setattr(sweep_ode, "build", build)
+    cfg = small_config(SIM, run={"mode": "ode", "t_max": 0.5, "n_times": 2})
+    ds = simulate(cfg, progress=False)
+    assert np.isfinite(ds.eg_ode.values).all()
+    assert len(drawn) == 1 and drawn[0].test is None
+    full = sweep_setup.build(cfg)
+    assert full.test is not None
+    for a, b in zip(jax.tree.leaves((drawn[0].model, drawn[0].students)),
+                    jax.tree.leaves((full.model, full.students)), strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+
+
 def test_float64_runs_and_agrees_early(base):
     ds = simulate(small_config(SIM, run={"precision": "float64"}), progress=False)
     assert ds.eg.dtype == np.float64

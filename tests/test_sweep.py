@@ -150,7 +150,7 @@ def test_padded_ode_point_equals_its_unpadded_run():
     cfgs = point_configs(cfg)
     times = record_times(cfgs)
     all_points = ode_points(cfgs, {}, times)
-    for point in (0, 2):  # K, M, D and N padded; M and D padded
+    for point in (0,):  # K, M, D and N all padded (one single run: compilation dominates)
         c = cfgs[point]
         one = ode_points([c], {}, times)
         K, M = c.student.K, c.teacher.M
@@ -170,7 +170,7 @@ def test_iid_ode_grid_equals_single_runs():
     cfgs = point_configs(small_config(d))
     times = record_times(cfgs)
     grid = ode_points(cfgs, {}, times)
-    for point in (0, 7, 15):
+    for point in (0, 15):  # unpadded and padded in K and M (lr, noise: not shapes)
         one = ode_points([cfgs[point]], {}, times)
         np.testing.assert_allclose(grid["eg"][point], one["eg"][0], rtol=1e-12)
 

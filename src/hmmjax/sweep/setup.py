@@ -36,7 +36,7 @@ class Setup:
     model: AbstractDataModel  # batched over members unless ``shared``
     students: TwoLayer  # batched over members
     stream_keys: jax.Array  # (E,) data-stream keys
-    test: Batch  # batched over members unless ``shared``
+    test: Batch | None  # batched over members unless ``shared``; None if not drawn
     shared: bool
 
 
@@ -90,13 +90,15 @@ def run_keys(cfg) -> Keys:
     return Keys(k_data, student_keys, jax.random.split(k_streams, E), k_test, train)
 
 
-def build(cfg) -> Setup:
+def build(cfg, test: bool = True) -> Setup:
     """Draw the data model(s), the students and the test set(s) of a config: one compiled
     function per drawn shape (``draw_function``), so XLA fuses the sampling (no
     intermediate of the size of the test set per operation) and can account for its
-    memory (``hmmjax.sweep.memory``)."""
+    memory (``hmmjax.sweep.memory``). ``test=False``: no test set (``Setup.test`` is None;
+    the ODE reads only the data model and the students, and at large N the test set is
+    the largest array of a set-up); the rest is drawn from the same keys, the same."""
     keys = run_keys(cfg)
-    model, students, test = draw_function(cfg)(keys)
+    model, students, test = draw_function(cfg, test)(keys)
     return Setup(model=model, students=students, stream_keys=keys.streams, test=test,
                  shared=cfg.data.shared)  # fmt: skip
 
@@ -104,20 +106,22 @@ def build(cfg) -> Setup:
 _DRAW: dict[str, Callable] = {}
 
 
-def draw_function(cfg) -> Callable:
-    """The jitted draw of ``cfg``'s set-up from its ``Keys``: (model, students, test).
-    Cached by what the draw reads (data, teacher, student, run.ensemble, run.test_size,
-    run.precision), so points differing in anything else share one compilation."""
+def draw_function(cfg, test: bool = True) -> Callable:
+    """The jitted draw of ``cfg``'s set-up from its ``Keys``: (model, students, test), the
+    test set None unless ``test``. Cached by what the draw reads (data, teacher, student,
+    run.ensemble, run.test_size, run.precision), so points differing in anything else
+    share one compilation."""
     d = cfg.to_dict()
     run = {k: d["run"][k] for k in ("ensemble", "test_size", "precision")}
-    static = {"data": d["data"], "teacher": d["teacher"], "student": d["student"], "run": run}
+    static = {"data": d["data"], "teacher": d["teacher"], "student": d["student"], "run": run,
+              "test": test}  # fmt: skip
     key = json.dumps(static, sort_keys=True)
     if key not in _DRAW:
-        _DRAW[key] = jax.jit(partial(_draw, cfg))
+        _DRAW[key] = jax.jit(partial(_draw, cfg, test=test))
     return _DRAW[key]
 
 
-def _draw(cfg, keys: Keys):
+def _draw(cfg, keys: Keys, test: bool = True):
     dtype = dtype_of(cfg)
     E = cfg.run.ensemble
     d = cfg.data
@@ -143,8 +147,8 @@ def _draw(cfg, keys: Keys):
 
     if d.shared:
         model = draw_model(keys.data)
-        test = draw_test(model, keys.test)
+        tests = draw_test(model, keys.test) if test else None
     else:
         model = eqx.filter_vmap(draw_model)(jax.random.split(keys.data, E))
-        test = eqx.filter_vmap(draw_test)(model, jax.random.split(keys.test, E))
-    return model, draw_students(cfg, keys.students), test
+        tests = eqx.filter_vmap(draw_test)(model, jax.random.split(keys.test, E)) if test else None
+    return model, draw_students(cfg, keys.students), tests
