@@ -209,6 +209,21 @@ def test_memory_estimate_too_large_is_an_error_before_any_work():
         simulate(small_config(d), progress=False)
 
 
+def test_an_ode_run_too_large_for_memory_is_refused_before_drawing(tmp_path):
+    """``run.mode = "ode"`` measures its set-ups (a Gaussian F of D N floats) before it
+    draws them: one line naming run.memory_gib, no results file (at N = 2^17 XLA aborted
+    the process instead). The same N with the Walsh-Hadamard F fits."""
+    from hmmjax.sweep.memory import check_ode_setups
+    from hmmjax.sweep.plan import device_budget
+
+    big = {"data": {"N": 4096, "D": 2048}, "run": {"mode": "ode", "memory_gib": 0.4}}
+    cfg = small_config(big)
+    with pytest.raises(ConfigError, match=r"run.memory_gib: the ODE's set-ups need about 0\.\d+"):
+        simulate(cfg, progress=False)
+    had = small_config(big, data={"features": "hadamard"})
+    assert check_ode_setups([had], device_budget(had)) < 0.4 * 2**30
+
+
 def test_more_devices_than_there_are_is_an_error():
     with pytest.raises(ConfigError, match="run.devices = 64"):
         simulate(small_config(HMM_GRID, run={"devices": 64}), progress=False)

@@ -65,6 +65,7 @@ from hmmjax.sweep.lanes import (
 from hmmjax.sweep.memory import (
     RUNTIME_BYTES,
     SAFETY,
+    check_ode_setups,
     chunk_bytes,
     compiled_bytes,
     measure_footprint,
@@ -108,6 +109,7 @@ __all__ = [
     'build_lanes',
     'check_resume',
     'check_resume_fits',
+    'check_ode_setups',
     'checkpoint_path',
     'choose_devices',
     'chunk_bytes',

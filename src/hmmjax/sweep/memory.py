@@ -56,6 +56,7 @@ __all__ = [
     "record_bytes",
     "chunk_bytes",
     "plan_grid",
+    "check_ode_setups",
 ]
 
 SAFETY = 1.25  # on top of the measured bytes: allocator slack, small host arrays
@@ -75,11 +76,12 @@ def compiled_bytes(fn: Callable, *args: Any, **static: Any) -> tuple[int, int]:
     return int(out), int(stats.temp_size_in_bytes)
 
 
-def setup_bytes(cfgs: list[Config], *, cached: bool) -> tuple[int, int]:
+def setup_bytes(cfgs: list[Config], *, cached: bool, test: bool = True) -> tuple[int, int]:
     """(held, temporaries) of drawing the set-ups of ``cfgs``, from XLA's accounting of
     each distinct draw (``setup.draw_function``): ``cached``, the online lanes keep every
     distinct set-up until the lanes are stacked (the sum); else one at a time (the
-    largest). Real data sets count their arrays, as loaded (float64)."""
+    largest). ``test``: with the test sets (the ODE draws none). Real data sets count
+    their arrays, as loaded (float64)."""
     held, temp, seen = [], [0], set()
     for cfg in cfgs:
         if cfg.data.model in REAL_DATA:
@@ -93,12 +95,32 @@ def setup_bytes(cfgs: list[Config], *, cached: bool) -> tuple[int, int]:
             continue
         seen.add(key)
         keys = jax.eval_shape(lambda c=cfg: run_keys(c))  # shapes: nothing drawn
-        out, tmp = compiled_bytes(draw_function(cfg), keys)
+        out, tmp = compiled_bytes(draw_function(cfg, test), keys)
         held.append(out)
         temp.append(tmp)
     if not held:
         return 0, max(temp)
     return (sum(held) if cached else max(held)), max(temp)
+
+
+def check_ode_setups(cfgs: list[Config], budget: int) -> int:
+    """The bytes of the set-ups an ODE-only run (``run.mode = "ode"``) draws and keeps
+    (data models and students, no test sets: ``setup_bytes``), measured before anything is
+    drawn; a ``ConfigError`` if they do not fit ``budget`` (a Gaussian F of D x N floats,
+    say; the ODE's own arrays are of size D^2 at most and not counted)."""
+    held, temp = setup_bytes(cfgs, cached=True, test=False)
+    need = int(SAFETY * (RUNTIME_BYTES + held + temp))
+    if need > budget:
+        gib = 2**30
+        raise ConfigError(
+            f"run.memory_gib: the ODE's set-ups need about {need / gib:.3g} GiB (measured: "
+            f"the data models and students {held / gib:.3g} GiB, the draw's temporaries "
+            f"{temp / gib:.3g} GiB; times {SAFETY} plus {RUNTIME_BYTES / gib:.3g} GiB for the "
+            f"runtime), more than the {budget / gib:.3g} GiB available; reduce data.N, data.D "
+            "or the grid, use data.features = \"dct\" or \"hadamard\" (no stored F), or "
+            "raise run.memory_gib"
+        )
+    return need
 
 
 def measure_footprint(lanes: Lanes, cfgs: list[Config], kind: str) -> Footprint:
