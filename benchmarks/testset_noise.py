@@ -28,7 +28,7 @@ import jax
 import numpy as np
 
 from hmmjax.config import load_config
-from hmmjax.observables.metrics import eg_analytic, eg_mc
+from hmmjax.observables.metrics import analytic_available, eg_analytic, eg_mc
 from hmmjax.sweep.setup import build, numerics
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +46,9 @@ def measure(config: str, log2n: int | None, sets: int, size: int, seed: int = 12
         setup = build(cfg, test=False)  # the run's model and students, no test set
         student = jax.tree.map(lambda a: a[0], setup.students)
         model = setup.model if cfg.data.shared else jax.tree.map(lambda a: a[0], setup.model)
+        if not analytic_available(student, model):
+            raise SystemExit(f"testset_noise: {config}: no closed-form eg for this data model "
+                             "and activation (erf or linear students, mu0 = 0 manifolds)")
         exact = float(eg_analytic(student, model))
         one_set = jax.jit(lambda key: eg_mc(student, model.sample(key, size, noise=False)))
         errors = np.array([float(one_set(k)) for k in jax.random.split(jax.random.key(seed), sets)])

@@ -80,7 +80,7 @@ def test_runs_are_traced_with_full_float32_products(monkeypatch, precision):
 
 def test_an_ode_run_draws_no_test_set(monkeypatch):
     """``run.mode = "ode"`` draws the data model and the students but no test set (at
-    N = 2^20 the test set was 8 GiB of a set-up the ODE never reads), and what it draws
+    N = 2^20 the test set was 11.7 GiB of a set-up the ODE never reads), and what it draws
     is, bit for bit, what a run with its test set draws."""
     import hmmjax.sweep.ode as sweep_ode
 

@@ -209,19 +209,31 @@ def test_memory_estimate_too_large_is_an_error_before_any_work():
         simulate(small_config(d), progress=False)
 
 
-def test_an_ode_run_too_large_for_memory_is_refused_before_drawing(tmp_path):
-    """``run.mode = "ode"`` measures its set-ups (a Gaussian F of D N floats) before it
-    draws them: one line naming run.memory_gib, no results file (at N = 2^17 XLA aborted
-    the process instead). The same N with the Walsh-Hadamard F fits."""
-    from hmmjax.sweep.memory import check_ode_setups
+def test_an_ode_run_too_large_for_memory_is_refused_before_drawing(monkeypatch, tmp_path):
+    """``run.mode = "ode"`` and ``hmmjax optimise`` measure their set-ups (a Gaussian F of
+    D N floats, and the ODE's float64 copy of it) before drawing anything: one line naming
+    run.memory_gib and its value (at N = 2^17 XLA aborted the process instead). The same N
+    with the Walsh-Hadamard F fits."""
+    import hmmjax.sweep.ode as sweep_ode
+    from hmmjax.experiments.optimise import optimise
+    from hmmjax.sweep.memory import check_ode_setups, ode_sample_bytes
     from hmmjax.sweep.plan import device_budget
 
-    big = {"data": {"N": 4096, "D": 2048}, "run": {"mode": "ode", "memory_gib": 0.4}}
+    def build(cfg, test=True):
+        raise AssertionError("a set-up was drawn")
+
+    monkeypatch.setattr(sweep_ode, "build", build)
+    big = {"data": {"N": 4096, "D": 2048}, "run": {"mode": "ode", "memory_gib": 0.5}}
     cfg = small_config(big)
-    with pytest.raises(ConfigError, match=r"run.memory_gib: the ODE's set-ups need about 0\.\d+"):
+    assert ode_sample_bytes(cfg) == 8 * 2048 * 4096 + 32 * 2048**2  # F's copy, Gram, eigh
+    refused = r"run.memory_gib = 0.5: the ODE's set-ups need about 0\.\d+ GiB.*hadamard"
+    with pytest.raises(ConfigError, match=refused):
         simulate(cfg, progress=False)
+    with pytest.raises(ConfigError, match=refused):
+        optimise(cfg.replace(sgd={"schedule": "constant"}), progress=False)
     had = small_config(big, data={"features": "hadamard"})
-    assert check_ode_setups([had], device_budget(had)) < 0.4 * 2**30
+    assert ode_sample_bytes(had) == 0
+    assert check_ode_setups([had], device_budget(had)) < 0.5 * 2**30
 
 
 def test_more_devices_than_there_are_is_an_error():

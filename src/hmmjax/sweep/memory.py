@@ -38,9 +38,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hmmjax.config.schema import REAL_DATA, ConfigError
+from hmmjax.config.schema import FEATURE_MODELS, REAL_DATA, ConfigError, show
 from hmmjax.config.settings import Config
 from hmmjax.core.trees import tree_bytes
+from hmmjax.data.features import AbstractFeatures
 from hmmjax.data.real import shape
 from hmmjax.sweep.engine import compiled_chunk, measure_lane, placements
 from hmmjax.sweep.lanes import Lanes, lane_shape, setup_key
@@ -56,6 +57,7 @@ __all__ = [
     "record_bytes",
     "chunk_bytes",
     "plan_grid",
+    "ode_sample_bytes",
     "check_ode_setups",
 ]
 
@@ -103,22 +105,47 @@ def setup_bytes(cfgs: list[Config], *, cached: bool, test: bool = True) -> tuple
     return (sum(held) if cached else max(held)), max(temp)
 
 
+def ode_sample_bytes(cfg: Config) -> int:
+    """The arrays the ODE's sample route (``ode.source = "sample"``) adds for one set-up
+    of ``cfg`` with a stored (Gaussian) F of D x N: its float64 copy, and the Gram matrix of
+    min(D, N)^2 with LAPACK's workspace and eigenvectors (counted as four such matrices);
+    from the draw's shapes (``jax.eval_shape``: nothing drawn). 0 for a structured F or a
+    model without one, and for ``source = "limit"``."""
+    if cfg.ode.source != "sample":
+        return 0
+    keys = jax.eval_shape(lambda: run_keys(cfg))
+    model = jax.eval_shape(draw_function(cfg, False), keys)[0]
+    F = getattr(model, "features", None)
+    if not isinstance(F, AbstractFeatures) or F.orthogonal:
+        return 0
+    D, N = F.shape
+    return 8 * D * N + 4 * 8 * min(D, N) ** 2
+
+
 def check_ode_setups(cfgs: list[Config], budget: int) -> int:
-    """The bytes of the set-ups an ODE-only run (``run.mode = "ode"``) draws and keeps
-    (data models and students, no test sets: ``setup_bytes``), measured before anything is
-    drawn; a ``ConfigError`` if they do not fit ``budget`` (a Gaussian F of D x N floats,
-    say; the ODE's own arrays are of size D^2 at most and not counted)."""
+    """The bytes an ODE-only run (``run.mode = "ode"``, ``hmmjax optimise``) needs for its
+    set-ups, measured before anything is drawn: the larger of the draw (data models and
+    students of every distinct set-up, no test sets, and the draw's temporaries:
+    ``setup_bytes``) and the ODE's set-up (the drawn set-ups and, for each, the sample
+    route's copies: ``ode_sample_bytes``), times ``SAFETY`` plus ``RUNTIME_BYTES``. A
+    ``ConfigError`` if that exceeds ``budget``."""
     held, temp = setup_bytes(cfgs, cached=True, test=False)
-    need = int(SAFETY * (RUNTIME_BYTES + held + temp))
+    distinct = {setup_key(cfg): cfg for cfg in cfgs}.values()
+    ode = sum(ode_sample_bytes(cfg) for cfg in distinct)
+    need = int(SAFETY * (RUNTIME_BYTES + held + max(temp, ode)))
     if need > budget:
         gib = 2**30
+        c = cfgs[0]
+        dense = c.data.features == "gaussian" and c.data.model in FEATURE_MODELS
+        hint = ', use data.features = "dct" or "hadamard" (F never stored)' if dense else ""
         raise ConfigError(
-            f"run.memory_gib: the ODE's set-ups need about {need / gib:.3g} GiB (measured: "
-            f"the data models and students {held / gib:.3g} GiB, the draw's temporaries "
-            f"{temp / gib:.3g} GiB; times {SAFETY} plus {RUNTIME_BYTES / gib:.3g} GiB for the "
-            f"runtime), more than the {budget / gib:.3g} GiB available; reduce data.N, data.D "
-            "or the grid, use data.features = \"dct\" or \"hadamard\" (no stored F), or "
-            "raise run.memory_gib"
+            f"run.memory_gib = {show(c.run.memory_gib)}: the ODE's set-ups need about "
+            f"{need / gib:.3g} GiB (the data models and students {held / gib:.3g} GiB, then "
+            f"the larger of the draw's temporaries {temp / gib:.3g} GiB, measured, and the "
+            f"ODE's copies of F {ode / gib:.3g} GiB; times {SAFETY} plus "
+            f"{RUNTIME_BYTES / gib:.3g} GiB for the runtime), more than the "
+            f"{budget / gib:.3g} GiB available; reduce "
+            f"data.N, data.D or the grid{hint}, or raise run.memory_gib"
         )
     return need
 
