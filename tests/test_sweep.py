@@ -209,7 +209,7 @@ def test_memory_estimate_too_large_is_an_error_before_any_work():
         simulate(small_config(d), progress=False)
 
 
-def test_an_ode_run_too_large_for_memory_is_refused_before_drawing(monkeypatch, tmp_path):
+def test_an_ode_run_too_large_for_memory_is_refused_before_drawing(monkeypatch):
     """``run.mode = "ode"`` and ``hmmjax optimise`` measure their set-ups (a Gaussian F of
     D N floats, and the ODE's float64 copy of it) before drawing anything: one line naming
     run.memory_gib and its value (at N = 2^17 XLA aborted the process instead). The same N

@@ -54,7 +54,7 @@ from hmmjax.sweep.lanes import (
     split_members,
     stream_layout,
 )
-from hmmjax.sweep.memory import check_ode_setups, measure_footprint, plan_grid
+from hmmjax.sweep.memory import measure_footprint, plan_grid
 from hmmjax.sweep.ode import ode_points
 from hmmjax.sweep.plan import Plan, choose_devices, device_budget
 from hmmjax.sweep.setup import numerics
@@ -142,8 +142,6 @@ def simulate(
             sim = sim._replace(final=None)  # used above; not gathered nor kept
     if cfg.run.mode != "sim":
         with numerics(cfg):
-            if cfg.run.mode == "ode":  # its set-ups measured before they are drawn
-                check_ode_setups(cfgs, device_budget(cfg))
             ode = ode_points(cfgs, setups, times)
             analytic = _analytic(cfg, setups)
     if jax.process_count() > 1:  # gather every process's share on process 0

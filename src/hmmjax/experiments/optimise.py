@@ -47,9 +47,7 @@ from hmmjax.io.layout import grid_attrs, grid_placer
 from hmmjax.ode.optimal import ScheduleFit, best_constant, optimise_schedule
 from hmmjax.sweep.checkpoint import model_checkpoint
 from hmmjax.sweep.lanes import point_configs, record_times
-from hmmjax.sweep.memory import check_ode_setups
 from hmmjax.sweep.ode import ode_model
-from hmmjax.sweep.plan import device_budget
 from hmmjax.sweep.setup import numerics
 
 __all__ = ["OPTIMISE_AXES", "check_optimise", "optimise", "optimise_checkpoints", "schedule_path",
@@ -149,7 +147,6 @@ def optimise(
     n = len(cfgs)
     setups: dict = {}
     with numerics(cfg):  # draws as a run of cfg draws them
-        check_ode_setups(cfgs, device_budget(cfg))  # measured before they are drawn
         model = ode_model(cfgs, setups, times)
     setups.clear()
 

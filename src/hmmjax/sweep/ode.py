@@ -52,6 +52,8 @@ from hmmjax.ode.spectral import (
 )
 from hmmjax.ode.times import on_grid
 from hmmjax.sweep.lanes import config_schedule, grid_sizes, setup_key
+from hmmjax.sweep.memory import check_ode_setups
+from hmmjax.sweep.plan import device_budget
 from hmmjax.sweep.setup import build
 
 __all__ = ["OdeModel", "ode_model", "ode_points"]
@@ -159,10 +161,11 @@ def _ode(
     c = cfgs[0]
     o = c.ode
     sz = grid_sizes(cfgs)
-    for cfg in cfgs:
-        key = setup_key(cfg)
-        if key not in setups:  # the ODE reads no test set: none drawn
-            setups[key] = build(cfg, test=False)
+    missing = {setup_key(cfg): cfg for cfg in cfgs if setup_key(cfg) not in setups}
+    if missing:  # measured before they are drawn; refused if they do not fit
+        check_ode_setups(list(missing.values()), device_budget(c))
+    for key, cfg in missing.items():  # the ODE reads no test set: none drawn
+        setups[key] = build(cfg, test=False)
     pts = [setups[setup_key(cfg)] for cfg in cfgs]
     grid, index = on_grid(times, o.solver, o.dt)
     options = dict(g=c.student.g, both=c.student.train_second, solver=o.solver, dt=o.dt,
