@@ -19,7 +19,11 @@ step's samples made in the loop (``benchmarks/online.py``, ``benchmarks/profile_
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
+# one host device; the caller's other XLA options kept (a test that imports this module
+# keeps its own)
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=1"
+).strip()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402

@@ -3,6 +3,8 @@ session, and keep configs tiny (``small_config``)."""
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,18 +17,59 @@ from hmmjax.core.cache import CACHE_VARIABLE, enable_compile_cache
 
 _OWN_CACHE = "HMMJAX_TEST_OWN_CACHE"
 
-# Compilation dominates the suite: LLVM at optimisation level 0 compiles about a quarter
-# faster (tests/test_compressed.py with -n 2: 104 s at the default level, 80 s at 0). The
-# programs compute the same operations; only the rounding of a reordered sum can differ,
-# which every tolerance here allows. Set before JAX starts, so the xdist workers and every
-# subprocess a test starts inherit it. HMMJAX_TEST_FULL_OPT=1 runs the suite at the
-# default level, as users' runs are compiled.
-FAST_COMPILE = "--xla_backend_optimization_level=0"
+# Compilation dominates the suite. Two XLA:CPU options make it cheaper:
+# - LLVM at optimisation level 0: about a quarter faster (tests/test_compressed.py with
+#   -n 2: 104 s at the default level, 80 s at 0);
+# - XLA's elemental emitter for fusions instead of its fusion emitters (FAST_EMITTER): a
+#   small config's first `simulate` (mode "both") 8.0/6.0 s -> 5.5/4.0 s, a second shape
+#   4.8/3.6 s -> 2.8/2.0 s (two pairs, cache off); the suite with -n 2 about 600 s ->
+#   370 s (AMD EPYC 2 cores, 2026-12-04).
+# The programs compute the same operations; only the rounding of a reordered sum can
+# differ, which every tolerance here allows. What the elemental emitter does not keep is
+# the bit-identity of two programs of different structure (a run in member groups and
+# whole, the engine and one call): tests of such claims carry the ``default_codegen``
+# marker and run in a child pytest with XLA's fusion emitters, as users' programs are
+# compiled (``pytest_pyfunc_call`` below). Set before JAX starts, so the xdist workers and
+# every subprocess a test starts inherit them; an option the caller set in XLA_FLAGS is
+# kept as set. HMMJAX_TEST_FULL_OPT=1 runs the suite with XLA's defaults, as users' runs
+# are compiled.
+FAST_OPT = "--xla_backend_optimization_level=0"
+FAST_EMITTER = "--xla_cpu_use_fusion_emitters=false"
+_DEFAULT_CODEGEN = "HMMJAX_TEST_DEFAULT_CODEGEN"  # set in the child of a default_codegen test
 _FULL_OPT = os.environ.get("HMMJAX_TEST_FULL_OPT", "").strip().lower()
-if _FULL_OPT in ("", "0", "false", "no", "off") and FAST_COMPILE not in os.environ.get(
-    "XLA_FLAGS", ""
-):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+if _FULL_OPT in ("", "0", "false", "no", "off"):
+    _given = os.environ.get("XLA_FLAGS", "").split()
+    _named = {f.split("=")[0] for f in _given}
+    _fast = [FAST_OPT] + ([] if os.environ.get(_DEFAULT_CODEGEN) else [FAST_EMITTER])
+    os.environ["XLA_FLAGS"] = " ".join(_given + [f for f in _fast
+                                                 if f.split("=")[0] not in _named])  # fmt: skip
+
+
+# XLA_FLAGS as JAX will read them in this process (a module a test imports may change the
+# variable later, e.g. a benchmark script's device count)
+_XLA_FLAGS = os.environ.get("XLA_FLAGS", "").split()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A ``default_codegen`` test, in a process that compiles with the elemental emitter,
+    runs in a child pytest (one test, this test's node id) whose XLA_FLAGS leave it out;
+    its failure is this test's failure, with the child's output."""
+    if pyfuncitem.get_closest_marker("default_codegen") is None or FAST_EMITTER not in _XLA_FLAGS:
+        return None
+    flags = [f for f in _XLA_FLAGS if f != FAST_EMITTER]
+    env = {**os.environ, "XLA_FLAGS": " ".join(flags), _DEFAULT_CODEGEN: "1"}
+    env.pop(_OWN_CACHE, None)  # the session's cache is this session's to remove, not the child's
+    # the node id alone selects (a slow test too: no -m of the addopts)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+           "-o", "addopts=--strict-markers", pyfuncitem.nodeid]  # fmt: skip
+    run = subprocess.run(cmd, cwd=pyfuncitem.config.rootpath, env=env, capture_output=True,
+                         text=True, timeout=900)  # fmt: skip
+    if run.returncode != 0:  # 5 (the test was not collected) too
+        pytest.fail(f"{pyfuncitem.nodeid} under XLA's default emitters, in a child pytest "
+                    f"(exit {run.returncode}):\n{run.stdout[-6000:]}\n{run.stderr[-3000:]}",
+                    pytrace=False)  # fmt: skip
+    return True
 
 
 def pytest_configure(config):
@@ -68,6 +111,7 @@ def no_disk_cache():
     jax.config.update("jax_enable_compilation_cache", False)
     yield
     jax.config.update("jax_enable_compilation_cache", before)
+
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -110,10 +110,11 @@ def test_probe_estimates_the_node_error(case):
         floats = {k: jnp.asarray(a, float) for k, a in arrays.items() if a is not None}
         for p in (5, 9, 17):
             st, pr = sp.state_from_arrays(floats, p), sp.state_from_arrays(floats, probe_size(p))
-            plain = solve_hmm_state(st, TS, **opts)
             probed = solve_hmm_state(st, TS, probe=pr, **opts)
-            np.testing.assert_array_equal(probed.eg, plain.eg)  # the probe is passive
-            true = np.max(np.abs(np.asarray(plain.eg) / np.asarray(full.eg) - 1))
+            if p == 9:  # the probe is passive (one rung: each solve is a compilation)
+                plain = solve_hmm_state(st, TS, **opts)
+                np.testing.assert_array_equal(probed.eg, plain.eg)
+            true = np.max(np.abs(np.asarray(probed.eg) / np.asarray(full.eg) - 1))
             estimate = float(node_error(probed))
             assert true > 1e-12  # a real error to estimate
             assert true / 3 < estimate < 30 * true, (p, true, estimate)

@@ -28,6 +28,7 @@ def _setup(dtype=jnp.float64):
     return model, net, k_data
 
 
+@pytest.mark.default_codegen
 @pytest.mark.parametrize("train_second, kappa", [(False, 0.0), (True, 0.05)])
 def test_one_pass_in_order_is_the_online_run_on_the_same_samples(train_second, kappa):
     """optimizer = sgd, batch 1, no shuffling, one epoch: exactly online SGD on the

@@ -103,6 +103,7 @@ def _assert_same(whole, split):
 
 
 # the lanes of a grid and a finite set: under the slow marker (10 s each)
+@pytest.mark.default_codegen
 @pytest.mark.parametrize(
     "case",
     [pytest.param(c, marks=pytest.mark.slow) if c in ("lanes", "finite set") else c

@@ -219,6 +219,7 @@ def test_bad_settings_are_refused():
         init_net(jax.random.PRNGKey(0), 3, 4, act="gelu")
 
 
+@pytest.mark.default_codegen
 def test_engine_equals_one_call_and_resumes(tmp_path, saved_checkpoints):
     """The sweep engine (chunks of records, checkpointed) gives the numbers of
     vmap(trainer.run); a checkpoint written after a chunk resumes bit-identically, and

@@ -274,10 +274,12 @@ def _check(result: dict) -> None:
     assert result["peak"] >= 0.5 * result["estimate"], result
 
 
+@pytest.mark.default_codegen  # the plan of users' programs
 def test_measured_peak_is_within_the_estimate():
     _check(_measure("small unshared grid"))
 
 
+@pytest.mark.default_codegen
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",

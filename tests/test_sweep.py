@@ -146,31 +146,37 @@ def test_lanes_of_unequal_size_are_padded_with_copies():
 
 
 def test_padded_ode_point_equals_its_unpadded_run():
-    cfg = small_config(HMM_GRID, run={"mode": "ode"}, ode={"nodes": 9})
+    """Point 0 of HMM_GRID beside the point that pads it in K, M, D and N (the grid's two
+    extremes: each further point is one more set-up to draw and compile)."""
+    first, widest = HMM_GRID["grid"]["points"][:2]
+    cfg = small_config(HMM_GRID, run={"mode": "ode"}, ode={"nodes": 9},
+                       grid={"points": [first, widest]})  # fmt: skip
     cfgs = point_configs(cfg)
     times = record_times(cfgs)
     all_points = ode_points(cfgs, {}, times)
-    for point in (0,):  # K, M, D and N all padded (one single run: compilation dominates)
-        c = cfgs[point]
-        one = ode_points([c], {}, times)
-        K, M = c.student.K, c.teacher.M
-        np.testing.assert_allclose(all_points["eg"][point], one["eg"][0], rtol=1e-11)
-        np.testing.assert_allclose(
-            all_points["R"][point][:, :K, :M], one["R"][0], rtol=1e-10, atol=1e-14
-        )
-        assert np.all(all_points["Q"][point][:, K:, :] == 0)
+    c = cfgs[0]
+    assert all(getattr(cfgs[1].data, k) > getattr(c.data, k) for k in ("D", "N"))
+    assert cfgs[1].student.K > c.student.K and cfgs[1].teacher.M > c.teacher.M
+    one = ode_points([c], {}, times)
+    K, M = c.student.K, c.teacher.M
+    np.testing.assert_allclose(all_points["eg"][0], one["eg"][0], rtol=1e-11)
+    np.testing.assert_allclose(all_points["R"][0][:, :K, :M], one["R"][0], rtol=1e-10,
+                               atol=1e-14)  # fmt: skip
+    assert np.all(all_points["Q"][0][:, K:, :] == 0)
 
 
 def test_iid_ode_grid_equals_single_runs():
     d = {
         "data": {"model": "iid", "N": 40},
         "run": {"mode": "ode"},
-        "grid": {"lr": [0.3, 1.0], "K": [1, 2], "M": [1, 3], "noise": [0.0, 0.2]},
-    }
+        # the two corners of lr x K x M x noise (each further point: one more set-up)
+        "grid": {"points": [{"lr": 0.3, "K": 1, "M": 1, "noise": 0.0},
+                            {"lr": 1.0, "K": 2, "M": 3, "noise": 0.2}]},
+    }  # fmt: skip
     cfgs = point_configs(small_config(d))
     times = record_times(cfgs)
     grid = ode_points(cfgs, {}, times)
-    for point in (0, 15):  # unpadded and padded in K and M (lr, noise: not shapes)
+    for point in (0, 1):  # padded in K and M, and not (lr, noise: not shapes)
         one = ode_points([cfgs[point]], {}, times)
         np.testing.assert_allclose(grid["eg"][point], one["eg"][0], rtol=1e-12)
 
