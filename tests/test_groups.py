@@ -47,6 +47,7 @@ def test_cpu_groups_fixed_whatever_the_cores(monkeypatch, cores):
     assert cpu_groups([Accelerator()]) == 1
 
 
+@pytest.mark.default_codegen
 def test_in_groups_equals_the_unsplit_call():
     """Arguments batched along different axes, one whole, a pytree output: the same."""
     w = jax.random.normal(jax.random.PRNGKey(0), (7, 3, 5))  # batch axis 0
@@ -208,6 +209,7 @@ def test_a_layout_in_parts_joins_its_members_back():
         split_members(split, 2)
 
 
+@pytest.mark.default_codegen
 def test_member_parts_on_one_or_two_devices(tmp_path):
     """At the default optimisation level, with two host devices: a single run of E = 32
     whole (no groups, no parts), in two groups of one lane (no parts: the engine before
