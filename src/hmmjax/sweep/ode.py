@@ -161,12 +161,13 @@ def _ode(
     c = cfgs[0]
     o = c.ode
     sz = grid_sizes(cfgs)
-    missing = {setup_key(cfg): cfg for cfg in cfgs if setup_key(cfg) not in setups}
+    keys = [setup_key(cfg) for cfg in cfgs]
+    missing = {key: cfg for key, cfg in zip(keys, cfgs, strict=True) if key not in setups}
     if missing:  # measured before they are drawn; refused if they do not fit
         check_ode_setups(list(missing.values()), device_budget(c))
     for key, cfg in missing.items():  # the ODE reads no test set: none drawn
         setups[key] = build(cfg, test=False)
-    pts = [setups[setup_key(cfg)] for cfg in cfgs]
+    pts = [setups[key] for key in keys]
     grid, index = on_grid(times, o.solver, o.dt)
     options = dict(g=c.student.g, both=c.student.train_second, solver=o.solver, dt=o.dt,
                    rtol=o.rtol, atol=o.atol)  # fmt: skip
