@@ -23,8 +23,8 @@ of the device's peak, measured here as the best float32 matrix product
 (``peak.fp32_peak``). The ODE rows give the time only.
 
 ``--tiny``: every size cut down (N = 64, E = 8, ...) so that the script runs in seconds
-on a CPU (the tests run it so). On an NVIDIA H200 the whole script took 167 s
-(RESULTS.md, 2026-12-04; ``--write`` puts the table there).
+on a CPU (the tests run it so). On an NVIDIA H200 the whole script took 191 s
+(RESULTS.md, 2026-12-04 18:13 UTC; ``--write`` puts the table there).
 """
 
 from __future__ import annotations

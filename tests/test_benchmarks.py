@@ -57,3 +57,16 @@ def test_testset_noise_benchmark_runs_at_tiny_sizes(monkeypatch):
     cells = [c.strip() for c in line.split("|")[1:-1]]
     assert cells[1:5] == ["64", "32", "3", "20"]
     assert float(cells[5].split("%")[0]) != 0 and float(cells[6].rstrip("%")) > 0
+
+
+def test_sweep_profile_runs_at_tiny_sizes(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    sys.modules.pop("profile_sweep", None)
+    import profile_sweep  # benchmarks/profile_sweep.py
+
+    lines = profile_sweep.main(["--tiny", "--case", "ensemble", "--t", "2", "--top", "3"])
+    heads = [ln for ln in lines if ln.startswith("## t = 2.0: first call")]
+    assert len(heads) == 1 and float(heads[0].split("second ")[1].split()[0]) > 0
+    assert any("driver.py" in ln and "(simulate)" in ln for ln in lines)  # cProfile's table
+    totals = [float(ln.split(": ")[1].split()[0]) for ln in lines if " operation names" in ln]
+    assert totals and max(totals) > 0  # the trace's operations, per process

@@ -140,6 +140,25 @@ def test_round_trips(tmp_path):
     assert load_config(path) == cfg
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_to_dict_is_asdict_and_points_are_built_once(path):
+    """``to_dict`` copies each section shallowly: equal to ``dataclasses.asdict`` as long
+    as a section holds no mutable or nested values (a config is hashable); a grid's point
+    configs are kept, so loading, checking and running a config build them once."""
+    cfg = load_config(path)
+    hash(cfg)
+    d = cfg.to_dict()
+    for name in d.keys() - {"grid"}:
+        assert d[name] == dataclasses.asdict(getattr(cfg, name)), name
+    d["sgd"]["lr"] = -1.0  # the caller's dict: the config is untouched
+    assert cfg.sgd.lr != -1.0
+    if cfg.grid.kind != "none":
+        first, again = cfg.grid.configs(cfg), cfg.grid.configs(cfg)
+        assert first == again and all(a is b for a, b in zip(first, again, strict=True))
+        first.clear()  # a copy of the kept list
+        assert len(cfg.grid.configs(cfg)) == len(again)
+
+
 def test_frozen():
     cfg = Config()
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -1,11 +1,13 @@
 """One compiled sweep: padding and masks change nothing, divergence, batching, the Dataset."""
 
+import jax
 import numpy as np
 import pytest
 from conftest import small_config
 
 from hmmjax.config.schema import ConfigError
 from hmmjax.experiments.driver import simulate
+from hmmjax.models.two_layer import pad_network
 from hmmjax.sweep.engine import run_points
 from hmmjax.sweep.lanes import (
     build_lanes,
@@ -16,6 +18,7 @@ from hmmjax.sweep.lanes import (
 )
 from hmmjax.sweep.ode import ode_points
 from hmmjax.sweep.plan import Plan, choose_devices
+from hmmjax.sweep.setup import build
 
 
 def _train(cfgs, steps, batch=None):
@@ -110,6 +113,30 @@ def test_points_of_a_data_stream_share_one_lane():
     # what changes the samples starts a lane of its own
     other = point_configs(small_config(SHARED_GRID, grid={"lr": [0.2, 0.7], "noise": [0, 0.1]}))
     assert stream_layout(other).n_lanes == 2
+
+
+def test_lanes_hold_each_points_own_setup_and_trainer():
+    """The lanes built from set-ups and trainers shared by the points (each padded or
+    made once, stacked once and indexed) hold what each point builds by itself."""
+    cfgs = point_configs(small_config(SHARED_GRID))
+    layout = stream_layout(cfgs)
+    lanes = build_lanes(cfgs, layout=layout)
+    K = max(c.student.K for c in cfgs)
+    for (lane, slot), p in np.ndenumerate(layout.points):
+        own = build(cfgs[p])
+        want = pad_network(own.students, K, cfgs[p].data.N)
+        got = jax.tree.map(lambda a, lane=lane, slot=slot: a[lane, slot], lanes.students)
+        np.testing.assert_array_equal(got.w, want.w)
+        np.testing.assert_array_equal(got.v, want.v)
+        assert float(lanes.trainer.lr[lane, slot]) == np.float32(cfgs[p].sgd.lr)
+        assert float(lanes.trainer.kappa[lane, slot]) == np.float32(cfgs[p].sgd.kappa)
+        if slot == 0:  # the lane's data: its first point's
+            np.testing.assert_array_equal(lanes.keys[lane], own.stream_keys)
+            np.testing.assert_array_equal(lanes.test.x[lane], own.test.x)
+            for got_f, want_f in zip(jax.tree.leaves(lanes.model.features),
+                                     jax.tree.leaves(own.model.features), strict=True):  # fmt: skip
+                np.testing.assert_array_equal(got_f[lane], want_f)
+    assert lanes.trainer.lr.shape == layout.points.shape
 
 
 def test_shared_stream_points_equal_their_single_runs():

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -153,8 +154,14 @@ class Grid:
 
     def configs(self, base: _C) -> list[_C]:
         """One validated Config per point, in the order of ``points()``: ``base`` with the
-        point's values and no grid. Errors name the grid axis: ``grid.lr[2] = ...``."""
-        return [self._config(base, i, point) for i, point in enumerate(self.points())]
+        point's values and no grid. Errors name the grid axis: ``grid.lr[2] = ...``.
+        The last few grids' configs are kept (frozen, so shared safely): loading a config,
+        checking it and running it build its points once."""
+        try:
+            hash(base)
+        except TypeError:  # a base of unhashable values (not a Config): not kept
+            return list(_configs.__wrapped__(self, base))
+        return list(_configs(self, base))
 
     def _config(self, base: _C, i: int, point: Mapping[str, Value]) -> _C:
         updates: dict[str, dict[str, Value]] = {}
@@ -189,6 +196,12 @@ class Grid:
                 return f"{_label(self.kind, name, index)} = {message[len(prefix) :]}"
         where = f"grid.points[{i}]" if self.kind == "points" else f"grid point {show(point)}"
         return f"{message} (at {where})"
+
+
+@functools.lru_cache(maxsize=8)
+def _configs(grid: Grid, base: Any) -> tuple[Any, ...]:
+    """``Grid.configs``, cached by (grid, base): both frozen and hashable."""
+    return tuple(grid._config(base, i, point) for i, point in enumerate(grid.points()))
 
 
 _PART = contextvars.ContextVar("hmmjax_part_of_grid", default=False)

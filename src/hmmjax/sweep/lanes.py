@@ -23,6 +23,7 @@ single run at the smallest N of the grid, so each point records at step round(t 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import Config
 from hmmjax.core.groups import group_bounds
 from hmmjax.core.schedules import AbstractSchedule, make_schedule
-from hmmjax.core.trees import stack
+from hmmjax.core.trees import stack, take
 from hmmjax.data.base import Batch, data_model_entry
 from hmmjax.models.two_layer import pad_network, pad_tail
 from hmmjax.sweep.setup import build
@@ -151,6 +152,7 @@ def split_members(layout: Layout, parts: int) -> Layout:
     return Layout(np.repeat(layout.points, parts, axis=0), parts)
 
 
+@functools.lru_cache(maxsize=4096)  # called for every point, more than once
 def stream_key(cfg: Config) -> str:
     """What an online member's samples depend on: the data model and its parameters, the
     teacher (its activation resolved), the seed, the ensemble, the test set, the
@@ -181,19 +183,34 @@ def stream_layout(cfgs: list[Config], share: bool = True) -> Layout:
 def stack_lanes(points: list[Lanes], layout: Layout) -> Lanes:
     """Stack the per-point arrays (``Lanes`` of one point: students (E, ...), a trainer,
     its data) into lanes: the states and trainers of every slot, the data of each lane's
-    first point (the points of a lane share it)."""
-    lanes = []
-    for lane, row in enumerate(layout.points):
-        own = [points[i] for i in row]
-        students, keys = stack([p.students for p in own]), own[0].keys
-        if layout.parts > 1:  # this lane's slice of the members (split_members)
-            E = keys.shape[0]
-            lo, hi = group_bounds(E, layout.parts)[lane % layout.parts]
-            students = jax.tree.map(lambda a, lo=lo, hi=hi: a[:, lo:hi], students)
-            keys = keys[lo:hi]
-        lanes.append(Lanes(students, stack([p.trainer for p in own]), own[0].model, keys,
-                           own[0].test))  # fmt: skip
-    return stack(lanes)
+    first point (the points of a lane share it). Pieces shared by several points (the
+    same object) are stacked once and then indexed (``_stack_shared``)."""
+    L, Q = layout.points.shape
+    slots = [points[i] for i in layout.points.ravel()]
+    firsts = [points[i] for i in layout.points[:, 0]]
+    students = _stack_shared([p.students for p in slots], (L, Q))
+    keys = _stack_shared([p.keys for p in firsts], (L,))
+    if layout.parts > 1:  # each lane's slice of the members (split_members)
+        bounds = [group_bounds(keys.shape[1], layout.parts)[lane % layout.parts]
+                  for lane in range(L)]  # fmt: skip
+        students = stack([jax.tree.map(lambda a, l=l, b=b: a[l, :, b[0] : b[1]], students)
+                          for l, b in enumerate(bounds)])  # fmt: skip
+        keys = stack([keys[l, lo:hi] for l, (lo, hi) in enumerate(bounds)])
+    return Lanes(students, _stack_shared([p.trainer for p in slots], (L, Q)),
+                 _stack_shared([p.model for p in firsts], (L,)), keys,
+                 _stack_shared([p.test for p in firsts], (L,)))  # fmt: skip
+
+
+def _stack_shared(trees: list[Any], shape: tuple[int, ...]) -> Any:
+    """``stack(trees)`` with its leading axis reshaped to ``shape``; when some entries are
+    the same object, the distinct ones stacked once and indexed (one gather a leaf, not
+    one stack of every entry)."""
+    index: dict[int, int] = {}
+    order = np.array([index.setdefault(id(t), len(index)) for t in trees])
+    if len(index) == len(trees):
+        return jax.tree.map(lambda a: a.reshape(shape + a.shape[1:]), stack(trees))
+    distinct = list({id(t): t for t in trees}.values())
+    return take(stack(distinct), order.reshape(shape))
 
 
 def one_per_lane(lanes: Lanes) -> Lanes:
@@ -237,6 +254,7 @@ def _shape_facts(model: str) -> tuple[bool, bool]:
     return entry.latent, entry.teacher_on_latent
 
 
+@functools.lru_cache(maxsize=4096)  # called for every point, more than once
 def setup_key(cfg: Config) -> str:
     """What the drawn set-up depends on: everything but the float parameters."""
     d = cfg.to_dict()
@@ -252,7 +270,11 @@ def build_lanes(
 ) -> Lanes:
     """Build, pad and stack every point of an online grid into the lanes of ``layout``
     (default ``stream_layout(cfgs)``). ``setups`` (optional) caches ``setup.build``
-    results by drawn set-up (``setup_key``), shared with the ODE."""
+    results by drawn set-up (``setup_key``), shared with the ODE.
+
+    Each drawn set-up is padded once and each distinct trainer made once (a grid's points
+    share them: a 1024-point lr x K x seed grid has 64 set-ups and 16 trainers), so the
+    host's work grows with those, not with the points."""
     setups = {} if setups is None else setups
     layout = stream_layout(cfgs) if layout is None else layout
     sz = grid_sizes(cfgs)
@@ -260,27 +282,38 @@ def build_lanes(
     pad = len({(c.student.K, c.teacher.M, c.data.D, c.data.N) for c in cfgs}) > 1
     firsts = set(layout.points[:, 0].tolist())  # the points whose data their lanes use
     schedule = config_schedule(cfgs[0])  # not a grid axis: one for every point
+    students: dict[str, Any] = {}  # padded, by set-up
+    trainers: dict[tuple, AbstractTrainer] = {}
+    data: dict[tuple, tuple[Any, Any]] = {}  # (model, test) padded, with the noise
     points = []
     for i, cfg in enumerate(cfgs):
         key = setup_key(cfg)
         if key not in setups:
             setups[key] = build(cfg)
         s = setups[key]
-        model, students, test = s.model, s.students, s.test
-        dtype = model.dtype
-        if pad:
-            students = pad_network(students, sz.K, sz.N)
+        if key not in students:
+            students[key] = pad_network(s.students, sz.K, sz.N) if pad else s.students
+        model = test = None
         if i in firsts:
-            if pad:
-                model = model.pad(sz.N, sz.D, sz.M)
-                test = Batch(x=pad_tail(test.x, (sz.N,)), y=test.y, z=pad_tail(test.z, (sz.Z,)))
-            noise = jnp.full_like(model.noise, cfg.data.noise)
-            model = eqx.tree_at(lambda m: m.noise, model, noise)
-        else:
-            model = test = None
-        trainer = make_trainer(cfg, dtype, schedule)
-        points.append(Lanes(students, trainer, model, s.stream_keys, test))
+            if (key, cfg.data.noise) not in data:
+                data[key, cfg.data.noise] = _lane_data(s, cfg.data.noise, sz if pad else None)
+            model, test = data[key, cfg.data.noise]
+        what = (s.model.dtype, cfg.sgd.trainer, cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch,
+                cfg.student.train_second)  # fmt: skip
+        if what not in trainers:
+            trainers[what] = make_trainer(cfg, s.model.dtype, schedule)
+        points.append(Lanes(students[key], trainers[what], model, s.stream_keys, test))
     return stack_lanes(points, layout)
+
+
+def _lane_data(s: Any, noise: float, sz: Sizes | None) -> tuple[Any, Any]:
+    """A lane's (data model, test set) from its set-up ``s``: the model with ``noise``,
+    both padded to ``sz`` (None: not padded)."""
+    model, test = s.model, s.test
+    if sz is not None:
+        model = model.pad(sz.N, sz.D, sz.M)
+        test = Batch(x=pad_tail(test.x, (sz.N,)), y=test.y, z=pad_tail(test.z, (sz.Z,)))
+    return eqx.tree_at(lambda m: m.noise, model, jnp.full_like(model.noise, noise)), test
 
 
 def make_trainer(cfg: Config, dtype: Any, schedule: AbstractSchedule | None) -> AbstractTrainer:

@@ -83,8 +83,10 @@ def setup_bytes(cfgs: list[Config], *, cached: bool, test: bool = True) -> tuple
     each distinct draw (``setup.draw_function``): ``cached``, the online lanes keep every
     distinct set-up until the lanes are stacked (the sum); else one at a time (the
     largest). ``test``: with the test sets (the ODE draws none). Real data sets count
-    their arrays, as loaded (float64)."""
+    their arrays, as loaded (float64). Set-ups drawn by the same compiled draw (points
+    differing in the seed, say) are measured once."""
     held, temp, seen = [], [0], set()
+    measured: dict[Callable, tuple[int, int]] = {}  # by draw function
     for cfg in cfgs:
         if cfg.data.model in REAL_DATA:
             if (cfg.data.model, cfg.data.path) not in seen:  # read once per data set
@@ -96,8 +98,11 @@ def setup_bytes(cfgs: list[Config], *, cached: bool, test: bool = True) -> tuple
         if key in seen:
             continue
         seen.add(key)
-        keys = jax.eval_shape(lambda c=cfg: run_keys(c))  # shapes: nothing drawn
-        out, tmp = compiled_bytes(draw_function(cfg, test), keys)
+        draw = draw_function(cfg, test)
+        if draw not in measured:
+            keys = jax.eval_shape(lambda c=cfg: run_keys(c))  # shapes: nothing drawn
+            measured[draw] = compiled_bytes(draw, keys)
+        out, tmp = measured[draw]
         held.append(out)
         temp.append(tmp)
     if not held:

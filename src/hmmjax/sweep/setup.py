@@ -80,11 +80,16 @@ class Keys(NamedTuple):
 
 
 def run_keys(cfg) -> Keys:
-    E = cfg.run.ensemble
-    root_key = seed_key(cfg.run.seed)
+    """The keys of ``cfg``'s run, from ``run.seed`` (one compiled split for every seed: a
+    grid's points each take theirs)."""
+    return _split_keys(seed_key(cfg.run.seed), cfg.run.ensemble, cfg.run.same_init)
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _split_keys(root_key: jax.Array, E: int, same_init: bool) -> Keys:
     k_data, k_students, k_streams, k_test = jax.random.split(root_key, 4)
     student_keys = jax.random.split(k_students, E)
-    if cfg.run.same_init:  # every member starts from member 0's weights
+    if same_init:  # every member starts from member 0's weights
         student_keys = jnp.broadcast_to(student_keys[0], student_keys.shape)
     train = jax.random.fold_in(root_key, 1)
     return Keys(k_data, student_keys, jax.random.split(k_streams, E), k_test, train)
