@@ -274,6 +274,44 @@ def _check(result: dict) -> None:
     assert result["peak"] >= 0.5 * result["estimate"], result
 
 
+_HLO = """\
+%fused_computation.1 (param_0: f32[4,8], param_1: f32[8,16]) -> f32[4] {
+  %param_0 = f32[4,8]{1,0} parameter(0)
+  %param_1 = f32[8,16]{1,0} parameter(1)
+  %dot.1 = f32[4,16]{1,0} dot(%param_0, %param_1), lhs_contracting_dims={1}, DIMS
+  %constant = f32[] constant(0)
+  ROOT %reduce.1 = f32[4]{0} reduce(%dot.1, %constant), dimensions={1}, to_apply=%add
+}
+
+%fused_computation.2 (param_0.1: f32[4,8], param_1.1: f32[8,16]) -> f32[4,16] {
+  %param_0.1 = f32[4,8]{1,0} parameter(0)
+  %param_1.1 = f32[8,16]{1,0} parameter(1)
+  ROOT %dot.2 = f32[4,16]{1,0} dot(%param_0.1, %param_1.1), lhs_contracting_dims={1}, DIMS
+}
+
+ENTRY %main.3 (a: f32[4,8], b: f32[8,16]) -> (f32[4], f32[4,16], f32[4]) {
+  %a = f32[4,8]{1,0} parameter(0)
+  %b = f32[8,16]{1,0} parameter(1)
+  %ynn_fusion = f32[4]{0} fusion(%a, %b), kind=kCustom, calls=%fused_computation.1, YNN
+  %ynn_fusion.1 = f32[4,16]{1,0} fusion(%a, %b), kind=kCustom, calls=%fused_computation.2, YNN
+  %fusion = f32[4]{0} fusion(%a, %b), kind=kLoop, calls=%fused_computation.1
+  ROOT %tuple = (f32[4]{0}, f32[4,16]{1,0}, f32[4]{0}) tuple(%ynn_fusion, %ynn_fusion.1, %fusion)
+}
+""".replace("DIMS", "rhs_contracting_dims={0}").replace(
+    "YNN", 'backend_config={"fusion_config":{"kind":"__ynn_fusion"}}'
+)  # XLA:CPU's HLO text, shortened
+
+
+def test_products_inside_library_fusions_are_counted():
+    """A YNNPACK fusion that reduces a product it computes holds the product in memory
+    XLA does not account for: counted (4 x 16 float32); a product that is the fusion's
+    result (XLA's buffer) and a fusion of XLA's own are not."""
+    from hmmjax.sweep.memory import fused_product_bytes
+
+    assert fused_product_bytes(_HLO) == 4 * 16 * 4
+    assert fused_product_bytes(_HLO.replace("__ynn_fusion", "__other")) == 0
+
+
 @pytest.mark.default_codegen  # the plan of users' programs
 def test_measured_peak_is_within_the_estimate():
     _check(_measure("small unshared grid"))

@@ -155,7 +155,7 @@ class Grid:
     def configs(self, base: _C) -> list[_C]:
         """One validated Config per point, in the order of ``points()``: ``base`` with the
         point's values and no grid. Errors name the grid axis: ``grid.lr[2] = ...``.
-        The last few grids' configs are kept (frozen, so shared safely): loading a config,
+        The last two grids' configs are kept (frozen, so shared safely): loading a config,
         checking it and running it build its points once."""
         try:
             hash(base)
@@ -198,9 +198,10 @@ class Grid:
         return f"{message} (at {where})"
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)
 def _configs(grid: Grid, base: Any) -> tuple[Any, ...]:
-    """``Grid.configs``, cached by (grid, base): both frozen and hashable."""
+    """``Grid.configs``, cached by (grid, base): both frozen and hashable. Two grids kept
+    (about 1.4 kB a point: 0.14 GB for a grid of ``MAX_POINTS``)."""
     return tuple(grid._config(base, i, point) for i, point in enumerate(grid.points()))
 
 

@@ -10,6 +10,10 @@ of their builder, and the bytes of the two compiled programs from XLA's own acco
   arguments are the lanes of the batch). JAX keeps the compiled chunk, so the run reuses
   it.
 
+To each program's temporaries it adds what XLA's accounting leaves out on a CPU: the
+matrix products that YNNPACK fusions compute and reduce in memory of their own
+(``fused_product_bytes``).
+
 The peak is the larger of two phases, plus a fixed allowance for the runtime and the
 compiler (``RUNTIME_BYTES``):
 
@@ -30,6 +34,8 @@ fit is refused with the measured numbers, before any work.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -52,6 +58,7 @@ __all__ = [
     "SAFETY",
     "RUNTIME_BYTES",
     "compiled_bytes",
+    "fused_product_bytes",
     "setup_bytes",
     "measure_footprint",
     "record_bytes",
@@ -71,11 +78,52 @@ def compiled_bytes(fn: Callable, *args: Any, **static: Any) -> tuple[int, int]:
     (arrays or ``ShapeDtypeStruct``s; ``static``: its static keyword arguments), per
     device, from XLA's memory analysis. The compilation is kept by JAX: calling ``fn`` on
     such arguments reuses it."""
-    stats = fn.lower(*args, **static).compile().memory_analysis()
+    compiled = fn.lower(*args, **static).compile()
+    stats = compiled.memory_analysis()
     if stats is None:  # a backend without the analysis: count the outputs only
         return tree_bytes(jax.eval_shape(partial(fn, **static), *args)), 0
     out = stats.output_size_in_bytes - stats.alias_size_in_bytes
-    return int(out), int(stats.temp_size_in_bytes)
+    return int(out), int(stats.temp_size_in_bytes) + fused_product_bytes(compiled.as_text())
+
+
+_INSTRUCTION = re.compile(r"^\s*(ROOT )?%[\w.\-]+ = (\w+)\[([\d,]*)\]\S* (\w[\w\-]*)\(")
+_LIBRARY_FUSION = re.compile(r"kind=kCustom, calls=%([\w.\-]+).*\"kind\":\"__ynn_fusion\"")
+
+
+def fused_product_bytes(hlo: str) -> int:
+    """Bytes that XLA's memory analysis leaves out of a compiled CPU program (its HLO
+    text, ``Compiled.as_text()``): the matrix products that XLA:CPU's YNNPACK fusions
+    compute and then reduce inside the fusion. Their product is held in YNNPACK's own
+    memory, not in XLA's buffers, and kept between calls. Measured (2026-12-04, the
+    invariant stripe grid of benchmarks/memory.py, one device): the first call of its
+    chunk peaked 0.31 GB above XLA's outputs and temporaries, with two such products of
+    0.13 GB each; without the YNNPACK fusions (``--xla_cpu_experimental_ynn_fusion_type=``)
+    it stayed within them. The sum over the program's fusions: 0 without them."""
+    bodies: dict[str, list[str]] = {}
+    name, called = None, []
+    for line in hlo.splitlines():
+        if line.startswith("%") and line.rstrip().endswith("{"):
+            name = line[1:].split(" ", 1)[0]
+            bodies[name] = []
+        elif line.startswith("}"):
+            name = None
+        elif name is not None:
+            bodies[name].append(line)
+        found = _LIBRARY_FUSION.search(line)
+        if found:
+            called.append(found.group(1))
+    total = 0
+    for comp in called:
+        for line in bodies.get(comp, []):
+            m = _INSTRUCTION.match(line)
+            if m and m.group(4) == "dot" and not m.group(1):  # a product, not the result
+                size = np.dtype(_HLO_TYPES.get(m.group(2), "float32")).itemsize
+                total += size * math.prod(int(d) for d in m.group(3).split(",") if d)
+    return total
+
+
+_HLO_TYPES = {"f16": "float16", "bf16": "float16", "f32": "float32", "f64": "float64",
+              "s32": "int32", "s64": "int64", "u32": "uint32", "pred": "bool"}  # fmt: skip
 
 
 def setup_bytes(cfgs: list[Config], *, cached: bool, test: bool = True) -> tuple[int, int]:
