@@ -201,7 +201,7 @@ class Grid:
 @functools.lru_cache(maxsize=2)
 def _configs(grid: Grid, base: Any) -> tuple[Any, ...]:
     """``Grid.configs``, cached by (grid, base): both frozen and hashable. Two grids kept
-    (about 1.4 kB a point: 0.14 GB for a grid of ``MAX_POINTS``)."""
+    (about 1.4 kB a point: up to 0.28 GB for two grids of ``MAX_POINTS``)."""
     return tuple(grid._config(base, i, point) for i, point in enumerate(grid.points()))
 
 

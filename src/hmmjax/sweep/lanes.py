@@ -188,17 +188,23 @@ def stack_lanes(points: list[Lanes], layout: Layout) -> Lanes:
     L, Q = layout.points.shape
     slots = [points[i] for i in layout.points.ravel()]
     firsts = [points[i] for i in layout.points[:, 0]]
-    students = _stack_shared([p.students for p in slots], (L, Q))
-    keys = _stack_shared([p.keys for p in firsts], (L,))
-    if layout.parts > 1:  # each lane's slice of the members (split_members)
-        bounds = [group_bounds(keys.shape[1], layout.parts)[lane % layout.parts]
-                  for lane in range(L)]  # fmt: skip
-        students = stack([jax.tree.map(lambda a, l=l, b=b: a[l, :, b[0] : b[1]], students)
-                          for l, b in enumerate(bounds)])  # fmt: skip
-        keys = stack([keys[l, lo:hi] for l, (lo, hi) in enumerate(bounds)])
+    if layout.parts > 1:  # each lane's slice of the members (split_members), cut first
+        E = firsts[0].keys.shape[0]
+        cuts = [group_bounds(E, layout.parts)[lane % layout.parts] for lane in range(L)]
+        students = stack([stack([_members(points[i].students, cut) for i in row])
+                          for row, cut in zip(layout.points, cuts, strict=True)])  # fmt: skip
+        keys = stack([p.keys[lo:hi] for p, (lo, hi) in zip(firsts, cuts, strict=True)])
+    else:
+        students = _stack_shared([p.students for p in slots], (L, Q))
+        keys = _stack_shared([p.keys for p in firsts], (L,))
     return Lanes(students, _stack_shared([p.trainer for p in slots], (L, Q)),
                  _stack_shared([p.model for p in firsts], (L,)), keys,
                  _stack_shared([p.test for p in firsts], (L,)))  # fmt: skip
+
+
+def _members(tree: Any, cut: tuple[int, int]) -> Any:
+    """The members cut[0] .. cut[1] - 1 of a point's states (leading axis: members)."""
+    return jax.tree.map(lambda a: a[cut[0] : cut[1]], tree)
 
 
 def _stack_shared(trees: list[Any], shape: tuple[int, ...]) -> Any:

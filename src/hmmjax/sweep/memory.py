@@ -83,7 +83,20 @@ def compiled_bytes(fn: Callable, *args: Any, **static: Any) -> tuple[int, int]:
     if stats is None:  # a backend without the analysis: count the outputs only
         return tree_bytes(jax.eval_shape(partial(fn, **static), *args)), 0
     out = stats.output_size_in_bytes - stats.alias_size_in_bytes
-    return int(out), int(stats.temp_size_in_bytes) + fused_product_bytes(compiled.as_text())
+    return int(out), int(stats.temp_size_in_bytes) + _library_bytes(compiled)
+
+
+def _library_bytes(compiled: Any) -> int:
+    """``fused_product_bytes`` of a program compiled for CPU devices (0 elsewhere, or
+    when its HLO text cannot be had: ``as_text`` may give None)."""
+    try:
+        sharding = jax.tree.leaves(compiled.input_shardings)[0]
+        if next(iter(sharding.device_set)).platform != "cpu":
+            return 0
+        hlo = compiled.as_text()
+    except Exception:  # no shardings or no text: XLA's accounting alone
+        return 0
+    return fused_product_bytes(hlo) if isinstance(hlo, str) else 0
 
 
 _INSTRUCTION = re.compile(r"^\s*(ROOT )?%[\w.\-]+ = (\w+)\[([\d,]*)\]\S* (\w[\w\-]*)\(")
@@ -93,12 +106,14 @@ _LIBRARY_FUSION = re.compile(r"kind=kCustom, calls=%([\w.\-]+).*\"kind\":\"__ynn
 def fused_product_bytes(hlo: str) -> int:
     """Bytes that XLA's memory analysis leaves out of a compiled CPU program (its HLO
     text, ``Compiled.as_text()``): the matrix products that XLA:CPU's YNNPACK fusions
-    compute and then reduce inside the fusion. Their product is held in YNNPACK's own
-    memory, not in XLA's buffers, and kept between calls. Measured (2026-12-04, the
-    invariant stripe grid of benchmarks/memory.py, one device): the first call of its
-    chunk peaked 0.31 GB above XLA's outputs and temporaries, with two such products of
-    0.13 GB each; without the YNNPACK fusions (``--xla_cpu_experimental_ynn_fusion_type=``)
-    it stayed within them. The sum over the program's fusions: 0 without them."""
+    compute inside the fusion without returning them (a dot that is not the fusion's
+    result: reduced or combined further). They are held in YNNPACK's own memory, not in
+    XLA's buffers, and kept between calls. Measured (2026-12-04, the invariant stripe
+    grid of benchmarks/memory.py, one device): the first call of its chunk peaked 0.31 GB
+    above XLA's outputs and temporaries, with three such products of 0.13 GB each (0.40 GB
+    counted); without the YNNPACK fusions (``--xla_cpu_experimental_ynn_fusion_type=``)
+    it stayed within them. The sum over the program's fusions, an upper bound (YNNPACK may
+    reuse memory between them); 0 without them."""
     bodies: dict[str, list[str]] = {}
     name, called = None, []
     for line in hlo.splitlines():
@@ -117,13 +132,16 @@ def fused_product_bytes(hlo: str) -> int:
         for line in bodies.get(comp, []):
             m = _INSTRUCTION.match(line)
             if m and m.group(4) == "dot" and not m.group(1):  # a product, not the result
-                size = np.dtype(_HLO_TYPES.get(m.group(2), "float32")).itemsize
-                total += size * math.prod(int(d) for d in m.group(3).split(",") if d)
+                total += _element_bytes(m.group(2)) * math.prod(
+                    int(d) for d in m.group(3).split(",") if d
+                )
     return total
 
 
-_HLO_TYPES = {"f16": "float16", "bf16": "float16", "f32": "float32", "f64": "float64",
-              "s32": "int32", "s64": "int64", "u32": "uint32", "pred": "bool"}  # fmt: skip
+def _element_bytes(hlo_type: str) -> int:
+    """Bytes of an element of an HLO type (f32: 4, c64: 8, pred: 1, f8e4m3fn: 1)."""
+    bits = re.search(r"\d+", hlo_type)
+    return max(1, int(bits.group()) // 8) if bits else 1
 
 
 def setup_bytes(cfgs: list[Config], *, cached: bool, test: bool = True) -> tuple[int, int]:
