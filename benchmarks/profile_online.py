@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import glob
-import gzip
-import json
-import tempfile
 
 import jax
+from traces import trace_ops  # benchmarks/traces.py (this script's folder)
 
 from hmmjax.data import make_data_model
 from hmmjax.models.two_layer import init_network
@@ -37,22 +34,15 @@ def profile(E: int, block: int, steps: int, whole_blocks: bool) -> list[tuple[st
     sgd = SGD.create(LR).batched(1 if whole_blocks else E)
     fn = jax.jit(jax.vmap(lambda s, k, n: advance(s, sgd, model, k, 0, n, block), (0, 0, None)))
     jax.block_until_ready(fn(students, keys, steps))
-    with tempfile.TemporaryDirectory() as folder:
-        jax.profiler.start_trace(folder, create_perfetto_trace=True)
-        jax.block_until_ready(fn(students, keys, steps))
-        jax.profiler.stop_trace()
-        (path,) = glob.glob(f"{folder}/**/*perfetto_trace.json.gz", recursive=True)
-        with gzip.open(path) as fh:
-            trace = json.load(fh)
-    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    ops = trace_ops(lambda: jax.block_until_ready(fn(students, keys, steps)), python=True)
     total: collections.Counter = collections.Counter()
     calls: collections.Counter = collections.Counter()
-    for e in events:
-        name = e.get("name", "")
-        # complete events of the compiled program's operations (not the runtime's own)
-        if e.get("ph") == "X" and not any(c in name for c in ("$", "::", "end:", "Pjit")):
-            total[name] += e.get("dur", 0)
-            calls[name] += 1
+    for times, counts in ops.values():
+        for name, t in times.items():
+            # the compiled program's operations (not the runtime's own, nor Python's)
+            if not any(c in name for c in ("$", "::", "end:", "Pjit")):
+                total[name] += t
+                calls[name] += counts[name]
     return [(name, t / steps, calls[name]) for name, t in total.most_common()]
 
 

@@ -19,16 +19,11 @@ a first call (compiling), a second timed call, then a third under ``cProfile`` a
 from __future__ import annotations
 
 import argparse
-import collections
 import cProfile
-import glob
-import gzip
 import io
-import json
 import os
 import pstats
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -36,32 +31,10 @@ os.environ.setdefault("HMMJAX_COMPILE_CACHE", "off")
 
 import jax  # noqa: E402
 from gpu import TINY, Sizes, cases  # noqa: E402
+from traces import trace_ops  # noqa: E402
 
 from hmmjax.config.settings import config_from_dict  # noqa: E402
 from hmmjax.experiments.driver import simulate  # noqa: E402
-
-
-def trace_ops(call) -> dict[str, collections.Counter]:
-    """Total microseconds per operation name and trace process, for one ``call()``."""
-    with tempfile.TemporaryDirectory() as folder:
-        options = jax.profiler.ProfileOptions()
-        options.python_tracer_level = 0  # Python's time: cProfile's table
-        jax.profiler.start_trace(folder, create_perfetto_trace=True, profiler_options=options)
-        try:
-            call()
-        finally:
-            jax.profiler.stop_trace()
-        (path,) = glob.glob(f"{folder}/**/*perfetto_trace.json.gz", recursive=True)
-        with gzip.open(path) as fh:
-            trace = json.load(fh)
-    events = trace["traceEvents"] if isinstance(trace, dict) else trace
-    names = {e["pid"]: e["args"]["name"] for e in events
-             if e.get("ph") == "M" and e.get("name") == "process_name"}  # fmt: skip
-    totals: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for e in events:
-        if e.get("ph") == "X":
-            totals[names.get(e.get("pid"), str(e.get("pid")))][e.get("name", "")] += e.get("dur", 0)
-    return totals
 
 
 def main(argv: list[str] | None = None) -> list[str]:
@@ -101,7 +74,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(args.top)
         say(out.getvalue().split("\n", 4)[-1].strip("\n"))
-        for process, counts in sorted(ops.items()):
+        for process, (counts, _) in sorted(ops.items()):
             total = sum(counts.values())
             say(f"\n{process}: {total / 1e3:.1f} ms in {len(counts)} operation names")
             for name, us in counts.most_common(args.top):
