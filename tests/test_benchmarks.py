@@ -70,3 +70,27 @@ def test_sweep_profile_runs_at_tiny_sizes(monkeypatch):
     assert any("driver.py" in ln and "(simulate)" in ln for ln in lines)  # cProfile's table
     totals = [float(ln.split(": ")[1].split()[0]) for ln in lines if " operation names" in ln]
     assert totals and max(totals) > 0  # the trace's operations, per process
+
+
+def test_concurrency_benchmark_runs_at_tiny_sizes(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    sys.modules.pop("concurrency", None)
+    import concurrency  # benchmarks/concurrency.py
+
+    text = concurrency.main(["--tiny"])
+    heads = ("| case", "| layout", "| ---")
+    rows = [ln.split("|")[1:-1] for ln in text.splitlines()
+            if ln.startswith("| ") and not ln.startswith(heads)]  # fmt: skip
+    loops = [r for r in rows if len(r) == 4]
+    assert [r[0].strip() for r in loops][:3] == [
+        "one loop",
+        "two independent loops, one program, one device",
+        "two programs dispatched together, one device",
+    ]
+    assert float(loops[0][2]) == 1.0 and all(float(r[1]) > 0 and float(r[3]) > 0 for r in loops)
+    engine = [r for r in rows if len(r) == 3]
+    names = [r[0].strip() for r in engine]
+    assert names[:3] == ["one device, 1 group", "one device, 2 groups",
+                         "one device, the engine's 2 member parts"]  # fmt: skip
+    assert names[-1] == "one device" and engine[-1][1].strip() == "1"
+    assert all(float(r[2].replace(",", "")) > 0 for r in engine)  # student-steps/s

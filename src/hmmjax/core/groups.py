@@ -1,17 +1,25 @@
-"""Independent groups: a batched function run as a few independent computations, so that
-XLA's CPU runtime can run them at the same time on different cores.
+"""Independent groups: a batched function run as a few independent computations, each on
+a slice of the batch, one after another.
 
 On a CPU, XLA runs one batched step (the ``vmap`` of an ensemble's step) as a sequence of
-operations, most of which run on one core (the matrix products use the others).
-Independent computations of one program, on the other hand, are run concurrently by the
-runtime, each on its own core. ``in_groups`` splits the batch axis of a function's
-arguments into ``groups`` consecutive slices, calls the function on each slice (each call
-traced separately: independent loops in the program) and joins the outputs. The units of
-a batch do not interact; what XLA computes for a slice can still be rounded differently
-from the whole batch (a batched product over fewer rows), so callers that need the same
-numbers on every machine split a fixed number of ways, not one per core:
-``cpu_groups`` gives ``CPU_GROUPS`` on a CPU, whatever its cores, and 1 on a GPU or TPU,
-where the batch axis is where the parallelism comes from.
+operations; a large one is split over the cores, a small one runs on one. Independent
+computations of one program are not run at the same time: with jax 0.10.2, two independent
+loops in one program took 2.00x the time of one, one core busy, and two programs
+dispatched together to one device the same; on two XLA host devices 1.00x, two cores busy
+(``python benchmarks/concurrency.py``, benchmarks/RESULTS.md). What a split into groups
+changes is the working set: each group's weights and inputs are a fraction of the
+batch's. On one core that made E = 256 at N = 784 1.16x faster in two groups (1.58M
+against 1.35M student-steps/s, an AMD EPYC restricted to one core); on one device with two
+cores it made each operation too small for XLA's split over the cores (1.11M against
+2.01M in one group), so the cores come from host devices (``engine.member_parts``: the
+parts of a large single run, one per device, 3.04M). ``in_groups`` splits the batch axis
+of a function's arguments into ``groups`` consecutive slices, calls the function on each
+slice (each call traced separately) and joins the outputs. The units of a batch do not
+interact; what XLA computes for a slice can still be rounded differently from the whole
+batch (a batched product over fewer rows), so callers that need the same numbers on every
+machine split a fixed number of ways, not one per core: ``cpu_groups`` gives
+``CPU_GROUPS`` on a CPU, whatever its cores, and 1 on a GPU or TPU, where the batch axis
+is where the parallelism comes from.
 """
 
 from __future__ import annotations
@@ -26,8 +34,11 @@ import numpy as np
 __all__ = ["CPU_GROUPS", "cpu_groups", "group_bounds", "in_groups"]
 
 # the groups of a CPU: fixed, so that a config's program (and its numbers) do not depend
-# on the machine's cores; 2 measured 1.10-1.27x faster than 1 on 2 cores, no slower on one
-# (benchmarks/RESULTS.md, online SGD, E = 256)
+# on the machine's cores or devices. 2 measured 1.10-1.27x faster than 1 on 2 cores when
+# it was chosen (then jaxlib's runtime ran the groups at the same time); with jax 0.10.2
+# they run one after another: 1.16x faster on one core, 0.55x on one device of two cores
+# (benchmarks/RESULTS.md, "What one XLA CPU device runs at the same time"). Kept: a
+# change moves the test-set error's last bit in the CPU runs that use groups
 CPU_GROUPS = 2
 
 

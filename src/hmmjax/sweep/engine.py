@@ -18,14 +18,16 @@ axis is
 
 On a CPU, the members of lanes of one point (a single run, a grid whose points do not
 share data streams) run as ``core.groups.CPU_GROUPS`` independent groups (of at least
-``MIN_GROUP_MEMBERS`` members), which XLA runs on different cores at the same time. The
-training is that of the unsplit batch, bit for bit; the test-set measurement (eg_mc) may
-differ in its last bit. A single run's members are split the same way one level up, into
-lanes of their own (``member_parts``, ``lanes.split_members``), so that the host devices
-(one per core under ``hmmjax run``) run them side by side, or one device as independent
-groups: the same numbers either way, and those of the groups (the first measurement,
-taken lane by lane, may differ in the test-set error's last bit). The split follows from
-the config alone, not from the machine's cores or devices. A device's single lane runs
+``MIN_GROUP_MEMBERS`` members), one after another: XLA:CPU does not run independent
+computations of one program at the same time (``core.groups``), so the groups change the
+working set, not the cores used. The training is that of the unsplit batch, bit for bit;
+the test-set measurement (eg_mc) may differ in its last bit. A single run's members are
+split the same way one level up, into lanes of their own (``member_parts``,
+``lanes.split_members``), so that the host devices (one per core under ``hmmjax run``)
+run them side by side, or one device as independent groups: the same numbers either way,
+and those of the groups (the first measurement, taken lane by lane, may differ in the
+test-set error's last bit). The split follows from the config alone, not from the
+machine's cores or devices. A device's single lane runs
 unbatched (no lane axis of one around the members, which made XLA:CPU's program for a
 large ensemble 3x slower).
 
