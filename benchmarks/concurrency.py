@@ -16,8 +16,9 @@ Two tables, each row timed in this process (best of a few calls after a compilin
    the engine makes (one device, then two host devices: what ``hmmjax run`` does), and
    E = 1 beside them.
 
-The script sets two XLA host devices before JAX starts (unless JAX is already imported,
-as in the tests: then the two-device rows are left out).
+The script asks for two XLA host devices (``XLA_FLAGS``, read when JAX's backend starts);
+where the backend has already started with one device (a test process), the two-device
+rows are left out.
 """
 
 from __future__ import annotations
@@ -29,20 +30,16 @@ import resource
 import sys
 import time
 
-if "jax" not in sys.modules:
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-    )
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import PartitionSpec  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from common import machine, write_section  # noqa: E402
-from online import engine_runner, measure  # noqa: E402  (benchmarks/online.py)
+# benchmarks/online.py's import adds two host devices to XLA_FLAGS (read when JAX's
+# backend starts, not at import)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import best_seconds, machine, write_section  # noqa: E402
+from online import engine_runner, measure  # noqa: E402
 
 
 def _cpu_seconds() -> float:
@@ -54,11 +51,8 @@ def timed(call, reps: int) -> tuple[float, float]:
     """(best wall time of ``reps`` calls, CPU time / wall time over all of them), after a
     warm-up call."""
     call()
-    best, cpu0, t0 = float("inf"), _cpu_seconds(), time.perf_counter()
-    for _ in range(reps):
-        t = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - t)
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    best = best_seconds(call, reps)
     return best, (_cpu_seconds() - cpu0) / (time.perf_counter() - t0)
 
 
@@ -90,7 +84,9 @@ def loop_rows(size: int, steps: int, reps: int) -> list[tuple[str, float, float]
     return [(name, *timed(call, reps)) for name, call in cases]
 
 
-def engine_rows(E: int, groups: tuple[int, ...], seconds: float, reps: int) -> list:
+def engine_rows(
+    E: int, groups: tuple[int, ...], seconds: float, reps: int
+) -> list[tuple[str, int, float]]:
     """(layout, members, student-steps/s) of the engine's chunk (benchmarks/online.py) for
     an ensemble of ``E`` in each of ``groups`` on one device, in the engine's member parts
     on one device and on two, and for E = 1."""
@@ -126,7 +122,8 @@ def main(argv: list[str] | None = None) -> str:
         else engine_rows(256, (1, 2, 4, 8), seconds, reps)
     )
     base = loops[0][1]
-    command = " ".join([f"{pinned}python benchmarks/concurrency.py", *(argv or sys.argv[1:])])
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join([f"{pinned}python benchmarks/concurrency.py", *given])
     text = (
         f"Command: `{command}`  \nMachine: {machine()}, {cores} of them for this process; jax "
         f"{jax.__version__}, {len(jax.local_devices())} XLA host device(s); date "
@@ -143,7 +140,7 @@ def main(argv: list[str] | None = None) -> str:
     if args.write:
         section = (f"## What one XLA CPU device runs at the same time: {cores} core(s) "
                    "(issue 16)\n\n" + text)  # fmt: skip
-        write_section("concurrency-" + ("1core" if cores == 1 else "all"), section)
+        write_section("concurrency-" + (f"{cores}core" if pinned else "all"), section)
     return text
 
 

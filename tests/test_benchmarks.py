@@ -1,5 +1,6 @@
 """The accelerator benchmark runs end to end at tiny sizes (on the CPU here)."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -74,6 +75,9 @@ def test_sweep_profile_runs_at_tiny_sizes(monkeypatch):
 
 def test_concurrency_benchmark_runs_at_tiny_sizes(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    # its import (through benchmarks/online.py) adds host devices to XLA_FLAGS: restored
+    # after the test, so that later tests' subprocesses do not inherit them
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
     sys.modules.pop("concurrency", None)
     import concurrency  # benchmarks/concurrency.py
 
