@@ -1,5 +1,6 @@
 """The hmmjax command: clean errors (exit 2, one line), config listing, run and plot."""
 
+import errno
 import os
 import subprocess
 import sys
@@ -506,6 +507,33 @@ def test_outputs_that_would_overwrite_a_file_of_the_run_are_refused(tmp_path, ca
     (tmp_path / "lb").symlink_to(tmp_path / "la")
     rc = main(["run", str(path), "-q", "--out", "la", "--no-figure"])
     one_line_error(capsys, rc, "cannot write the results file la: ")
+
+
+def test_an_output_folder_that_takes_no_files_is_refused_before_any_work(tmp_path, capsys,
+                                                                         monkeypatch):  # fmt: skip
+    """Permissions can say yes where the file system says no (root on /proc, a read-only
+    mount, a squashed share): the folder is probed with a file of its own, before the
+    run; a folder that takes files keeps nothing of the probe."""
+    ran = []
+    monkeypatch.setattr(driver, "simulate", lambda cfg, **kw: ran.append(1) or fake_results(cfg))
+    path = write(tmp_path / "exp.toml", "[run]\nensemble = 3\n")
+    real_open = os.open
+
+    def refusing(name, *args, **kw):  # a folder whose file system refuses new files
+        if Path(name).parent == tmp_path / "ro":
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(name))
+        return real_open(name, *args, **kw)
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(os, "open", refusing)
+    rc = main(["run", str(path), "-q", "--out", str(tmp_path / "ro" / "r.nc"), "--no-figure"])
+    one_line_error(capsys, rc, f"cannot write the results file {tmp_path / 'ro' / 'r.nc'}: ",
+                   "does not take new files (Read-only file system)")  # fmt: skip
+    assert not ran and not list((tmp_path / "ro").iterdir())
+    monkeypatch.setattr(os, "open", real_open)
+    out = tmp_path / "new" / "deeper" / "r.nc"  # folders made by the run, probed above
+    assert main(["run", str(path), "-q", "--out", str(out), "--no-figure"]) == 0
+    assert ran and [p.name for p in tmp_path.rglob("*hmmjax-write-test*")] == []
 
 
 def test_an_output_that_is_a_link_is_written_through(tmp_path, monkeypatch):

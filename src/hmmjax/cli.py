@@ -633,7 +633,7 @@ def _check_outputs(outputs: dict[str, Path], inputs: dict[str, Path | str]) -> N
             target = path.resolve()
         except (RuntimeError, OSError) as err:  # a loop of links
             raise UsageError(f"cannot write {role} {path}: {err}") from None
-        _check_writable(target)
+        _check_writable(target, role)
         if target.exists() and not target.is_file():
             raise UsageError(f"cannot write {role} {path}: it is not a regular file")
         other = seen.get(target)
@@ -642,15 +642,25 @@ def _check_outputs(outputs: dict[str, Path], inputs: dict[str, Path | str]) -> N
         seen[target] = f"{role} ({path})"
 
 
-def _check_writable(path: Path) -> None:
-    """Fail now, not after the run, if ``path`` cannot be written."""
+def _check_writable(path: Path, role: str) -> None:
+    """Fail now, not after the run, if ``path`` (the run's ``role``) cannot be written: a
+    file is created and removed in its folder (or the nearest one that exists), since
+    permissions alone do not tell (root, a read-only or pseudo file system, a squashed
+    network share)."""
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if path.is_dir():
-        raise UsageError(f"cannot write {path}: it is a folder")
+        raise UsageError(f"cannot write {role} {path}: it is a folder")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write {path}: {folder} is not a writable folder")
+        raise UsageError(f"cannot write {role} {path}: {folder} is not a writable folder")
+    probe = folder / f".hmmjax-write-test-{os.getpid()}-{id(path):x}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"cannot write {role} {path}: {folder} does not take new files "
+                         f"({err.strerror or err})") from None  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
