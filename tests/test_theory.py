@@ -159,9 +159,9 @@ def test_hmm_rhs_matches_averaged_simulation_steps():
         dQ, seQ, dR, seR = _averaged_step_drift(student, model, lr, 200_000, jax.random.PRNGKey(2))
         y0, args = hmm_problem(state_arrays(student, model), lr=lr, f="sign", teacher="exact")
         dy = hmm_rhs(0.0, y0, args)
-        # d/dt of Q = zeta W + mu1^2 mean sigma and R = mu1 mean r, by linearity
-        dQ_ode = args.zeta * dy.W + args.mu1**2 * dy.sigma.mean(-1)
-        dR_ode = args.mu1 * dy.r.mean(-1)
+        # d/dt of Q = zeta W + mu1^2 sum_j sigma_j and R = mu1 sum_j r_j: the overlaps'
+        # map applied to the derivative, by linearity
+        dQ_ode, dR_ode = hmm_overlaps(dy, args)
         Q, _ = hmm_overlaps(y0, args)
         np.testing.assert_allclose(Q, overlaps(student.w, model).Q, rtol=1e-10)
     scale = np.abs(dQ).max()

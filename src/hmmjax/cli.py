@@ -18,6 +18,7 @@ import argparse
 import importlib
 import math
 import os
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -654,7 +655,7 @@ def _check_writable(path: Path, role: str) -> None:
         raise UsageError(f"cannot write {role} {path}: it is a folder")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write {role} {path}: {folder} is not a writable folder")
-    probe = folder / f".hmmjax-write-test-{os.getpid()}-{id(path):x}"
+    probe = folder / f".hmmjax-write-test-{secrets.token_hex(8)}"
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         probe.unlink()

@@ -12,10 +12,10 @@ batch's. On one core that made E = 256 at N = 784 1.17x faster in two groups (1.
 against 1.35M student-steps/s, an AMD EPYC restricted to one core); on one device with two
 cores 0.55x (1.11M against 2.01M in one group; slower than on one core, presumably the
 hand-offs of smaller operations between the cores; not profiled), so the cores come from
-host devices (``engine.member_parts``: the
-parts of a large single run, one per device, 3.04M). ``in_groups`` splits the batch axis
-of a function's arguments into ``groups`` consecutive slices, calls the function on each
-slice (each call traced separately) and joins the outputs. The units of a batch do not
+host devices (``engine.member_parts``: the parts of a large single run, one per device,
+3.04M). ``in_groups`` splits the batch axis of a function's arguments into ``groups``
+consecutive slices, calls the function on each slice (each call traced separately) and
+joins the outputs. The units of a batch do not
 interact; what XLA computes for a slice can still be rounded differently from the whole
 batch (a batched product over fewer rows), so callers that need the same numbers on every
 machine split a fixed number of ways, not one per core: ``cpu_groups`` gives
@@ -38,8 +38,7 @@ __all__ = ["CPU_GROUPS", "cpu_groups", "group_bounds", "in_groups"]
 # on the machine's cores or devices. 2 measured 1.10-1.27x faster than 1 on 2 cores when
 # it was chosen (the runtime may then have run the groups at the same time); with jax
 # 0.10.2 they run one after another: 1.17x faster on one core, 0.55x on one device of two
-# cores
-# (benchmarks/RESULTS.md, "What one XLA CPU device runs at the same time"). Kept: a
+# cores (benchmarks/RESULTS.md, "What one XLA CPU device runs at the same time"). Kept: a
 # change moves the test-set error's last bit in the CPU runs that use groups
 CPU_GROUPS = 2
 

@@ -27,9 +27,8 @@ split the same way one level up, into lanes of their own (``member_parts``,
 run them side by side, or one device as independent groups: the same numbers either way,
 and those of the groups (the first measurement, taken lane by lane, may differ in the
 test-set error's last bit). The split follows from the config alone, not from the
-machine's cores or devices. A device's single lane runs
-unbatched (no lane axis of one around the members, which made XLA:CPU's program for a
-large ensemble 3x slower).
+machine's cores or devices. A device's single lane runs unbatched (no lane axis of one
+around the members, which made XLA:CPU's program for a large ensemble 3x slower).
 
 Divergence: a member whose state or monitored value turns non-finite, or whose monitored
 value exceeds the bound (``run.diverge_eg``), is frozen at its last state before that
