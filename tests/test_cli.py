@@ -582,8 +582,10 @@ def test_a_finished_run_removes_its_own_checkpoints_only(tmp_path, monkeypatch):
         (["--t-max", "1", "--nodes", "100000000"],
          "--nodes = 100000000: expected auto, full or an integer 2 <= p <= 321 (the most auto "
          "may run: more add cost, not accuracy)"),
+        (["--t-max", "1", "--n-times", "0"], "--n-times = 0: expected an integer > 0"),
+        (["--t-max", "0"], "--t-max = 0.0: expected a finite number > 0"),
     ],
-    ids=["dt-beyond-t-max", "too-many-steps", "too-many-nodes"],
+    ids=["dt-beyond-t-max", "too-many-steps", "too-many-nodes", "no-times", "zero-t-max"],
 )  # fmt: skip
 def test_ode_refuses_steps_and_nodes_beyond_reason(tmp_path, capsys, monkeypatch, args, expected):
     """Before the state file is read or anything is compiled (these hung, ran out of

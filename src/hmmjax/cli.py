@@ -465,7 +465,8 @@ def cmd_ode(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if not (math.isfinite(value) and value > 0):
             name = "--" + flag.replace("_", "-")
-            raise UsageError(f"{name} = {value}: expected a finite number > 0")
+            kind = "an integer" if isinstance(value, int) else "a finite number"
+            raise UsageError(f"{name} = {value}: expected {kind} > 0")
     if args.solver == "euler":
         problem = euler_steps_problem(args.t_max, args.dt, "--t-max", "--dt")
         if problem:
