@@ -115,6 +115,29 @@ def test_points_of_a_data_stream_share_one_lane():
     assert stream_layout(other).n_lanes == 2
 
 
+def test_setup_and_stream_keys_name_what_points_share():
+    """Points that differ in lr, kappa or K share their data stream; in lr and kappa their
+    drawn set-up; a seed or noise changes both, noise only the stream (the set-up is
+    drawn before the noise). The keys are 32-digit digests, cached for a whole grid."""
+    from hmmjax.config import MAX_POINTS
+    from hmmjax.sweep.lanes import setup_key, stream_key
+
+    cfgs = point_configs(small_config(SHARED_GRID))  # lr x kappa x K x seed
+    by = {(c.sgd.lr, c.sgd.kappa, c.student.K, c.run.seed): c for c in cfgs}
+    base = by[(0.2, 0.0, 1, 0)]
+    for other, same_stream, same_setup in [
+        (by[(0.7, 0.1, 1, 0)], True, True),  # lr, kappa
+        (by[(0.2, 0.0, 2, 0)], True, False),  # K: the student is drawn
+        (by[(0.2, 0.0, 1, 1)], False, False),  # seed
+        (base.replace(data={"noise": 0.1}), False, True),  # noise: added to the labels
+    ]:
+        assert (stream_key(other) == stream_key(base)) == same_stream, other
+        assert (setup_key(other) == setup_key(base)) == same_setup, other
+    key = setup_key(base)
+    assert len(key) == 32 and int(key, 16) >= 0
+    assert min(setup_key.cache_info().maxsize, stream_key.cache_info().maxsize) >= MAX_POINTS
+
+
 def test_lanes_hold_each_points_own_setup_and_trainer():
     """The lanes built from set-ups and trainers shared by the points (each padded or
     made once, stacked once and indexed) hold what each point builds by itself."""

@@ -9,6 +9,7 @@ grid), loading TOML files, ``--set`` overrides and the checks that involve sever
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import tomllib
@@ -168,7 +169,14 @@ def _fields(section: Any) -> dict[str, Any]:
     """A section's keys and values: a shallow ``dataclasses.asdict``, for a section's
     values are scalars, strings and tuples (immutable; a config is hashable) and this is
     called for every point of a grid (``asdict`` copies each value deeply, 10x slower)."""
-    return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+    return {name: getattr(section, name) for name in _names(type(section))}
+
+
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    """The field names of a section's class (``dataclasses.fields`` builds its tuple
+    anew at every call: half of ``_fields``'s time)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def euler_steps_problem(t_max: float, dt: float, t_name: str, dt_name: str) -> str | None:

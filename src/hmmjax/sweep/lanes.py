@@ -24,6 +24,7 @@ single run at the smallest N of the grid, so each point records at step round(t 
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import json
 from collections.abc import Callable
@@ -36,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PyTree, UInt32
 
+from hmmjax.config.grid import MAX_POINTS
 from hmmjax.config.schema import ConfigError
 from hmmjax.config.settings import Config
 from hmmjax.core.groups import group_bounds
@@ -152,7 +154,19 @@ def split_members(layout: Layout, parts: int) -> Layout:
     return Layout(np.repeat(layout.points, parts, axis=0), parts)
 
 
-@functools.lru_cache(maxsize=4096)  # called for every point, more than once
+def _digest(d: dict[str, Any]) -> str:
+    """A 128-bit name of a nested dict of config values (32 hex digits): equal for equal
+    dicts, different otherwise but with a chance of 2^-128 a pair."""
+    text = json.dumps(d, sort_keys=True).encode()
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
+# The keys below are asked for every point of a grid in several passes (the lanes, the
+# memory plan, the built lanes, the ODE), so their caches hold a whole grid: a smaller
+# one, scanned point after point, misses every time (a 4096-entry cache made an 8192-point
+# grid compute each key five times, 3 s of its 7 s). Digests, not the 1.2 kB texts, so
+# that a full cache holds about 0.1 kB a point beside the configs.
+@functools.lru_cache(maxsize=MAX_POINTS)
 def stream_key(cfg: Config) -> str:
     """What an online member's samples depend on: the data model and its parameters, the
     teacher (its activation resolved), the seed, the ensemble, the test set, the
@@ -165,7 +179,7 @@ def stream_key(cfg: Config) -> str:
     for key in ("lr", "kappa"):
         d["sgd"].pop(key)
     d["run"].pop("same_init")
-    return json.dumps(d, sort_keys=True)
+    return _digest(d)
 
 
 def stream_layout(cfgs: list[Config], share: bool = True) -> Layout:
@@ -260,7 +274,7 @@ def _shape_facts(model: str) -> tuple[bool, bool]:
     return entry.latent, entry.teacher_on_latent
 
 
-@functools.lru_cache(maxsize=4096)  # called for every point, more than once
+@functools.lru_cache(maxsize=MAX_POINTS)  # see stream_key
 def setup_key(cfg: Config) -> str:
     """What the drawn set-up depends on: everything but the float parameters."""
     d = cfg.to_dict()
@@ -268,7 +282,7 @@ def setup_key(cfg: Config) -> str:
         d[section].pop(key)
     for section in ("output", "grid", "ode"):
         d.pop(section)
-    return json.dumps(d, sort_keys=True)
+    return _digest(d)
 
 
 def build_lanes(
