@@ -318,8 +318,7 @@ def build_lanes(
             if (key, cfg.data.noise) not in data:
                 data[key, cfg.data.noise] = _lane_data(s, cfg.data.noise, sz if pad else None)
             model, test = data[key, cfg.data.noise]
-        what = (s.model.dtype, cfg.sgd.trainer, cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch,
-                cfg.student.train_second)  # fmt: skip
+        what = _trainer_inputs(cfg, s.model.dtype)
         if what not in trainers:
             trainers[what] = make_trainer(cfg, s.model.dtype, schedule)
         points.append(Lanes(students[key], trainers[what], model, s.stream_keys, test))
@@ -339,10 +338,11 @@ def _lane_data(s: Any, noise: float, sz: Sizes | None) -> tuple[Any, Any]:
 def make_trainer(cfg: Config, dtype: Any, schedule: AbstractSchedule | None) -> AbstractTrainer:
     """The online trainer of ``cfg`` (``sgd.trainer``), with the learning-rate schedule
     ``schedule`` (``config_schedule(cfg)``; None: constant)."""
-    create = trainer_factory(cfg.sgd.trainer)
+    name, lr, kappa, batch, train_second, dtype = _trainer_inputs(cfg, dtype)
+    create = trainer_factory(name)
     extra = {} if schedule is None else {"schedule": schedule}
-    trainer = create(cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch, cfg.student.train_second,
-                     dtype=dtype, **extra) if _takes(create, extra) else None  # fmt: skip
+    trainer = create(lr, kappa, batch, train_second, dtype=dtype,
+                     **extra) if _takes(create, extra) else None  # fmt: skip
     # a schedule is honoured by SGD's own advance (a subclass may change its step only)
     if trainer is None or (extra and type(trainer).advance is not SGD.advance):
         raise ConfigError(
@@ -351,6 +351,13 @@ def make_trainer(cfg: Config, dtype: Any, schedule: AbstractSchedule | None) -> 
             '"constant"'
         )
     return trainer
+
+
+def _trainer_inputs(cfg: Config, dtype: Any) -> tuple[Any, ...]:
+    """All that ``make_trainer`` reads of ``cfg`` (with the dtype; the schedule is one for
+    the grid): points equal in it share one trainer (``build_lanes``)."""
+    return (cfg.sgd.trainer, cfg.sgd.lr, cfg.sgd.kappa, cfg.sgd.batch,
+            cfg.student.train_second, dtype)  # fmt: skip
 
 
 def _takes(create: Callable[..., Any], extra: dict[str, Any]) -> bool:
